@@ -1,0 +1,150 @@
+"""Settings for every role of the DockerCoins image.
+
+Everything comes from environment variables with defaults that run on a laptop:
+SQLite next to the code, Redis on localhost. Inside the stack the compose file
+sets the few that differ (REDIS_URL, the database path, the role).
+"""
+
+from pathlib import Path
+
+from django.core.management.utils import get_random_secret_key
+
+from dockercoins.env import env_bool, env_float, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Which process this is: rng and hasher get a lean URLconf and middleware,
+# everything else (webui, worker, controller, manage.py on a laptop) the full one.
+ROLE = env_str("DOCKERCOINS_ROLE", "webui")
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY") or get_random_secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "mining",
+    "rollouts",
+]
+
+_FULL_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+# rng and hasher answer machines, not browsers: no sessions, no CSRF, and every
+# microsecond saved per request is throughput for the miners.
+_LEAN_MIDDLEWARE: list[str] = []
+
+_URLCONFS = {"rng": "mining.rng.urls", "hasher": "mining.hasher.urls"}
+ROOT_URLCONF = _URLCONFS.get(ROLE, "dockercoins.urls")
+MIDDLEWARE = _LEAN_MIDDLEWARE if ROLE in _URLCONFS else _FULL_MIDDLEWARE
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "dockercoins.wsgi.application"
+
+# SQLite in WAL mode with immediate transactions: the webui (admin) and the
+# rollout controller write to the same file on a shared volume, and IMMEDIATE
+# makes a writer wait for the lock instead of failing mid-transaction.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+    ],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# Behind a TLS-terminating proxy in production; plain HTTP inside the workshop.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = int(env_float("SECURE_HSTS_SECONDS", 0))
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- DockerCoins ---------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+RNG_URL = env_str("RNG_URL", "http://rng")
+HASHER_URL = env_str("HASHER_URL", "http://hasher")
+RNG_DELAY = env_float("RNG_DELAY", 0.1)
+HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
+WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
+
+# --- Rollouts ------------------------------------------------------------
+# The stack whose services the admin manages (`docker stack deploy ... NAME`).
+STACK_NAME = env_str("STACK_NAME", "dockercoins")
+DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "docker": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}

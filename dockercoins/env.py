@@ -49,7 +49,9 @@ def env_secret(name: str, default: str = "") -> str:
         try:
             return Path(path).read_text().strip()
         except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={path!r}: {exc.strerror}") from None
+            raise ImproperlyConfigured(
+                f"{name}_FILE={path!r}: {exc.strerror}"
+            ) from None
     return os.environ.get(name, default)
 
 

@@ -1,0 +1,252 @@
+"""What operators want a swarm service to look like, and what happened when we asked.
+
+A `Service` row holds the desired spec (edited in the admin) and the last live state
+the controller observed. Saving a change records a `Revision` (an immutable snapshot
+of the desired spec) and queues a `Rollout` that applies it. `RolloutEvent` rows are
+the step-by-step record a rollout leaves behind.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class Mode(models.TextChoices):
+    REPLICATED = "replicated"
+    GLOBAL = "global"
+
+
+class FailureAction(models.TextChoices):
+    PAUSE = "pause"
+    CONTINUE = "continue"
+    ROLLBACK = "rollback"
+
+
+class RollbackFailureAction(models.TextChoices):
+    PAUSE = "pause"
+    CONTINUE = "continue"
+
+
+class Order(models.TextChoices):
+    STOP_FIRST = "stop-first"
+    START_FIRST = "start-first"
+
+
+class DeadlineAction(models.TextChoices):
+    REPORT = "report", "report the rollout as failed"
+    PAUSE = "pause", "mark the rollout paused for an operator"
+    ROLLBACK = "rollback", "roll the service back"
+
+
+# The fields of a Service that make up its desired spec. A Revision stores exactly
+# these, so undo can put any of them back.
+SPEC_FIELDS = (
+    "image",
+    "tag",
+    "mode",
+    "replicas",
+    "update_parallelism",
+    "update_delay",
+    "update_failure_action",
+    "update_monitor",
+    "update_max_failure_ratio",
+    "update_order",
+    "rollback_parallelism",
+    "rollback_delay",
+    "rollback_failure_action",
+    "rollback_monitor",
+    "rollback_max_failure_ratio",
+    "rollback_order",
+    "progress_deadline",
+    "deadline_action",
+)
+
+
+class Service(models.Model):
+    # Identity in the swarm.
+    name = models.CharField(max_length=200, unique=True, help_text="dockercoins_worker")
+    stack = models.CharField(max_length=100, db_index=True)
+    short_name = models.CharField(max_length=100, help_text="worker")
+    swarm_id = models.CharField(max_length=64, blank=True)
+
+    # Desired spec. Durations are seconds here; the swarm module converts to ns.
+    # Defaults are the engine's (docker service create), not the SDK's.
+    image = models.CharField(max_length=255, help_text="Repository, e.g. dockercoins")
+    tag = models.CharField(max_length=128, help_text="e.g. 1.0, 1.1, bugged")
+    mode = models.CharField(
+        max_length=16, choices=Mode.choices, default=Mode.REPLICATED
+    )
+    replicas = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty for a global service"
+    )
+    update_parallelism = models.PositiveIntegerField(default=1)
+    update_delay = models.FloatField(default=0, help_text="seconds")
+    update_failure_action = models.CharField(
+        max_length=16, choices=FailureAction.choices, default=FailureAction.PAUSE
+    )
+    update_monitor = models.FloatField(default=5, help_text="seconds")
+    update_max_failure_ratio = models.FloatField(default=0)
+    update_order = models.CharField(
+        max_length=16, choices=Order.choices, default=Order.STOP_FIRST
+    )
+    rollback_parallelism = models.PositiveIntegerField(default=1)
+    rollback_delay = models.FloatField(default=0, help_text="seconds")
+    rollback_failure_action = models.CharField(
+        max_length=16,
+        choices=RollbackFailureAction.choices,
+        default=RollbackFailureAction.PAUSE,
+    )
+    rollback_monitor = models.FloatField(default=5, help_text="seconds")
+    rollback_max_failure_ratio = models.FloatField(default=0)
+    rollback_order = models.CharField(
+        max_length=16, choices=Order.choices, default=Order.STOP_FIRST
+    )
+    progress_deadline = models.FloatField(
+        default=600, help_text="seconds a rollout may take before it is failed"
+    )
+    deadline_action = models.CharField(
+        max_length=16, choices=DeadlineAction.choices, default=DeadlineAction.REPORT
+    )
+
+    # Live state, as last observed by `rollout sync` or the controller.
+    live_image = models.CharField(max_length=512, blank=True)
+    live_mode = models.CharField(max_length=16, blank=True)
+    live_running = models.PositiveIntegerField(default=0)
+    live_desired = models.PositiveIntegerField(default=0)
+    live_update_state = models.CharField(max_length=32, blank=True)
+    live_update_message = models.TextField(blank=True)
+    # [{"slot": "3", "tasks": [{"id", "image", "node", "desired_state", "state",
+    #   "error", "since"}, ...newest first]}]: `docker service ps`, grouped.
+    live_tasks = models.JSONField(default=list, blank=True)
+    live_spec = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    missing = models.BooleanField(
+        default=False, help_text="The service no longer exists in the swarm"
+    )
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("apply_rollout", "Can change and apply rollouts")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def image_ref(self) -> str:
+        return f"{self.image}:{self.tag}"
+
+    def desired_spec(self) -> dict:
+        return {field: getattr(self, field) for field in SPEC_FIELDS}
+
+
+class Revision(models.Model):
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="revisions"
+    )
+    number = models.PositiveIntegerField()
+    spec = models.JSONField(help_text="The desired spec fields, as saved")
+    # Local image id when the image has no registry digest (as on a workshop node),
+    # the digest-pinned reference when it has one.
+    image_id = models.CharField(max_length=100, blank=True)
+    image_digest = models.CharField(max_length=255, blank=True)
+    change_cause = models.CharField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["service", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service", "number"], name="one_revision_number_per_service"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} revision {self.number}"
+
+
+class RolloutKind(models.TextChoices):
+    APPLY = "apply", "apply a revision"
+    ROLLBACK = "rollback", "engine rollback to the previous spec"
+
+
+class RolloutState(models.TextChoices):
+    QUEUED = "queued"
+    APPLYING = "applying"
+    WATCHING = "watching"
+    COMPLETED = "completed"
+    ROLLED_BACK = "rolled_back", "rolled back"
+    PAUSED = "paused"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATES = (RolloutState.QUEUED, RolloutState.APPLYING, RolloutState.WATCHING)
+RUNNING_STATES = (RolloutState.APPLYING, RolloutState.WATCHING)
+FINAL_STATES = (
+    RolloutState.COMPLETED,
+    RolloutState.ROLLED_BACK,
+    RolloutState.PAUSED,
+    RolloutState.FAILED,
+    RolloutState.CANCELLED,
+)
+
+
+class Rollout(models.Model):
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, related_name="rollouts"
+    )
+    revision = models.ForeignKey(
+        Revision,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rollouts",
+    )
+    kind = models.CharField(max_length=16, choices=RolloutKind.choices)
+    state = models.CharField(
+        max_length=16, choices=RolloutState.choices, default=RolloutState.QUEUED
+    )
+    # A mode change removes and re-creates the service; only with explicit consent.
+    recreate_confirmed = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Engine time of our write; an UpdateStatus older than this is someone else's.
+    applied_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, help_text="Why it ended the way it did")
+    update_state = models.CharField(max_length=32, blank=True)
+    tasks_done = models.PositiveIntegerField(default=0)
+    tasks_total = models.PositiveIntegerField(default=0)
+    # Which controller (or `rollout apply --wait`) is driving it, until when.
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.service.name} {self.kind} #{self.pk} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+class RolloutEvent(models.Model):
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="events"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=16)  # state, task, progress, error, info
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.kind}: {self.message}"

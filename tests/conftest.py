@@ -118,4 +118,5 @@ def docker_client():
 
 
 def pytest_report_header(config) -> str:
-    return f"CI={ON_CI} (real swarm tests {'must run' if ON_CI else 'skip without an engine'})"
+    policy = "must run" if ON_CI else "skip without an engine"
+    return f"CI={ON_CI} (real swarm tests {policy})"

@@ -250,3 +250,22 @@ class RolloutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.kind}: {self.message}"
+
+
+class KnownImage(models.Model):
+    """An image the controller's engine has, recorded at each sync.
+
+    The admin runs in the webui, which never gets the Docker socket; it validates
+    an operator's image choice against this inventory instead.
+    """
+
+    reference = models.CharField(max_length=255, unique=True, help_text="repo:tag")
+    image_id = models.CharField(max_length=100)
+    digest = models.CharField(max_length=255, blank=True)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["reference"]
+
+    def __str__(self) -> str:
+        return self.reference

@@ -1,2 +1,10 @@
+from django.urls import include, path
+
+from mining import views
+
 app_name = "mining"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("json", views.classic_json, name="json"),
+    path("api/", include("mining.api.urls")),
+]

@@ -210,6 +210,8 @@ class Rollout(models.Model):
     )
     # A mode change removes and re-creates the service; only with explicit consent.
     recreate_confirmed = models.BooleanField(default=False)
+    # Why it was asked for; an apply also has its revision's change cause.
+    change_cause = models.CharField(max_length=500, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -225,6 +227,8 @@ class Rollout(models.Model):
     # Which controller (or `rollout apply --wait`) is driving it, until when.
     lease_owner = models.CharField(max_length=200, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    # {task id: last state seen}: the watcher records each transition once.
+    seen_tasks = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

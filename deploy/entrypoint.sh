@@ -1,0 +1,62 @@
+#!/bin/sh
+# The image's entrypoint: the first argument is the role.
+#   rng | hasher | webui   gunicorn on 0.0.0.0:80 (webui migrates first)
+#   worker [ARGS]          python manage.py mine [ARGS]
+#   controller [ARGS]      python manage.py rollout controller [ARGS]
+#   anything else          run as given: `docker run IMAGE manage.py check --deploy`
+# Extra gunicorn options go in GUNICORN_CMD_ARGS (read by gunicorn itself).
+set -eu
+
+cd /app
+role="${1:-webui}"
+[ "$#" -gt 0 ] && shift
+
+# deploy/healthcheck.py reads the role from here: health checks run in the
+# container's environment, which does not have the DOCKERCOINS_ROLE set below.
+mark() {
+    export DOCKERCOINS_ROLE="$1"
+    echo "$1" >/tmp/dockercoins-role 2>/dev/null || true
+}
+
+serve() {
+    # Access logs stay off: a busy rng would log ten lines a second for nothing.
+    exec gunicorn dockercoins.wsgi:application \
+        --bind 0.0.0.0:80 \
+        --worker-class gthread \
+        --worker-tmp-dir /tmp \
+        --graceful-timeout 10 \
+        --keep-alive 15 \
+        "$@"
+}
+
+case "$role" in
+    rng)
+        # One worker, one thread: one request at a time per replica is the
+        # entropy ceiling the workshop's scaling lesson is about.
+        mark rng
+        serve --workers 1 --threads 1 "$@"
+        ;;
+    hasher)
+        mark hasher
+        serve --workers 2 --threads 32 "$@"
+        ;;
+    webui)
+        mark webui
+        python manage.py migrate --noinput
+        serve --workers 2 --threads 8 "$@"
+        ;;
+    worker)
+        mark worker
+        exec python manage.py mine "$@"
+        ;;
+    controller)
+        mark controller
+        exec python manage.py rollout controller "$@"
+        ;;
+    manage.py)
+        exec python manage.py "$@"
+        ;;
+    *)
+        exec "$role" "$@"
+        ;;
+esac

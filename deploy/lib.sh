@@ -1,0 +1,184 @@
+# Shared shell functions for deploy/*.sh, the Makefile, the tests and bench.
+# Source it (`. deploy/lib.sh`); every wait in here has a deadline.
+
+# shellcheck shell=bash
+DOCKERCOINS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEPLOY_DIR="$DOCKERCOINS_ROOT/deploy"
+BUILD_DIR="$DEPLOY_DIR/.build"
+STACK_LABEL="com.docker.stack.namespace"
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'WARNING: %s\n' "$*" >&2; }
+die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
+
+# now_s: seconds since the epoch (for deadlines and the timings we print).
+now_s() { date +%s; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: run COMMAND once a second until it
+# succeeds; fail naming DESCRIPTION when SECONDS pass first.
+wait_for() {
+    local timeout="$1" what="$2" deadline
+    shift 2
+    deadline=$(( $(now_s) + timeout ))
+    until "$@" >/dev/null 2>&1; do
+        if [ "$(now_s)" -ge "$deadline" ]; then
+            warn "timed out after ${timeout}s waiting for $what"
+            return 1
+        fi
+        sleep 1
+    done
+}
+
+docker_ready() { docker info >/dev/null 2>&1; }
+
+# ensure_docker: start dockerd when no engine answers (as the shared notes do),
+# then wait for it. A systemd machine would use `systemctl start docker`; these
+# machines have no init system, so we fall back to running dockerd ourselves.
+ensure_docker() {
+    docker_ready && return 0
+    command -v dockerd >/dev/null || die "dockerd is not installed (run deploy/bootstrap.sh as root)"
+    if command -v systemctl >/dev/null && systemctl start docker 2>/dev/null; then
+        log "started docker with systemctl"
+    else
+        log "starting dockerd (log: /var/log/dockerd.log)"
+        setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &
+    fi
+    wait_for 90 "dockerd to answer" docker_ready \
+        || die "dockerd did not start; see /var/log/dockerd.log"
+}
+
+swarm_state() { docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null; }
+
+# ensure_swarm: a single-node swarm on loopback unless this engine is already
+# in one (then we use it as it is: a manager of a real cluster works too).
+ensure_swarm() {
+    local state
+    state="$(swarm_state)"
+    case "$state" in
+        active) return 0 ;;
+        inactive) ;;
+        pending|locked|error)
+            die "swarm state is '$state': fix it (docker swarm leave --force) and re-run" ;;
+        *) die "cannot read the swarm state (docker info)" ;;
+    esac
+    log "creating a single-node swarm (docker swarm init --advertise-addr 127.0.0.1)"
+    docker swarm init --advertise-addr 127.0.0.1 >/dev/null
+    wait_for 30 "the swarm to become active" test "$(swarm_state)" = active
+}
+
+# has_ipvs: without IPVS (some kernels, many CI machines) the VIPs and the
+# ingress routing mesh pass no traffic; the no-ipvs override is needed then.
+# The module is loaded by `swarm init`, so ask after ensure_swarm.
+has_ipvs() { [ -e /proc/net/ip_vs ]; }
+
+# compose_args: the -c arguments for `docker stack deploy`.
+compose_args() {
+    printf -- '-c\n%s\n' "$DEPLOY_DIR/docker-compose.yml"
+    if ! has_ipvs; then
+        printf -- '-c\n%s\n' "$DEPLOY_DIR/docker-compose.no-ipvs.yml"
+    fi
+}
+
+# ensure_secret_key: the file behind the stack's `secret_key` Swarm secret.
+# Made once and kept: a Swarm secret cannot change while a stack uses it.
+ensure_secret_key() {
+    local file="$BUILD_DIR/secret_key"
+    [ -s "$file" ] && return 0
+    mkdir -p "$BUILD_DIR"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$file")
+    log "generated $file (the stack's SECRET_KEY secret)"
+}
+
+# stack_deploy NAME: deploy or update the stack from our compose files, with
+# the environment (tags, ports, replicas) as the caller set it.
+stack_deploy() {
+    local name="$1" args=()
+    ensure_secret_key
+    mapfile -t args < <(compose_args)
+    has_ipvs || log "no IPVS on this kernel: deploying with docker-compose.no-ipvs.yml"
+    # --resolve-image never: our images are local, there is no registry to ask.
+    STACK_NAME="$name" WORKER_TAG="${WORKER_TAG:-${DOCKERCOINS_TAG:-1.0}}" \
+        docker stack deploy --prune --resolve-image never \
+        "${args[@]}" "$name"
+}
+
+# stack_pending NAME: print each service of the stack that is not converged
+# (running tasks != desired, or none desired); succeed only when there are
+# services and all converged. Health checks count: Swarm reports a task as
+# running only once its container is healthy.
+stack_pending() {
+    local name="$1" out
+    out="$(docker service ls --filter "label=$STACK_LABEL=$name" \
+        --format '{{.Name}} {{.Replicas}}')" || return 1
+    [ -n "$out" ] || { echo "(no services)"; return 1; }
+    awk '{ split($2, r, "/"); if (r[1] != r[2] || r[2] == 0) { print; bad = 1 } }
+         END { exit bad }' <<<"$out"
+}
+
+# stack_wait NAME [SECONDS]: wait until every service of the stack converged.
+stack_wait() {
+    local name="$1" timeout="${2:-300}" deadline
+    deadline=$(( $(now_s) + timeout ))
+    until stack_pending "$name" >/dev/null; do
+        if [ "$(now_s)" -ge "$deadline" ]; then
+            warn "stack $name did not converge within ${timeout}s:"
+            stack_pending "$name" >&2 || true
+            docker stack ps --no-trunc --format \
+                '{{.Name}} {{.Image}} {{.CurrentState}} {{.Error}}' "$name" >&2 || true
+            return 1
+        fi
+        sleep 2
+    done
+    log "stack $name converged"
+}
+
+stack_leftovers() {
+    local name="$1"
+    {
+        docker service ls -q --filter "label=$STACK_LABEL=$name"
+        docker ps -aq --filter "label=$STACK_LABEL=$name"
+        docker network ls -q --filter "label=$STACK_LABEL=$name"
+        docker secret ls -q --filter "label=$STACK_LABEL=$name"
+    } 2>/dev/null
+}
+
+# stack_rm NAME [--volumes]: remove the stack and wait until its services,
+# containers, networks and secrets are gone (`docker stack rm` returns before
+# that, and a network still in use is left behind). --volumes also removes its
+# named volumes (the SQLite database): test stacks use it, `make down` not.
+stack_rm() {
+    local name="$1" volumes="${2:-}" deadline
+    deadline=$(( $(now_s) + 180 ))
+    docker stack rm "$name" >/dev/null 2>&1 || true
+    while [ -n "$(stack_leftovers "$name")" ]; do
+        if [ "$(now_s)" -ge "$deadline" ]; then
+            warn "stack $name: left behind after 180s:"
+            stack_leftovers "$name" >&2
+            return 1
+        fi
+        # Networks and secrets whose services are gone but were skipped by
+        # `stack rm` (still in use at that moment): remove them again.
+        if [ -z "$(docker ps -aq --filter "label=$STACK_LABEL=$name")" ]; then
+            docker stack rm "$name" >/dev/null 2>&1 || true
+        fi
+        sleep 1
+    done
+    if [ "$volumes" = "--volumes" ]; then
+        docker volume ls -q --filter "label=$STACK_LABEL=$name" \
+            | xargs -r docker volume rm >/dev/null || return 1
+    fi
+    log "stack $name removed"
+}
+
+# prune_test_stacks: remove stacks (and their volumes) left by earlier test
+# and bench runs that were killed before they could clean up.
+prune_test_stacks() {
+    local name
+    for name in $(docker stack ls --format '{{.Name}}' 2>/dev/null \
+            | grep -E '^dockercoins-(test|bench)-' || true); do
+        log "removing stale stack $name"
+        stack_rm "$name" --volumes || true
+    done
+    docker volume ls -q --filter "label=$STACK_LABEL" 2>/dev/null \
+        | grep -E '^dockercoins-(test|bench)-' | xargs -r docker volume rm >/dev/null 2>&1 || true
+}

@@ -1,0 +1,111 @@
+"""The read-only stats API: one APIView per figure, plus /api/stats/ with all.
+
+Public like the page itself (no authentication to run per request). When
+Redis is down every endpoint answers 503 {"detail": "..."}.
+"""
+
+from rest_framework import serializers
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from mining import selectors, store
+
+
+class RedisUnavailable(APIException):
+    status_code = 503
+    default_detail = "Redis is unavailable."
+    default_code = "redis_unavailable"
+
+
+class StatsView(APIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, store.StoreUnavailable):
+            exc = RedisUnavailable(detail=str(exc))
+        return super().handle_exception(exc)
+
+
+class TotalsSerializer(serializers.Serializer):
+    hashes = serializers.IntegerField()
+    coins = serializers.IntegerField()
+
+
+class RatesSerializer(serializers.Serializer):
+    last_10s = serializers.FloatField(help_text="hashes/s over the last 10 s")
+    last_60s = serializers.FloatField(help_text="hashes/s over the last 60 s")
+
+
+class SeriesSerializer(serializers.Serializer):
+    # Parallel arrays rather than a list of objects: 300 points serialize in
+    # microseconds instead of milliseconds, and the chart wants arrays anyway.
+    start = serializers.IntegerField(help_text="unix second of the first point")
+    step = serializers.IntegerField(default=1)
+    hashes = serializers.ListField(child=serializers.IntegerField())
+    average = serializers.ListField(child=serializers.FloatField())
+
+
+class LatencySerializer(serializers.Serializer):
+    ms = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+
+
+class ProbeSerializer(serializers.Serializer):
+    rng = LatencySerializer()
+    hasher = LatencySerializer()
+    probed_at = serializers.FloatField()
+
+
+class WorkersSerializer(serializers.Serializer):
+    active = serializers.IntegerField(source="active_workers")
+    heartbeat_ttl = serializers.SerializerMethodField()
+
+    def get_heartbeat_ttl(self, board: selectors.Dashboard) -> int:
+        return store.WORKER_TTL
+
+
+class TotalsApi(StatsView):
+    def get(self, request: Request) -> Response:
+        return Response(TotalsSerializer(selectors.totals()).data)
+
+
+class RateApi(StatsView):
+    def get(self, request: Request) -> Response:
+        return Response(RatesSerializer(selectors.dashboard().rates).data)
+
+
+class SeriesApi(StatsView):
+    def get(self, request: Request) -> Response:
+        return Response(SeriesSerializer(selectors.dashboard().series).data)
+
+
+class WorkersApi(StatsView):
+    def get(self, request: Request) -> Response:
+        return Response(WorkersSerializer(selectors.dashboard()).data)
+
+
+class LatencyApi(StatsView):
+    class OutputSerializer(serializers.Serializer):
+        latency = ProbeSerializer(allow_null=True)
+
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(selectors.dashboard()).data)
+
+
+class StatsApi(StatsView):
+    """Everything the page shows, in one response (the page polls this)."""
+
+    class OutputSerializer(serializers.Serializer):
+        now = serializers.FloatField()
+        totals = TotalsSerializer(source="*")
+        rate = RatesSerializer(source="rates")
+        series = SeriesSerializer()
+        workers = WorkersSerializer(source="*")
+        latency = ProbeSerializer(allow_null=True)
+
+    def get(self, request: Request) -> Response:
+        return Response(self.OutputSerializer(selectors.dashboard()).data)

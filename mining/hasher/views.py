@@ -1,0 +1,57 @@
+"""hasher: the SHA-256 of a request body, after HASHER_DELAY seconds.
+
+Unlike rng it has no capacity limit of its own: run it with many threads.
+"""
+
+import hashlib
+import socket
+import time
+
+from django.conf import settings
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseNotAllowed,
+)
+from django.views.decorators.csrf import csrf_exempt
+
+MAX_BODY = 1024 * 1024
+
+
+@csrf_exempt
+def index(request: HttpRequest) -> HttpResponse:
+    if request.method in ("GET", "HEAD"):
+        return HttpResponse(
+            f"HASHER running on {socket.gethostname()}\n", content_type="text/plain"
+        )
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+    # Refuse an oversized body before reading it, from its declared length.
+    if _declared_length(request) > MAX_BODY:
+        return _bad_request("body must be at most 1 MiB")
+    body = request.body
+    if not body:
+        return _bad_request("empty body: POST the bytes to hash")
+    if settings.HASHER_DELAY:
+        time.sleep(settings.HASHER_DELAY)
+    digest = hashlib.sha256(body).hexdigest()
+    return _sized(HttpResponse(digest, content_type="text/plain"))
+
+
+def _declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _bad_request(reason: str) -> HttpResponse:
+    return HttpResponseBadRequest(f"{reason}\n", content_type="text/plain")
+
+
+def _sized(response: HttpResponse) -> HttpResponse:
+    # Without middleware nobody sets Content-Length and gunicorn falls back to
+    # chunked encoding: more bytes and more parsing on the worker's hot path.
+    response["Content-Length"] = str(len(response.content))
+    return response

@@ -1,0 +1,72 @@
+"""`manage.py mine`: the worker role.
+
+Shaped like healthchecks' sendalerts: SIGTERM/SIGINT only set a stop flag, the
+loop notices within a second, and the pending count is flushed before exit so
+a rolling update loses no hash.
+"""
+
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from mining.worker import Worker
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = "Mine DockerCoins: rng -> hasher -> Redis, until SIGTERM."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--concurrency",
+            type=_positive_int,
+            default=1,
+            help="mining threads in this process (default 1)",
+        )
+        parser.add_argument(
+            "--delay",
+            type=_seconds,
+            default=None,
+            help="seconds to sleep before each hash (default WORKER_DELAY, "
+            f"now {settings.WORKER_DELAY})",
+        )
+        parser.add_argument(
+            "--flush-interval",
+            type=_seconds,
+            default=1.0,
+            help="seconds between writes of the hash count to Redis (default 1)",
+        )
+
+    def handle(self, *args, **options) -> None:
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        delay = options["delay"]
+        worker = Worker(
+            rng_url=settings.RNG_URL,
+            hasher_url=settings.HASHER_URL,
+            delay=settings.WORKER_DELAY if delay is None else delay,
+            concurrency=options["concurrency"],
+            flush_interval=options["flush_interval"],
+            stop=stop,
+        )
+        worker.run()

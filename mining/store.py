@@ -1,0 +1,243 @@
+"""The one module that talks to Redis.
+
+Keys shared with the classic DockerCoins (other tools read them):
+  hashes  counter of every hash ever made (INCRBY)
+  wallet  hash: coin hex -> the random bytes that produced it (HSET)
+
+Keys of our own, each bounded so Redis never grows without limit:
+  hashes:sec:<start>  hashes per unix second, one Redis hash per BUCKET_SECONDS
+                      window (field = second), expiring after SERIES_TTL
+  workers             sorted set: worker id -> unix time of its last flush,
+                      pruned by score on every write, expiring when all stop
+  probe:latency       the last rng/hasher latency probe (JSON), with a TTL
+  probe:lock          single-flight lock for starting a probe (SET NX EX)
+
+Why buckets of 120 s: a bucket then holds at most 120 fields, under Redis'
+default hash-max-listpack-entries (128), so it stays in the compact listpack
+encoding; a worker's flush is one HINCRBY per second it covers plus one
+EXPIRE, and the chart's five minutes are at most four HGETALLs in a single
+pipelined round trip. A key per second would need 300 keys per read, a sorted
+set or stream would need a read-modify-write to sum several workers' counts.
+"""
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+HASHES = "hashes"
+WALLET = "wallet"
+SERIES_PREFIX = "hashes:sec:"
+WORKERS = "workers"
+PROBE_RESULT = "probe:latency"
+PROBE_LOCK = "probe:lock"
+
+BUCKET_SECONDS = 120
+# The chart shows five minutes, plus margin for its 10 s average and for the
+# seconds not yet settled; a bucket lives until its last second is that old.
+SERIES_SECONDS = 330
+SERIES_TTL = SERIES_SECONDS + BUCKET_SECONDS
+# A worker flushes about once a second: three missed flushes and it is gone.
+WORKER_TTL = 5
+
+# Short timeouts so a dead Redis is noticed within about a second, and one
+# immediate retry so a connection left stale by a Redis restart is replaced
+# transparently instead of failing the first request after the restart.
+CONNECT_TIMEOUT = 0.5
+READ_TIMEOUT = 1.0
+
+
+class StoreUnavailable(Exception):
+    """Redis cannot be reached (refused, timed out, or still loading)."""
+
+
+@dataclass(frozen=True)
+class Totals:
+    hashes: int
+    coins: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the dashboard shows, read in one round trip."""
+
+    hashes: int
+    coins: int
+    per_second: dict[int, int]
+    active_workers: int
+    probe: bytes | None
+
+
+_lock = threading.Lock()
+_pool: redis.ConnectionPool | None = None
+_pool_url = ""
+
+
+def client() -> redis.Redis:
+    """A client on this process' pool, built on first use from REDIS_URL."""
+    global _pool, _pool_url
+    url = settings.REDIS_URL
+    pool = _pool
+    if pool is None or _pool_url != url:
+        with _lock:
+            if _pool is None or _pool_url != url:
+                if _pool is not None:
+                    _pool.disconnect()
+                _pool = redis.ConnectionPool.from_url(
+                    url,
+                    socket_connect_timeout=CONNECT_TIMEOUT,
+                    socket_timeout=READ_TIMEOUT,
+                    retry=Retry(NoBackoff(), 1),
+                )
+                _pool_url = url
+            pool = _pool
+    return redis.Redis(connection_pool=pool)
+
+
+def reset() -> None:
+    """Drop the pool (tests, or after settings.REDIS_URL changed)."""
+    global _pool, _pool_url
+    with _lock:
+        if _pool is not None:
+            _pool.disconnect()
+        _pool, _pool_url = None, ""
+
+
+def _where() -> str:
+    kwargs = _pool.connection_kwargs if _pool is not None else {}
+    if "path" in kwargs:
+        return kwargs["path"]
+    return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+
+
+def _unavailable(exc: redis.RedisError) -> StoreUnavailable:
+    # Name the address but never the URL: it may carry a password.
+    return StoreUnavailable(f"Redis is unavailable at {_where()}: {exc}")
+
+
+def _run(pipe: redis.client.Pipeline) -> list:
+    try:
+        return pipe.execute()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise _unavailable(exc) from exc
+
+
+def bucket_key(second: int) -> str:
+    return f"{SERIES_PREFIX}{second - second % BUCKET_SECONDS}"
+
+
+def record_work(
+    *,
+    hashes: int,
+    per_second: Mapping[int, int],
+    coins: Mapping[str, bytes],
+    worker_id: str,
+    now: float,
+) -> None:
+    """Add a worker's counts and late coins, refresh its heartbeat; all or nothing.
+
+    MULTI/EXEC so a failed flush leaves nothing half-applied: the caller
+    keeps its counts and sends them again, and the total is never counted
+    twice because of a partial write.
+    """
+    pipe = client().pipeline(transaction=True)
+    if hashes:
+        pipe.incrby(HASHES, hashes)
+    for key, fields in _by_bucket(per_second).items():
+        for second, count in fields.items():
+            pipe.hincrby(key, str(second), count)
+        pipe.expire(key, SERIES_TTL)
+    if coins:
+        pipe.hset(WALLET, mapping=dict(coins))
+    pipe.zadd(WORKERS, {worker_id: now})
+    pipe.zremrangebyscore(WORKERS, "-inf", now - WORKER_TTL)
+    pipe.expire(WORKERS, WORKER_TTL * 2)
+    _run(pipe)
+
+
+def _by_bucket(per_second: Mapping[int, int]) -> dict[str, dict[int, int]]:
+    buckets: dict[str, dict[int, int]] = {}
+    for second, count in per_second.items():
+        if count:
+            buckets.setdefault(bucket_key(second), {})[second] = count
+    return buckets
+
+
+def forget_worker(worker_id: str) -> None:
+    """Stop counting a worker as active as soon as it exits."""
+    pipe = client().pipeline(transaction=False)
+    pipe.zrem(WORKERS, worker_id)
+    _run(pipe)
+
+
+def store_coin(hex_hash: str, random_bytes: bytes) -> None:
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(WALLET, hex_hash, random_bytes)
+    _run(pipe)
+
+
+def totals() -> Totals:
+    pipe = client().pipeline(transaction=False)
+    pipe.get(HASHES)
+    pipe.hlen(WALLET)
+    hashes, coins = _run(pipe)
+    return Totals(hashes=int(hashes or 0), coins=int(coins))
+
+
+def snapshot(*, now: float, seconds: int = SERIES_SECONDS) -> Snapshot:
+    """Totals, per-second counts for the last `seconds`, workers, last probe."""
+    last = int(now)
+    first = last - seconds
+    start = first - first % BUCKET_SECONDS
+    keys = [f"{SERIES_PREFIX}{b}" for b in range(start, last + 1, BUCKET_SECONDS)]
+    pipe = client().pipeline(transaction=False)
+    pipe.get(HASHES)
+    pipe.hlen(WALLET)
+    pipe.zcount(WORKERS, now - WORKER_TTL, "+inf")
+    pipe.get(PROBE_RESULT)
+    for key in keys:
+        pipe.hgetall(key)
+    hashes, coins, workers, probe, *buckets = _run(pipe)
+    per_second = {
+        int(second): int(count)
+        for bucket in buckets
+        for second, count in bucket.items()
+        if first <= int(second) <= last
+    }
+    return Snapshot(
+        hashes=int(hashes or 0),
+        coins=int(coins),
+        per_second=per_second,
+        active_workers=int(workers),
+        probe=probe,
+    )
+
+
+def claim_probe(*, seconds: float) -> bool:
+    """True for exactly one caller per `seconds`, across every process."""
+    pipe = client().pipeline(transaction=False)
+    pipe.set(PROBE_LOCK, b"1", nx=True, px=max(1, int(seconds * 1000)))
+    (claimed,) = _run(pipe)
+    return bool(claimed)
+
+
+def release_probe() -> None:
+    pipe = client().pipeline(transaction=False)
+    pipe.delete(PROBE_LOCK)
+    _run(pipe)
+
+
+def save_probe(payload: bytes, *, ttl: float) -> None:
+    pipe = client().pipeline(transaction=False)
+    pipe.set(PROBE_RESULT, payload, px=max(1, int(ttl * 1000)))
+    _run(pipe)
+
+
+def ping() -> None:
+    pipe = client().pipeline(transaction=False)
+    pipe.ping()
+    _run(pipe)

@@ -1,0 +1,117 @@
+"""Admin views for the rollout actions: a page per service, and list actions."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from rollouts import selectors
+from rollouts.admin.operations import OPERATIONS, Operation, queued_message
+from rollouts.forms import add_validation_errors, refusal
+from rollouts.models import Service
+
+TEMPLATE = "admin/rollouts/service/operation.html"
+
+
+class OperationViewsMixin:
+    """Mixed into ServiceAdmin; `has_apply_permission` guards every action."""
+
+    def operation_view(self, request, object_id, slug: str):
+        op = OPERATIONS[slug]
+        service = self.get_object(request, unquote(object_id))
+        if service is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_apply_permission(request):
+            raise PermissionDenied
+        back = reverse("admin:rollouts_service_change", args=[service.pk])
+        active = selectors.rollout_active_for(service=service)
+        if active is not None:
+            self.message_user(request, refusal(service, active), messages.ERROR)
+            return redirect(back)
+        initial = (
+            {"to_revision": request.GET["revision"]}
+            if "revision" in request.GET
+            else {}
+        )
+        data = request.POST if request.method == "POST" else None
+        form = op.form(data, service=service, initial=initial)
+        if form.is_bound and form.is_valid():
+            try:
+                rollout = op.run(service, request.user, form.cleaned_data)
+            except ValidationError as error:
+                add_validation_errors(form, error)
+            else:
+                self.message_user(request, queued_message(rollout), messages.SUCCESS)
+                return redirect(back)
+        return self._operation_page(request, op, [service], form, bulk=False)
+
+    def _operation_page(self, request, op: Operation, chosen, form, *, bulk: bool):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{op.title}: {', '.join(s.name for s in chosen)}",
+            "op": op,
+            "services": chosen,
+            "form": form,
+            "bulk": bulk,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        if not bulk:
+            context["original"] = chosen[0]
+        return TemplateResponse(request, TEMPLATE, context)
+
+    def _bulk_operation(self, request, queryset, slug: str):
+        """A list action: one service goes to its own page, several share a form."""
+        op = OPERATIONS[slug]
+        chosen = list(queryset)
+        if len(chosen) == 1:
+            return redirect(
+                reverse(f"admin:rollouts_service_{slug}", args=[chosen[0].pk])
+            )
+        if not op.many:
+            self.message_user(
+                request,
+                f"{op.title} works on one service at a time; select just one.",
+                messages.ERROR,
+            )
+            return None
+        confirmed = "post" in request.POST
+        form = op.form(request.POST if confirmed else None, service=None)
+        if confirmed and form.is_valid():
+            for service in chosen:
+                self._run_and_report(request, op, service, form.cleaned_data)
+            return None
+        return self._operation_page(request, op, chosen, form, bulk=True)
+
+    def _run_and_report(self, request, op: Operation, service: Service, data) -> None:
+        active = selectors.rollout_active_for(service=service)
+        if active is not None:
+            self.message_user(request, refusal(service, active), messages.ERROR)
+            return
+        try:
+            rollout = op.run(service, request.user, data)
+        except ValidationError as error:
+            text = " ".join(error.messages)
+            self.message_user(request, f"{service.name}: {text}", messages.ERROR)
+        else:
+            self.message_user(request, queued_message(rollout), messages.SUCCESS)
+
+    @admin.action(
+        description="Apply now (re-queue the desired spec)", permissions=["apply"]
+    )
+    def apply_now(self, request, queryset):
+        return self._bulk_operation(request, queryset, "apply")
+
+    @admin.action(description="Roll back (engine rollback)", permissions=["apply"])
+    def roll_back(self, request, queryset):
+        return self._bulk_operation(request, queryset, "rollback")
+
+    @admin.action(description="Undo to revision…", permissions=["apply"])
+    def undo_to_revision(self, request, queryset):
+        return self._bulk_operation(request, queryset, "undo")
+
+    @admin.action(description="Scale…", permissions=["apply"])
+    def scale(self, request, queryset):
+        return self._bulk_operation(request, queryset, "scale")

@@ -1,0 +1,296 @@
+"""The Service admin: desired spec in a form, live swarm state around it.
+
+Saving goes through `services.service_change` (desired fields + Revision +
+queued Rollout in one transaction); the controller applies it. The webui that
+serves this admin has no Docker socket: everything "live" here is what the
+controller last recorded in the database.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from rollouts import selectors, services
+from rollouts.admin.base import StaffViewMixin, can_apply
+from rollouts.admin.display import (
+    ago,
+    rollout_badge,
+    short_image,
+    task_rows,
+    tasks_badge,
+    update_state_badge,
+)
+from rollouts.admin.operation_views import OperationViewsMixin
+from rollouts.admin.operations import OPERATIONS, queued_message
+from rollouts.forms import ServiceChangeForm
+from rollouts.models import ACTIVE_STATES, Rollout, Service
+
+RECENT_ROLLOUTS = 5
+EVENTS_PER_ROLLOUT = 15
+RECENT_REVISIONS = 10
+
+
+def _error_text(error: ValidationError) -> str:
+    return " ".join(error.messages)
+
+
+@admin.register(Service)
+class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
+    form = ServiceChangeForm
+    change_form_template = "admin/rollouts/service/change_form.html"
+    list_display = (
+        "name",
+        "desired_image",
+        "live_image_display",
+        "tasks",
+        "update_state",
+        "progress",
+        "active_rollout",
+        "observed",
+    )
+    list_filter = ("stack", "mode", "live_update_state", "missing")
+    search_fields = ("name", "short_name", "tag")
+    readonly_fields = ("name", "stack", "swarm_id", "synced_at", "missing")
+    actions = [op.action for op in OPERATIONS.values()]
+    fieldsets = [
+        ("Service", {"fields": ("name", "stack", "swarm_id", "synced_at", "missing")}),
+        ("Image", {"fields": ("image", "tag")}),
+        ("Scheduling", {"fields": ("mode", "replicas", "recreate_confirmed")}),
+        (
+            "Update policy",
+            {
+                "description": "How the engine replaces tasks when the spec changes.",
+                "fields": (
+                    ("update_parallelism", "update_delay"),
+                    ("update_failure_action", "update_monitor"),
+                    ("update_max_failure_ratio", "update_order"),
+                ),
+            },
+        ),
+        (
+            "Rollback policy",
+            {
+                "description": "How the engine restores the previous spec, after "
+                "a failed update (failure action rollback) or on “Roll back”.",
+                "fields": (
+                    ("rollback_parallelism", "rollback_delay"),
+                    ("rollback_failure_action", "rollback_monitor"),
+                    ("rollback_max_failure_ratio", "rollback_order"),
+                ),
+            },
+        ),
+        ("Progress deadline", {"fields": (("progress_deadline", "deadline_action"),)}),
+        ("This change", {"fields": ("change_cause",)}),
+    ]
+
+    class Media:
+        css = {"all": ["rollouts/admin.css"]}
+        js = ["rollouts/live.js"]
+
+    # --- permissions ------------------------------------------------------
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return can_apply(request)
+
+    def has_apply_permission(self, request) -> bool:
+        return can_apply(request)
+
+    def get_fieldsets(self, request, obj=None):
+        if self.has_change_permission(request, obj):
+            return self.fieldsets
+        # A read-only page has nothing to confirm or explain.
+        form_only = {"recreate_confirmed", "change_cause"}
+        return [
+            (
+                title,
+                {**opts, "fields": [f for f in opts["fields"] if f not in form_only]},
+            )
+            for title, opts in self.fieldsets
+            if any(f not in form_only for f in opts["fields"])
+        ]
+
+    # --- list -------------------------------------------------------------
+
+    def get_queryset(self, request):
+        active = Rollout.objects.filter(state__in=ACTIVE_STATES).order_by("-id")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("rollouts", active, to_attr="active_rollouts"))
+        )
+
+    @admin.display(description="observed", ordering="synced_at")
+    def observed(self, service: Service):
+        when = ago(service.synced_at)
+        return format_html('<span title="{}">{}</span>', service.synced_at or "", when)
+
+    @admin.display(description="desired", ordering="tag")
+    def desired_image(self, service: Service) -> str:
+        return service.image_ref
+
+    @admin.display(description="live", ordering="live_image")
+    def live_image_display(self, service: Service):
+        live = short_image(service.live_image)
+        if not live:
+            return "—"
+        drift = "rollouts-drift" if live != service.image_ref else ""
+        return format_html('<span class="{}">{}</span>', drift, live)
+
+    @admin.display(description="tasks")
+    def tasks(self, service: Service):
+        return tasks_badge(service)
+
+    @admin.display(description="update", ordering="live_update_state")
+    def update_state(self, service: Service):
+        return update_state_badge(
+            service.live_update_state, service.live_update_message
+        )
+
+    @admin.display(description="progress")
+    def progress(self, service: Service):
+        rollout = _active(service)
+        if rollout is None or not rollout.tasks_total:
+            return "—"
+        return format_html(
+            '<progress max="{}" value="{}"></progress> {} of {}',
+            rollout.tasks_total,
+            rollout.tasks_done,
+            rollout.tasks_done,
+            rollout.tasks_total,
+        )
+
+    @admin.display(description="rollout")
+    def active_rollout(self, service: Service):
+        rollout = _active(service)
+        if rollout is None:
+            return "—"
+        url = reverse("admin:rollouts_rollout_change", args=[rollout.pk])
+        return format_html(
+            '<a href="{}">#{}</a> {}', url, rollout.pk, rollout_badge(rollout.state)
+        )
+
+    # --- change page ------------------------------------------------------
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        wrap = self.admin_site.admin_view
+        custom = [
+            path("<path:object_id>/live/", wrap(self.live_view), name=f"{name}_live"),
+            *(
+                path(
+                    f"<path:object_id>/{slug}/",
+                    wrap(self.operation_view),
+                    {"slug": slug},
+                    name=f"{name}_{slug}",
+                )
+                for slug in OPERATIONS
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        service = self.get_object(request, object_id)
+        if service is not None:
+            extra_context.update(self.panel_context(request, service))
+            extra_context["operations"] = OPERATIONS.values()
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def panel_context(self, request, service: Service) -> dict:
+        active = selectors.rollout_active_for(service=service)
+        recent = list(
+            service.rollouts.select_related("revision", "requested_by")[
+                :RECENT_ROLLOUTS
+            ]
+        )
+        for rollout in recent:
+            newest = rollout.events.order_by("-at", "-id")[:EVENTS_PER_ROLLOUT]
+            rollout.recent_events = list(newest)[::-1]
+            rollout.badge = rollout_badge(rollout.state)
+        if active is not None:
+            active.badge = rollout_badge(active.state)
+        return {
+            "service": service,
+            "active": active,
+            "rows": task_rows(service),
+            "update_badge": update_state_badge(
+                service.live_update_state, service.live_update_message
+            ),
+            "tasks_badge": tasks_badge(service),
+            "live_image": short_image(service.live_image),
+            "observed": ago(service.synced_at),
+            "recent_rollouts": recent,
+            "revisions": service.revisions.select_related("created_by")[
+                :RECENT_REVISIONS
+            ],
+            "can_apply": can_apply(request),
+            "live_url": reverse("admin:rollouts_service_live", args=[service.pk]),
+        }
+
+    def live_view(self, request, object_id):
+        """The live panels as HTML fragments, for live.js to swap in."""
+        service = self.get_object(request, object_id)
+        if service is None or not self.has_view_permission(request, service):
+            return JsonResponse({"detail": "Not found."}, status=404)
+        context = self.panel_context(request, service)
+        return JsonResponse(
+            {
+                "active": context["active"] is not None,
+                "live": render_to_string(
+                    "admin/rollouts/service/_live.html", context, request
+                ),
+                "history": render_to_string(
+                    "admin/rollouts/service/_history.html", context, request
+                ),
+            }
+        )
+
+    # --- saving: through the service layer, never a plain model save ------
+
+    def save_model(self, request, obj, form, change) -> None:
+        # `obj` already carries the form's values in memory; hand the service
+        # a fresh row so it sees what is really stored and the new values only
+        # as arguments.
+        service = Service.objects.get(pk=obj.pk)
+        try:
+            request._rollouts_queued = services.service_change(
+                service=service,
+                user=request.user,
+                change_cause=form.cleaned_data["change_cause"],
+                recreate_confirmed=form.cleaned_data.get("recreate_confirmed", False),
+                **form.desired(),
+            )
+        except ValidationError as error:
+            # Only a race gets here (clean() checked the same things): another
+            # rollout was queued between validation and saving.
+            request._rollouts_refused = error
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "_rollouts_refused", None) is None:
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request, obj):
+        here = reverse("admin:rollouts_service_change", args=[obj.pk])
+        refused = getattr(request, "_rollouts_refused", None)
+        if refused is not None:
+            self.message_user(request, _error_text(refused), messages.ERROR)
+            return redirect(here)
+        rollout = getattr(request, "_rollouts_queued", None)
+        if rollout is not None:
+            # Stay on the page: its live panel shows the rollout progressing.
+            self.message_user(request, queued_message(rollout), messages.SUCCESS)
+            return redirect(here)
+        return super().response_change(request, obj)
+
+
+def _active(service: Service) -> Rollout | None:
+    active = getattr(service, "active_rollouts", None)
+    if active is None:
+        return selectors.rollout_active_for(service=service)
+    return active[0] if active else None

@@ -1,0 +1,1 @@
+"""Read-only REST API over services, revisions and rollouts (staff only)."""

@@ -1,0 +1,167 @@
+"""One read-only APIView per operation, each with its own output serializer.
+
+Staff only: the task table names nodes and images, and error texts can carry
+paths and commands an anonymous visitor has no business reading.
+"""
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rollouts.api.serializers import (
+    DesiredSerializer,
+    EventSerializer,
+    LiveSerializer,
+    ProgressSerializer,
+    RevisionSerializer,
+    RolloutSummarySerializer,
+    ServiceRefSerializer,
+    SlotSerializer,
+)
+from rollouts.models import ACTIVE_STATES, Rollout, RolloutState, Service
+
+
+class StaffApi(APIView):
+    permission_classes = [IsAdminUser]
+
+
+def services_with_active() -> QuerySet[Service]:
+    active = Rollout.objects.filter(state__in=ACTIVE_STATES).order_by("-id")
+    return Service.objects.prefetch_related(
+        Prefetch("rollouts", active, to_attr="active_rollouts")
+    )
+
+
+def get_service(key: str, queryset: QuerySet[Service] | None = None) -> Service:
+    """A service by id, swarm name (dockercoins_worker) or short name (worker)."""
+    queryset = Service.objects.all() if queryset is None else queryset
+    match = Q(name=key) | Q(short_name=key, stack=settings.STACK_NAME)
+    if key.isdigit():
+        match |= Q(pk=int(key))
+    found = list(queryset.filter(match)[:2])
+    if len(found) != 1:
+        raise NotFound(f"No service {key!r}.")
+    return found[0]
+
+
+class ServiceOutput(serializers.ModelSerializer):
+    desired = DesiredSerializer(source="*")
+    live = LiveSerializer(source="*")
+    active_rollout = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Service
+        fields = (
+            "id",
+            "name",
+            "short_name",
+            "stack",
+            "swarm_id",
+            "desired",
+            "live",
+            "active_rollout",
+        )
+
+    def get_active_rollout(self, service: Service) -> dict | None:
+        active = service.active_rollouts
+        return RolloutSummarySerializer(active[0]).data if active else None
+
+
+class ServiceListApi(StaffApi):
+    def get(self, request: Request) -> Response:
+        return Response(ServiceOutput(services_with_active(), many=True).data)
+
+
+class ServiceDetailApi(StaffApi):
+    class OutputSerializer(ServiceOutput):
+        tasks = SlotSerializer(source="live_tasks", many=True)
+
+        class Meta(ServiceOutput.Meta):
+            fields = (*ServiceOutput.Meta.fields, "tasks")
+
+    def get(self, request: Request, service: str) -> Response:
+        found = get_service(service, services_with_active())
+        return Response(self.OutputSerializer(found).data)
+
+
+class ServiceRevisionsApi(StaffApi):
+    def get(self, request: Request, service: str) -> Response:
+        found = get_service(service)
+        revisions = found.revisions.select_related("created_by").order_by("-number")
+        return Response(RevisionSerializer(revisions, many=True).data)
+
+
+class RolloutOutput(serializers.ModelSerializer):
+    service = ServiceRefSerializer()
+    revision = serializers.IntegerField(source="revision.number", default=None)
+    requested_by = serializers.StringRelatedField()
+    progress = ProgressSerializer(source="*")
+
+    class Meta:
+        model = Rollout
+        fields = (
+            "id",
+            "service",
+            "revision",
+            "kind",
+            "state",
+            "change_cause",
+            "reason",
+            "update_state",
+            "progress",
+            "requested_by",
+            "requested_at",
+            "started_at",
+            "finished_at",
+        )
+
+
+class RolloutListApi(StaffApi):
+    class FilterSerializer(serializers.Serializer):
+        service = serializers.CharField(required=False)
+        state = serializers.ChoiceField(choices=RolloutState.choices, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)  # 400 naming the bad filter
+        wanted = filters.validated_data
+        rollouts = Rollout.objects.select_related("service", "revision", "requested_by")
+        if "service" in wanted:
+            try:
+                rollouts = rollouts.filter(service=get_service(wanted["service"]))
+            except NotFound as error:
+                raise serializers.ValidationError({"service": [error.detail]}) from None
+        if "state" in wanted:
+            rollouts = rollouts.filter(state=wanted["state"])
+        data = RolloutOutput(rollouts[: wanted["limit"]], many=True).data
+        return Response(data)
+
+
+class RolloutDetailApi(StaffApi):
+    class OutputSerializer(RolloutOutput):
+        events = EventSerializer(many=True)
+        tasks = SlotSerializer(source="service.live_tasks", many=True)
+
+        class Meta(RolloutOutput.Meta):
+            fields = (
+                *RolloutOutput.Meta.fields,
+                "recreate_confirmed",
+                "applied_at",
+                "events",
+                "tasks",
+            )
+
+    def get(self, request: Request, rollout: str) -> Response:
+        rollouts = Rollout.objects.select_related(
+            "service", "revision", "requested_by"
+        ).prefetch_related("events")
+        found = rollouts.filter(pk=int(rollout)).first() if rollout.isdigit() else None
+        if found is None:
+            raise NotFound(f"No rollout {rollout!r}.")
+        return Response(self.OutputSerializer(found).data)

@@ -1,0 +1,117 @@
+"""Writing down what happened: events, revisions, live state, final verdicts."""
+
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from rollouts.models import (
+    KnownImage,
+    Revision,
+    Rollout,
+    RolloutEvent,
+    RolloutKind,
+    RolloutState,
+    Service,
+)
+from rollouts.specs import desired_from_spec, group_tasks, spec_mode
+
+log = logging.getLogger("rollouts")
+
+LIVE_FIELDS = [
+    "swarm_id",
+    "live_image",
+    "live_mode",
+    "live_running",
+    "live_desired",
+    "live_update_state",
+    "live_update_message",
+    "live_tasks",
+    "live_spec",
+    "synced_at",
+    "missing",
+]
+
+
+def event(rollout: Rollout, kind: str, message: str) -> RolloutEvent:
+    """Record one step of a rollout; each is also one log line."""
+    log.info("%s #%s %s: %s", rollout.service.name, rollout.pk, kind, message)
+    return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
+
+
+def revision_create(service: Service, user, change_cause: str) -> Revision:
+    last = service.revisions.order_by("-number").values_list("number", flat=True)
+    known = KnownImage.objects.filter(reference=service.image_ref).first()
+    return Revision.objects.create(
+        service=service,
+        number=(last.first() or 0) + 1,
+        spec=service.desired_spec(),
+        image_id=known.image_id if known else "",
+        image_digest=known.digest if known else "",
+        change_cause=change_cause[:500],
+        created_by=user,
+    )
+
+
+def record_live(service: Service, svc: dict, tasks: list, nodes: dict, now) -> None:
+    """Store what the engine says about `service` now (only the live_* fields, so
+    an operator's concurrent edit of the desired fields is never overwritten)."""
+    spec = svc["Spec"]
+    status = svc.get("ServiceStatus") or {}
+    update = svc.get("UpdateStatus") or {}
+    service.swarm_id = svc["ID"]
+    service.live_image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    service.live_mode = spec_mode(spec)[0]
+    service.live_running = status.get("RunningTasks", 0)
+    service.live_desired = status.get("DesiredTasks", 0)
+    service.live_update_state = update.get("State", "")
+    service.live_update_message = update.get("Message", "")
+    service.live_tasks = group_tasks(tasks, nodes)
+    service.live_spec = spec
+    service.synced_at = now
+    service.missing = False
+    service.save(update_fields=LIVE_FIELDS)
+
+
+def finish(rollout: Rollout, state: str, reason: str) -> None:
+    """Give the rollout its final state and the reason, in one transaction.
+
+    After the engine rolled back (automatically, or because we asked), the
+    desired fields are set to what the swarm runs again, so that the next change
+    (a scale, say) does not quietly re-send the spec that was rolled back.
+    """
+    with transaction.atomic():
+        rollout.state = state
+        rollout.reason = reason
+        rollout.finished_at = timezone.now()
+        rollout.lease_until = None
+        rollout.save(update_fields=["state", "reason", "finished_at", "lease_until"])
+        event(rollout, "state", f"{state}: {reason}" if reason else state)
+        rolled_back = state == RolloutState.ROLLED_BACK or (
+            rollout.kind == RolloutKind.ROLLBACK and state == RolloutState.COMPLETED
+        )
+        if rolled_back:
+            _adopt_live(rollout)
+
+
+def _adopt_live(rollout: Rollout) -> None:
+    service = Service.objects.get(pk=rollout.service_id)
+    if not service.live_spec:
+        return
+    live = desired_from_spec(service.live_spec)
+    changed = {f: v for f, v in live.items() if getattr(service, f) != v}
+    for field, value in changed.items():
+        setattr(service, field, value)
+    if changed:
+        service.save(update_fields=list(changed))
+        event(
+            rollout,
+            "info",
+            f"desired spec set back to what the swarm runs ({service.image_ref})",
+        )
+    if rollout.kind == RolloutKind.ROLLBACK:
+        cause = rollout.change_cause or "engine rollback"
+        rollout.revision = revision_create(
+            service, rollout.requested_by, f"rolled back: {cause}"
+        )
+        rollout.save(update_fields=["revision"])

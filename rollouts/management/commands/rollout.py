@@ -1,0 +1,370 @@
+"""`manage.py rollout COMMAND`: rollouts from the command line, like `kubectl rollout`.
+
+Every change goes through `rollouts.services`, exactly as the admin's do. Bad
+input ends in one CommandError line, and nothing is sent to the swarm.
+"""
+
+import argparse
+import logging
+import signal
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+
+from rollouts import selectors, services
+from rollouts.cli import (
+    RolloutRunner,
+    add_desired_flags,
+    describe_flags,
+    desired_from_options,
+    format_table,
+    one_line,
+)
+from rollouts.controller import Controller
+from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
+from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
+
+log = logging.getLogger("rollouts")
+
+ALIVE_FILE = "/tmp/controller-alive"
+MAX_BACKOFF = 30.0
+
+
+class Command(BaseCommand):
+    help = "Apply, watch, inspect and undo rollouts of the stack's swarm services."
+
+    def add_arguments(self, parser) -> None:
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument("--stack", help="stack name (default: settings.STACK_NAME)")
+        change = argparse.ArgumentParser(add_help=False)
+        change.add_argument(
+            "--cause", default="", help="why (recorded with the change)"
+        )
+        change.add_argument("--user", help="attribute the change to this Django user")
+        change.add_argument(
+            "--wait", action="store_true", help="follow the rollout to its end"
+        )
+        change.add_argument(
+            "--confirm-recreate",
+            action="store_true",
+            help="allow removing and re-creating the service for a mode change",
+        )
+        sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
+        sub.add_parser("sync", parents=[common], help="import the stack's services")
+        plan = sub.add_parser("plan", parents=[common], help="live vs desired spec")
+        plan.add_argument("service")
+        apply = sub.add_parser(
+            "apply", parents=[common, change], help="apply desired changes now"
+        )
+        apply.add_argument("services", nargs="*", metavar="SERVICE")
+        add_desired_flags(apply)
+        sub.add_parser("status", parents=[common], help="services and rollouts")
+        history = sub.add_parser("history", parents=[common], help="revisions")
+        history.add_argument("service")
+        undo = sub.add_parser("undo", parents=[common, change], help="undo a change")
+        undo.add_argument("service")
+        undo.add_argument("--to-revision", type=int)
+        rollback = sub.add_parser(
+            "rollback", parents=[common, change], help="the engine's rollback"
+        )
+        rollback.add_argument("service")
+        scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
+        scale.add_argument("service")
+        scale.add_argument("replicas", type=int)
+        controller = sub.add_parser(
+            "controller", parents=[common], help="apply and watch rollouts, forever"
+        )
+        controller.add_argument("--sync-interval", type=float, default=10.0)
+        controller.add_argument("--alive-file", default=ALIVE_FILE)
+
+    def handle(self, *args, **options) -> None:
+        self.options = options
+        self.stack = options.get("stack")
+        self.stop = False
+        self._client: SwarmClient | None = None
+        logger = logging.getLogger("rollouts")
+        level = logger.level
+        if options["subcommand"] != "controller" and options["verbosity"] < 2:
+            logger.setLevel(logging.WARNING)  # the command prints the events itself
+        try:
+            getattr(self, f"do_{options['subcommand']}")()
+        except ValidationError as error:
+            raise CommandError(one_line(error)) from None
+        except (Service.DoesNotExist, SwarmError) as error:
+            raise CommandError(str(error)) from None
+        except DatabaseError as error:
+            raise CommandError(
+                f"database not ready ({error}); run `manage.py migrate`"
+            ) from None
+        finally:
+            logger.setLevel(level)
+
+    @property
+    def client(self) -> SwarmClient:
+        if self._client is None:
+            self._client = SwarmClient()
+        return self._client
+
+    def say(self, line: str = "") -> None:
+        self.stdout.write(line)
+
+    def service(self, name: str | None = None) -> Service:
+        return selectors.service_get(
+            name=name or self.options["service"], stack=self.stack
+        )
+
+    def user(self):
+        name = self.options.get("user")
+        if not name:
+            return None
+        user = get_user_model().objects.filter(username=name).first()
+        if user is None:
+            raise CommandError(f"no Django user {name!r}")
+        return user
+
+    def cause(self, default: str) -> str:
+        return self.options.get("cause") or default
+
+    # --- read-only ----------------------------------------------------------------
+
+    def do_sync(self) -> None:
+        rows = services.service_sync(stack=self.stack, client=self.client)
+        stack = self.stack or settings.STACK_NAME
+        self.say(f"stack {stack}: {len(rows)} services")
+        for row in rows:
+            self.say(
+                f"  {row.name}: {short_image(row.live_image)}, "
+                f"{row.live_running}/{row.live_desired} running"
+            )
+        images = KnownImage.objects.values_list("reference", flat=True)
+        self.say(f"images on the engine: {', '.join(images) or 'none'}")
+
+    def do_plan(self) -> None:
+        services.service_sync(stack=self.stack, client=self.client)
+        service = self.service()
+        if service.missing:
+            raise CommandError(f"service {service.name} no longer exists in the swarm")
+        live = desired_from_spec(service.live_spec)
+        desired = service.desired_spec()
+        rows = spec_diff(live, desired)
+        if not rows:
+            self.say(f"{service.name}: the live spec matches the desired spec")
+            return
+        self.say(f"{service.name}: {len(rows)} difference(s), live -> desired")
+        for label, old, new in rows:
+            self.say(f"  {label}: {old} -> {new}")
+        tasks = service.live_desired
+        self.say(f"expected duration: {expected_duration(live, desired, tasks)}")
+        active = selectors.rollout_active_for(service=service)
+        if active is not None:
+            self.say(f"rollout #{active.pk} is {active.state}")
+        raise SystemExit(1)
+
+    def do_status(self) -> None:
+        try:
+            services.service_sync(stack=self.stack, client=self.client)
+        except SwarmUnreachable as error:
+            self.stderr.write(f"{error}: showing the last recorded state")
+        rows = []
+        for service in selectors.service_list(stack=self.stack):
+            active = selectors.rollout_active_for(service=service)
+            rollout = "-"
+            if active is not None:
+                done = f"{active.tasks_done}/{active.tasks_total}"
+                rollout = f"#{active.pk} {active.state} {done}"
+            rows.append(
+                [
+                    service.name + (" (missing)" if service.missing else ""),
+                    short_image(service.live_image),
+                    service.live_mode,
+                    f"{service.live_running}/{service.live_desired}",
+                    service.live_update_state or "-",
+                    rollout,
+                ]
+            )
+        header = ["SERVICE", "IMAGE", "MODE", "RUNNING", "UPDATE", "ROLLOUT"]
+        self.say(format_table(header, rows))
+
+    def do_history(self) -> None:
+        service = self.service()
+        revisions = service.revisions.select_related("created_by").order_by("number")
+        rows = [
+            [
+                str(r.number),
+                f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                r.created_by.username if r.created_by else "-",
+                f"{r.spec['image']}:{r.spec['tag']}",
+                r.spec["mode"]
+                if r.spec["mode"] == "global"
+                else str(r.spec["replicas"]),
+                r.change_cause,
+            ]
+            for r in revisions
+        ]
+        self.say(f"{service.name} revisions:")
+        self.say(
+            format_table(["REV", "CREATED", "BY", "IMAGE", "TASKS", "CAUSE"], rows)
+        )
+        rollouts = service.rollouts.select_related("revision").order_by("requested_at")
+        rows = [
+            [
+                f"#{r.pk}",
+                r.kind,
+                str(r.revision.number) if r.revision else "-",
+                r.state,
+                f"{r.requested_at:%Y-%m-%d %H:%M:%S}",
+                _duration(r),
+                r.reason or r.change_cause,
+            ]
+            for r in rollouts
+        ]
+        self.say("rollouts:")
+        header = ["ROLLOUT", "KIND", "REV", "STATE", "REQUESTED", "TOOK", "REASON"]
+        self.say(format_table(header, rows))
+
+    # --- changes ------------------------------------------------------------------
+
+    def do_apply(self) -> None:
+        names = self.options["services"]
+        desired = desired_from_options(self.options)
+        if desired and len(names) != 1:
+            raise CommandError(
+                "field flags (--image-tag, ...) need exactly one SERVICE"
+            )
+        services.service_sync(stack=self.stack, client=self.client)
+        targets = [self.service(n) for n in names] or list(
+            selectors.service_list(stack=self.stack).filter(missing=False)
+        )
+        rollouts = []
+        for service in targets:
+            if desired and "mode" in desired and desired["mode"] == "global":
+                desired.setdefault("replicas", None)
+            rollout = self._apply_one(service, desired)
+            if rollout is not None:
+                rollouts.append(rollout)
+        if not rollouts:
+            self.say("nothing to apply: every live spec matches its desired spec")
+            return
+        self.run_rollouts(rollouts)
+
+    def _apply_one(self, service: Service, desired: dict) -> Rollout | None:
+        active = selectors.rollout_active_for(service=service)
+        if not desired and active is not None:
+            return active
+        if not desired and not spec_diff(
+            desired_from_spec(service.live_spec), service.desired_spec()
+        ):
+            if self.options["services"]:
+                self.say(f"{service.name}: the live spec matches the desired spec")
+            return None
+        flags = describe_flags(desired)
+        return services.service_change(
+            service=service,
+            user=self.user(),
+            change_cause=self.cause(
+                f"rollout apply {service.short_name} {flags}".strip()
+            ),
+            recreate_confirmed=self.options["confirm_recreate"],
+            **desired,
+        )
+
+    def do_undo(self) -> None:
+        services.service_sync(stack=self.stack, client=self.client)
+        rollout = services.service_undo(
+            service=self.service(),
+            user=self.user(),
+            to_revision=self.options["to_revision"],
+            change_cause=self.options["cause"],
+            recreate_confirmed=self.options["confirm_recreate"],
+        )
+        self.run_rollouts([rollout])
+
+    def do_rollback(self) -> None:
+        services.service_sync(stack=self.stack, client=self.client)
+        service = self.service()
+        rollout = services.service_rollback(
+            service=service,
+            user=self.user(),
+            change_cause=self.cause(f"rollout rollback {service.short_name}"),
+        )
+        self.run_rollouts([rollout])
+
+    def do_scale(self) -> None:
+        services.service_sync(stack=self.stack, client=self.client)
+        rollout = services.service_scale(
+            service=self.service(),
+            user=self.user(),
+            replicas=self.options["replicas"],
+            change_cause=self.options["cause"],
+        )
+        self.run_rollouts([rollout])
+
+    # --- driving rollouts in-process ------------------------------------------
+
+    def run_rollouts(self, rollouts: list[Rollout]) -> None:
+        runner = RolloutRunner(self, rollouts, self.client)
+        runner.start()
+        if not self.options["wait"]:
+            runner.release()
+            failed = [r for r in rollouts if r.state == RolloutState.FAILED]
+            if failed:
+                raise CommandError(runner.summary(failed))
+            self.say("the controller watches it from here; `rollout status` shows it")
+            return
+        runner.wait()
+
+    # --- the controller ---------------------------------------------------------
+
+    def do_controller(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        controller = Controller(
+            client=self.client,
+            stack=self.stack,
+            sync_interval=self.options["sync_interval"],
+        )
+        alive = Path(self.options["alive_file"])
+        log.info("controller %s started", controller.owner)
+        backoff = 0.0
+        while not self.stop:
+            alive.touch()
+            try:
+                worked = controller.handle_one()
+                backoff = 0.0
+            except Exception as error:  # the engine or the DB; never die for it
+                backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
+                log.warning("%s; retrying in %gs", _describe(error), backoff)
+                self.sleep(backoff)
+                continue
+            if not worked:
+                self.sleep(1)
+        log.info("controller %s stopped", controller.owner)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop = True
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in one-second slices, so that a stop is quick."""
+        deadline = time.monotonic() + seconds
+        while not self.stop and time.monotonic() < deadline:
+            time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, SwarmError):
+        return str(error)
+    if isinstance(error, DatabaseError):
+        return f"database not ready ({error})"
+    return f"{error.__class__.__name__}: {error}"
+
+
+def _duration(rollout: Rollout) -> str:
+    if rollout.started_at and rollout.finished_at:
+        return f"{(rollout.finished_at - rollout.started_at).total_seconds():.1f}s"
+    return "-"

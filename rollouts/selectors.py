@@ -1,0 +1,56 @@
+"""Reads shared by the admin, the API and `manage.py rollout`."""
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, QuerySet
+
+from rollouts.models import ACTIVE_STATES, Revision, Rollout, RolloutState, Service
+
+
+def service_get(*, name: str, stack: str | None = None) -> Service:
+    """The service called `name`: its swarm name (dockercoins_worker) or its short
+    name within the stack (worker). Raises Service.DoesNotExist with a message
+    naming the services that do exist.
+    """
+    stack = stack or settings.STACK_NAME
+    found = (
+        Service.objects.filter(name=name).first()
+        or Service.objects.filter(stack=stack, short_name=name).first()
+        or Service.objects.filter(name=f"{stack}_{name}").first()
+    )
+    if found is None:
+        known = Service.objects.filter(stack=stack).values_list("short_name", flat=True)
+        hint = f"known: {', '.join(known)}" if known else "none known yet"
+        raise Service.DoesNotExist(
+            f"no service {name!r} in stack {stack} ({hint}; `rollout sync` imports "
+            "the stack's services)"
+        )
+    return found
+
+
+def service_list(*, stack: str | None = None) -> QuerySet[Service]:
+    return Service.objects.filter(stack=stack or settings.STACK_NAME)
+
+
+def rollout_active_for(*, service: Service) -> Rollout | None:
+    """The queued, applying or watching rollout of `service`, if any."""
+    return (
+        service.rollouts.filter(state__in=ACTIVE_STATES)
+        .order_by("requested_at")
+        .first()
+    )
+
+
+def revision_latest(*, service: Service) -> Revision | None:
+    return service.revisions.order_by("-number").first()
+
+
+def revision_current(*, service: Service) -> Revision | None:
+    """The newest revision the swarm runs: one a rollout completed, or one that
+    was never rolled out (imported from the swarm)."""
+    rollouts = Rollout.objects.filter(revision=OuterRef("pk"))
+    completed = rollouts.filter(state=RolloutState.COMPLETED)
+    return (
+        service.revisions.filter(Exists(completed) | ~Exists(rollouts))
+        .order_by("-number")
+        .first()
+    )

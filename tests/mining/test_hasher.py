@@ -1,0 +1,87 @@
+import hashlib
+import urllib.request
+
+import pytest
+from django.test import Client
+
+from mining.hasher import views
+
+pytestmark = pytest.mark.urls("mining.hasher.urls")
+
+
+@pytest.fixture(autouse=True)
+def no_delay(settings):
+    settings.HASHER_DELAY = 0
+
+
+def post(client: Client, body: bytes, **extra):
+    return client.generic("POST", "/", body, "application/octet-stream", **extra)
+
+
+def test_hasher_answers_the_sha256_of_the_body_in_lowercase_hex(client: Client):
+    response = post(client, b"\x00\x01random bytes\xff")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain"
+    assert (
+        response.content.decode()
+        == hashlib.sha256(b"\x00\x01random bytes\xff").hexdigest()
+    )
+
+
+def test_hasher_accepts_a_body_of_exactly_1_mib(client: Client):
+    body = b"x" * views.MAX_BODY
+
+    assert post(client, body).content.decode() == hashlib.sha256(body).hexdigest()
+
+
+def test_hasher_rejects_an_empty_body(client: Client):
+    response = post(client, b"")
+
+    assert response.status_code == 400
+    assert b"empty body" in response.content
+
+
+def test_hasher_rejects_a_body_over_1_mib(client: Client):
+    response = post(client, b"x" * (views.MAX_BODY + 1))
+
+    assert response.status_code == 400
+    assert b"at most 1 MiB" in response.content
+
+
+def test_hasher_rejects_an_oversized_body_from_its_declared_length(client: Client):
+    response = post(client, b"x", CONTENT_LENGTH=str(views.MAX_BODY + 1))
+
+    assert response.status_code == 400
+
+
+def test_hasher_says_where_it_runs(client: Client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert response.content.decode().startswith("HASHER running on ")
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_hasher_refuses_other_methods(client: Client, method: str):
+    assert client.generic(method, "/", b"x").status_code == 405
+
+
+def test_hasher_waits_hasher_delay_before_answering(
+    client: Client, settings, monkeypatch
+):
+    settings.HASHER_DELAY = 0.25
+    slept = []
+    monkeypatch.setattr(views.time, "sleep", slept.append)
+
+    post(client, b"x")
+
+    assert slept == [0.25]
+
+
+def test_hasher_is_served_by_the_hasher_role(pipeline):
+    request = urllib.request.Request(
+        pipeline.hasher_url + "/", data=b"abc", method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read().decode() == hashlib.sha256(b"abc").hexdigest()

@@ -1,0 +1,96 @@
+"""`manage.py mine` as the worker role runs it: a real process, real signals."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import redis
+from django.core.management import CommandError, call_command
+
+from tests.conftest import free_port
+from tests.helpers import wait_until
+from tests.mining.conftest import ROOT
+
+
+def start_mine(*args: str, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "mine", *args],
+        cwd=ROOT,
+        env={**os.environ, "DOCKERCOINS_ROLE": "worker", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def stop_mine(process: subprocess.Popen) -> str:
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=20)
+    return output
+
+
+def test_mine_flushes_its_pending_count_on_sigterm(pipeline, redis_url, tmp_path):
+    # With a 10-minute flush interval every hash made is still pending when
+    # SIGTERM arrives: only the final flush can put them in Redis.
+    process = start_mine(
+        "--delay=0",
+        "--flush-interval=600",
+        REDIS_URL=redis_url,
+        RNG_URL=pipeline.rng_url,
+        HASHER_URL=pipeline.hasher_url,
+        WORKER_HEARTBEAT_FILE=str(tmp_path / "alive"),
+    )
+    db = redis.Redis.from_url(redis_url)
+    try:
+        # Coins are written at once, so coins prove hashes are being made.
+        wait_until(lambda: db.hlen("wallet") >= 2, timeout=30, message="coins")
+        assert db.get("hashes") is None
+        assert (tmp_path / "alive").exists()  # the first flush, at start
+    finally:
+        output = stop_mine(process)
+
+    assert process.returncode == 0, output
+    made = int(re.search(r"stopped: made (\d+) hashes", output).group(1))
+    assert made >= db.hlen("wallet") >= 2
+    assert int(db.get("hashes")) == made
+    assert "all counted in Redis" in output
+
+
+def test_mine_logs_one_line_for_a_dead_rng_and_keeps_running(
+    pipeline, redis_url, tmp_path
+):
+    process = start_mine(
+        "--delay=0",
+        "--concurrency=3",
+        REDIS_URL=redis_url,
+        RNG_URL=f"http://127.0.0.1:{free_port()}",
+        HASHER_URL=pipeline.hasher_url,
+        WORKER_HEARTBEAT_FILE=str(tmp_path / "alive"),
+    )
+    db = redis.Redis.from_url(redis_url)
+
+    def seconds_running() -> float:
+        scores = db.zrange("workers", 0, -1, withscores=True)
+        return scores[0][1] if scores else 0.0
+
+    try:
+        first = wait_until(seconds_running, timeout=30, message="a heartbeat")
+        # 1.5 s of backing off is 4+ failed attempts per thread (0.1, 0.2, ...).
+        wait_until(lambda: seconds_running() - first >= 1.5, timeout=10)
+        assert process.poll() is None
+    finally:
+        output = stop_mine(process)
+
+    assert process.returncode == 0, output
+    assert output.count("rng is unavailable") == 1, output
+
+
+@pytest.mark.parametrize(
+    "args", [["--concurrency=0"], ["--concurrency=x"], ["--delay=-1"]]
+)
+def test_mine_rejects_nonsense_options(args):
+    with pytest.raises(CommandError):
+        call_command("mine", *args)

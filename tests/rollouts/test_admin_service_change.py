@@ -1,0 +1,162 @@
+"""Saving the Service form queues a rollout through the service layer, or
+explains, field by field, why it cannot."""
+
+import pytest
+from django.urls import reverse
+
+from rollouts.models import Revision, Rollout, Service
+from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
+    active_rollout,
+    fast_passwords,
+    form_data,
+    known_images,
+    make_service,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def service() -> Service:
+    known_images("1.0", "1.1", "bugged")
+    return make_service(live_update_state="completed")
+
+
+@pytest.fixture
+def operator(client, django_user_model):
+    user = make_staff(django_user_model, "operator", can_apply=True)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+def change_url(service: Service) -> str:
+    return reverse("admin:rollouts_service_change", args=[service.pk])
+
+
+def test_saving_queues_a_rollout_attributed_to_the_operator(operator, service):
+    data = form_data(
+        service,
+        tag="1.1",
+        update_parallelism=2,
+        update_delay="5s",
+        change_cause="worker 1.1: sleeps 0.01 s",
+    )
+
+    response = operator.post(change_url(service), data, follow=True)
+
+    rollout = Rollout.objects.get(service=service)
+    revision = Revision.objects.get(service=service)
+    assert (rollout.kind, rollout.state) == ("apply", "queued")
+    assert rollout.requested_by == operator.user
+    assert rollout.revision == revision
+    assert revision.created_by == operator.user
+    assert revision.change_cause == "worker 1.1: sleeps 0.01 s"
+    assert revision.spec["tag"] == "1.1"
+    assert revision.spec["update_delay"] == 5
+    service.refresh_from_db()
+    assert (service.tag, service.update_parallelism) == ("1.1", 2)
+    messages = [str(m) for m in response.context["messages"]]
+    assert f"Rollout #{rollout.pk} queued for dockercoins_worker; " in messages[0]
+    assert "the controller applies it" in messages[0]
+    assert response.redirect_chain[-1][0] == change_url(service)
+
+
+def test_the_seed_auto_rollback_policy_is_accepted(operator, service):
+    data = form_data(
+        service,
+        tag="bugged",
+        update_parallelism=2,
+        update_delay="5s",
+        update_failure_action="rollback",
+        update_max_failure_ratio="0.2",
+        update_monitor="20s",
+        change_cause="seed step 7",
+    )
+    operator.post(change_url(service), data)
+    revision = Revision.objects.get(service=service)
+    assert revision.spec["update_failure_action"] == "rollback"
+    assert revision.spec["update_monitor"] == 20
+    assert revision.spec["update_max_failure_ratio"] == 0.2
+
+
+def test_a_mode_change_with_the_checkbox_is_queued_as_a_recreation(operator, service):
+    data = form_data(service, mode="global", replicas="", recreate_confirmed="on")
+    operator.post(change_url(service), data)
+    rollout = Rollout.objects.get(service=service)
+    assert rollout.recreate_confirmed
+    service.refresh_from_db()
+    assert (service.mode, service.replicas) == ("global", None)
+
+
+BAD_INPUTS = {
+    "ratio above 1": ({"update_max_failure_ratio": "1.5"}, "update_max_failure_ratio"),
+    "negative delay": ({"update_delay": "-5"}, "update_delay"),
+    "negative rollback delay": ({"rollback_delay": "-1s"}, "rollback_delay"),
+    "monitor shorter than delay with rollback": (
+        {
+            "update_failure_action": "rollback",
+            "update_delay": "30s",
+            "update_monitor": "5s",
+        },
+        "update_monitor",
+    ),
+    "replicas on a global service": (
+        {"mode": "global", "replicas": "3", "recreate_confirmed": "on"},
+        "replicas",
+    ),
+    "mode change without the checkbox": (
+        {"mode": "global", "replicas": ""},
+        "recreate_confirmed",
+    ),
+    "unknown image tag": ({"tag": "2.0"}, "tag"),
+    "invalid tag": ({"tag": "no way"}, "tag"),
+    "unreadable duration": ({"update_delay": "five seconds"}, "update_delay"),
+    "absurd duration": ({"update_monitor": "1000h"}, "update_monitor"),
+    "no change cause": ({"tag": "1.1", "change_cause": ""}, "change_cause"),
+}
+
+
+@pytest.mark.parametrize("changes,field", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_is_a_form_error_and_changes_nothing(
+    operator, service, changes, field
+):
+    before = service.desired_spec()
+
+    response = operator.post(change_url(service), form_data(service, **changes))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors, errors
+    assert "errornote" in response.content.decode()
+    service.refresh_from_db()
+    assert service.desired_spec() == before
+    assert not Revision.objects.exists()
+    assert not Rollout.objects.exists()
+
+
+def test_a_service_with_an_active_rollout_refuses_a_change(operator, service):
+    running = active_rollout(service)
+
+    response = operator.post(change_url(service), form_data(service, tag="1.1"))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert f"already has rollout #{running.pk} (watching)" in errors[0]
+    assert Rollout.objects.count() == 1
+    service.refresh_from_db()
+    assert service.tag == "1.0"
+
+
+def test_a_service_gone_from_the_swarm_refuses_a_change(operator, service):
+    Service.objects.filter(pk=service.pk).update(missing=True)
+    response = operator.post(change_url(service), form_data(service, tag="1.1"))
+    assert "no longer exists" in str(response.context["adminform"].form.errors)
+    assert not Rollout.objects.exists()
+
+
+def test_saving_without_a_change_says_so(operator, service):
+    response = operator.post(change_url(service), form_data(service))
+    assert "Nothing changed" in str(response.context["adminform"].form.errors)
+    assert not Rollout.objects.exists()

@@ -1,0 +1,119 @@
+"""A real Chromium opens the Service change page: the task table renders with
+its `\\_` rows, and the live panel refreshes itself while a rollout runs."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from rollouts.models import Service
+from tests.conftest import ON_CI
+from tests.rollouts.admin_support import active_rollout, make_service
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium keeps calling outside hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
+
+
+def _why_no_browser() -> str:
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed"
+    if not os.access(CHROMIUM, os.X_OK):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = _why_no_browser()
+    if why:
+        if ON_CI:
+            pytest.fail(f"CI needs a real browser: {why}")
+        print(f"\n{'!' * 8} SKIPPING BROWSER TESTS: {why}")
+        pytest.skip(f"SKIPPING BROWSER TESTS: {why}")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API keeps an event loop in this thread for as long as
+    # it runs; our ORM calls (and the test database's flush) are still plain
+    # synchronous ones, so Django's async guard must stand down meanwhile.
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    django_user_model.objects.create_superuser("admin", "a@example.com", "pw-admin")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    yield page
+    context.close()
+
+
+def test_the_task_table_and_live_refresh_in_a_real_browser(page, live_server):
+    service = make_service()
+    active_rollout(service, tasks_done=3, tasks_total=10)
+    url = reverse("admin:rollouts_service_change", args=[service.pk])
+
+    page.goto(f"{live_server.url}{url}")
+
+    earlier = page.locator("table.rollouts-tasks tr.rollouts-earlier")
+    assert earlier.count() == 8  # the seed's failed attempts
+    first = earlier.first.locator("td.rollouts-name").inner_text()
+    assert first.replace("\xa0", " ").strip() == r"\_ dockercoins_worker.3"
+    assert page.locator("table.rollouts-tasks tr.rollouts-current").count() == 10
+    assert "rolled back (failed)" in page.locator("#rollouts-live").inner_text()
+    shot = SCREENSHOTS / "rollouts-service-change.png"
+    page.screenshot(path=str(shot), full_page=True)
+
+    # The operator is half-way through a change when the controller reports.
+    page.fill("#id_change_cause", "typing while it refreshes")
+    Service.objects.filter(pk=service.pk).update(
+        live_running=6, live_update_message="update in progress (test)"
+    )
+
+    page.wait_for_function(
+        "() => document.querySelector('#rollouts-live').innerText"
+        ".includes('update in progress (test)')",
+        timeout=10_000,  # it polls every 2 s while a rollout is active
+    )
+    assert "6/10" in page.locator("#rollouts-live").inner_text()
+    assert page.input_value("#id_change_cause") == "typing while it refreshes"
+
+
+def test_the_list_page_in_a_real_browser(page, live_server):
+    for state in (
+        "updating",
+        "paused",
+        "completed",
+        "rollback_started",
+        "rollback_paused",
+        "rollback_completed",
+    ):
+        make_service(state, live_update_state=state)
+    page.goto(f"{live_server.url}{reverse('admin:rollouts_service_changelist')}")
+    badges = page.locator("#result_list .rollouts-badge")
+    assert badges.count() >= 6
+    page.screenshot(path=str(SCREENSHOTS / "rollouts-service-list.png"))

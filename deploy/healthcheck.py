@@ -20,6 +20,7 @@ HEARTBEATS = {
     "controller": Path("/tmp/controller-alive"),
 }
 HTTP_ROLES = {"rng", "hasher", "webui"}
+HTTP_URL = "http://127.0.0.1:80/"
 # rng answers one request at a time, so the probe can queue behind every
 # worker's request (0.1 s each): leave it most of the Docker-side timeout.
 HTTP_TIMEOUT = float(os.environ.get("HEALTHCHECK_TIMEOUT", "8"))
@@ -39,7 +40,7 @@ def check_http() -> str:
     # No proxies: an HTTP_PROXY in the container's environment must not
     # route a loopback probe elsewhere.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open("http://127.0.0.1:80/", timeout=HTTP_TIMEOUT) as resp:
+    with opener.open(HTTP_URL, timeout=HTTP_TIMEOUT) as resp:
         if resp.status != 200:
             return f"GET / answered {resp.status}"
     return ""

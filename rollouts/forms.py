@@ -104,6 +104,7 @@ class ServiceChangeForm(forms.ModelForm):
 
     change_cause = forms.CharField(
         max_length=500,
+        widget=forms.TextInput(attrs={"size": 80}),
         help_text="Why you make this change; recorded with the revision "
         "(e.g. “worker 1.1: 10x less sleep”).",
     )
@@ -172,7 +173,9 @@ class CauseForm(forms.Form):
     """Base of the action forms: every action is attributed and explained."""
 
     change_cause = forms.CharField(
-        max_length=500, help_text="Why; recorded with the rollout."
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 80}),
+        help_text="Why; recorded with the rollout.",
     )
 
     def __init__(self, *args, service: Service | None = None, **kwargs) -> None:

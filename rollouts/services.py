@@ -3,55 +3,45 @@ all call these functions, so a change is validated, recorded and applied alike.
 
 Requests (service_change, _rollback, _undo, _scale) only touch the database and
 queue a Rollout; the controller (or `rollout apply`) claims it, writes to the
-swarm (rollout_apply) and watches it to the end (rollout_watch_step).
+swarm and watches it to the end with the functions of rollouts.driving,
+re-exported here (rollout_claim_next, rollout_apply, rollout_watch_step, ...).
 
-Concurrency: a service has at most one active rollout (a new request is refused
-while one is queued or running, rather than queued behind it, because what the
-operator wants next usually depends on how the running one ends). Applying is
-claimed with conditional UPDATEs, and whoever drives a rollout holds a lease on
-it, so two controllers (or a controller and `rollout apply`) never drive the
-same rollout and a restarted controller takes over when the lease runs out.
+A service has at most one active rollout: a new request is refused while one is
+queued or running, rather than queued behind it, because what the operator
+wants next usually depends on how the running one ends.
 """
 
 import logging
-import os
-import socket
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from rollouts import watcher
-from rollouts.history import event, finish, record_live, revision_create
+from rollouts.driving import (
+    default_owner,
+    rollout_apply,
+    rollout_claim,
+    rollout_claim_next,
+    rollout_release,
+    rollout_take_over,
+    rollout_watch_step,
+    rollouts_to_drive,
+)
+from rollouts.history import event, record_live, revision_create
 from rollouts.models import (
-    RUNNING_STATES,
     KnownImage,
     Mode,
     Rollout,
     RolloutKind,
-    RolloutState,
     Service,
 )
 from rollouts.selectors import revision_current, rollout_active_for
-from rollouts.specs import apply_desired, desired_from_spec, spec_diff, spec_mode
-from rollouts.swarm import (
-    ServiceNotFound,
-    SwarmClient,
-    SwarmError,
-    SwarmUnreachable,
-)
+from rollouts.specs import desired_from_spec
+from rollouts.swarm import SwarmClient
 from rollouts.validation import validate_desired
 
 log = logging.getLogger("rollouts")
-
-LEASE = timedelta(seconds=30)
-
-
-def default_owner(role: str) -> str:
-    return f"{role}@{socket.gethostname()}:{os.getpid()}"
 
 
 # --- the swarm -> the database ---------------------------------------------------
@@ -69,7 +59,9 @@ def service_sync(
     stack = stack or settings.STACK_NAME
     client = client or SwarmClient()
     live = client.list_services(stack)
-    tasks = {svc["ID"]: client.tasks(svc["ID"]) for svc in live}
+    tasks: dict[str, list] = {svc["ID"]: [] for svc in live}
+    for task in client.tasks():
+        tasks.get(task.get("ServiceID"), []).append(task)
     nodes = client.node_names()
     images = client.images()
     now = timezone.now()
@@ -263,203 +255,18 @@ def service_scale(
     )
 
 
-# --- claiming and leases -------------------------------------------------------------
-
-
-def rollout_claim(*, rollout: Rollout, owner: str) -> bool:
-    """Take a queued rollout for applying; False when someone else has it, or
-    another rollout of the same service is being applied or watched."""
-    now = timezone.now()
-    busy = Rollout.objects.filter(service=OuterRef("service"), state__in=RUNNING_STATES)
-    claimed = (
-        Rollout.objects.filter(pk=rollout.pk, state=RolloutState.QUEUED)
-        .filter(~Exists(busy))
-        .update(
-            state=RolloutState.APPLYING,
-            lease_owner=owner,
-            lease_until=now + LEASE,
-            started_at=now,
-        )
-    )
-    rollout.refresh_from_db()
-    if claimed:
-        event(rollout, "state", f"applying (claimed by {owner})")
-    return claimed == 1
-
-
-def rollout_claim_next(*, owner: str) -> Rollout | None:
-    """Claim the oldest queued rollout that may run now; None when there is none."""
-    queued = Rollout.objects.filter(state=RolloutState.QUEUED).order_by("requested_at")
-    for rollout in queued.select_related("service")[:50]:
-        if rollout_claim(rollout=rollout, owner=owner):
-            return rollout
-    return None
-
-
-def rollouts_to_drive(*, owner: str) -> QuerySet[Rollout]:
-    """Running rollouts `owner` holds, or may take over because their lease ran out."""
-    lapsed = Q(lease_until__lt=timezone.now()) | Q(lease_until=None)
-    return (
-        Rollout.objects.filter(state__in=RUNNING_STATES)
-        .filter(Q(lease_owner=owner) | lapsed)
-        .select_related("service", "revision")
-        .order_by("requested_at")
-    )
-
-
-def rollout_take_over(*, rollout: Rollout, owner: str) -> bool:
-    """Renew `owner`'s lease on a running rollout, or take it over once the
-    previous owner's lease ran out. False: someone else drives it."""
-    now = timezone.now()
-    previous = rollout.lease_owner
-    lapsed = Q(lease_until__lt=now) | Q(lease_until=None)
-    renewed = (
-        Rollout.objects.filter(pk=rollout.pk, state__in=RUNNING_STATES)
-        .filter(Q(lease_owner=owner) | lapsed)
-        .update(lease_owner=owner, lease_until=now + LEASE)
-    )
-    rollout.refresh_from_db()
-    if renewed and previous != owner:
-        event(rollout, "info", f"taken over by {owner} (lease of {previous} ran out)")
-    return renewed == 1
-
-
-def rollout_release(*, rollout: Rollout, owner: str) -> None:
-    """Let another driver take the rollout over now (`apply` without --wait)."""
-    Rollout.objects.filter(pk=rollout.pk, lease_owner=owner).update(
-        lease_until=timezone.now()
-    )
-
-
-# --- applying and watching ------------------------------------------------------------
-
-
-def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rollout:
-    """Write the rollout to the swarm; it is then WATCHING (or FAILED, with why).
-
-    A queued rollout is claimed first (ValidationError if that fails). When the
-    engine cannot be reached, the rollout goes back to the queue and
-    SwarmUnreachable is raised for the caller to back off.
-    """
-    if rollout.state == RolloutState.QUEUED and not rollout_claim(
-        rollout=rollout, owner=default_owner("apply")
-    ):
-        raise ValidationError(
-            {
-                NON_FIELD_ERRORS: f"rollout #{rollout.pk} is {rollout.state}"
-                + (f" by {rollout.lease_owner}" if rollout.lease_owner else "")
-            }
-        )
-    if rollout.state != RolloutState.APPLYING:
-        raise ValidationError(
-            {
-                NON_FIELD_ERRORS: f"rollout #{rollout.pk} is {rollout.state}, "
-                "not applying"
-            }
-        )
-    client = client or SwarmClient()
-    try:
-        applied_at = _write(rollout, client)
-    except SwarmUnreachable as exc:
-        Rollout.objects.filter(pk=rollout.pk, state=RolloutState.APPLYING).update(
-            state=RolloutState.QUEUED, lease_owner="", lease_until=None
-        )
-        rollout.refresh_from_db()
-        event(rollout, "error", f"{exc}; back in the queue")
-        raise
-    except SwarmError as exc:
-        if isinstance(exc, ServiceNotFound):
-            Service.objects.filter(pk=rollout.service_id).update(missing=True)
-        finish(rollout, RolloutState.FAILED, str(exc))
-        return rollout
-    with transaction.atomic():
-        rollout.state = RolloutState.WATCHING
-        rollout.applied_at = applied_at
-        rollout.save(update_fields=["state", "applied_at"])
-        event(rollout, "state", "watching")
-    return rollout
-
-
-def _write(rollout: Rollout, client: SwarmClient):
-    """Send the rollout to the engine; returns the engine time just before."""
-    service = rollout.service
-    if rollout.kind == RolloutKind.ROLLBACK:
-        applied_at = client.engine_time()
-        client.rollback(service.name)
-        event(rollout, "info", "asked the engine to roll back to the previous spec")
-        return applied_at
-    desired = rollout.revision.spec
-    reference = f"{desired['image']}:{desired['tag']}"
-    if client.image(reference) is None:
-        raise SwarmError(f"image {reference} is not on the engine: nothing was sent")
-    image = rollout.revision.image_digest or reference
-    live = client.inspect(service.name)
-    changes = spec_diff(desired_from_spec(live["Spec"]), desired)
-    summary = "; ".join(f"{label} {old} -> {new}" for label, old, new in changes)
-    applied_at = client.engine_time()
-    mode = spec_mode(live["Spec"])[0]
-    if mode != desired["mode"]:
-        if not rollout.recreate_confirmed:
-            raise SwarmError(
-                f"changing {service.name} from {mode} to {desired['mode']} re-creates "
-                "the service and was not confirmed: nothing was sent"
-            )
-        new = client.recreate(
-            service.name, lambda spec: apply_desired(spec, desired, image)
-        )
-        event(
-            rollout,
-            "info",
-            f"re-created {service.name} as {desired['mode']} (service "
-            f"{live['ID'][:12]} removed, {new['ID'][:12]} created): {summary}",
-        )
-    else:
-        client.update(service.name, lambda spec: apply_desired(spec, desired, image))
-        event(rollout, "info", f"updated: {summary or 'no change to the swarm spec'}")
-    return applied_at
-
-
-def rollout_watch_step(*, rollout: Rollout, client: SwarmClient | None = None) -> bool:
-    """Observe the swarm once and record what changed; True once the rollout is
-    final. The caller must hold the rollout's lease (rollout_take_over)."""
-    rollout.refresh_from_db()
-    if rollout.is_final:
-        return True
-    if rollout.state != RolloutState.WATCHING:
-        return False
-    client = client or SwarmClient()
-    decision = watcher.watch_step(rollout, client)
-    if decision is None:
-        return False
-    if not decision.rollback:
-        finish(rollout, decision.state, decision.reason)
-        return True
-    _deadline_rollback(rollout, decision.reason, client)
-    return True
-
-
-def _deadline_rollback(rollout: Rollout, reason: str, client: SwarmClient) -> None:
-    try:
-        applied_at = client.engine_time()
-        client.rollback(rollout.service.name)
-    except SwarmError as exc:
-        finish(rollout, RolloutState.FAILED, f"{reason}; the rollback failed: {exc}")
-        return
-    now = timezone.now()
-    with transaction.atomic():
-        follow_up = Rollout.objects.create(
-            service=rollout.service,
-            kind=RolloutKind.ROLLBACK,
-            state=RolloutState.WATCHING,
-            change_cause=f"progress deadline of rollout #{rollout.pk} passed",
-            started_at=now,
-            applied_at=applied_at,
-            lease_owner=rollout.lease_owner,
-            lease_until=now + LEASE,
-        )
-        event(follow_up, "state", f"watching the engine rollback after #{rollout.pk}")
-        finish(
-            rollout,
-            RolloutState.FAILED,
-            f"{reason}; rolling back (rollout #{follow_up.pk})",
-        )
+__all__ = [
+    "default_owner",
+    "rollout_apply",
+    "rollout_claim",
+    "rollout_claim_next",
+    "rollout_release",
+    "rollout_take_over",
+    "rollout_watch_step",
+    "rollouts_to_drive",
+    "service_change",
+    "service_rollback",
+    "service_scale",
+    "service_sync",
+    "service_undo",
+]

@@ -111,10 +111,12 @@ class SwarmClient:
             raise ServiceNotFound(f"service {name} not found")
         return found[0]
 
-    def tasks(self, service_id: str) -> list[dict]:
-        with self._errors(f"tasks of service {service_id}"):
-            # Filtering by a removed service is an error; by ID in Python is not.
-            return [t for t in self.api.tasks() if t.get("ServiceID") == service_id]
+    def tasks(self, service_id: str | None = None) -> list[dict]:
+        """The tasks of one service (of all services without `service_id`)."""
+        with self._errors("list tasks"):
+            tasks = self.api.tasks()
+        # Filtering by a removed service is an error; by ID in Python is not.
+        return [t for t in tasks if service_id in (None, t.get("ServiceID"))]
 
     def node_names(self) -> dict[str, str]:
         with self._errors("list nodes"):

@@ -206,8 +206,12 @@ def _record_update_state(rollout: Rollout, view: _View) -> None:
             and rollout.kind == RolloutKind.APPLY
         ):
             # The only place the engine says why; rollback_completed just says
-            # "rollback completed".
-            rollout.reason = view.update_message
+            # "rollback completed". It names the task by ID: name it as we do.
+            reason = view.update_message
+            for task in view.tasks:
+                name = f"{view.task_name(task)} ({task['ID'][:12]})"
+                reason = reason.replace(task["ID"], name)
+            rollout.reason = reason
 
 
 def _decide(rollout: Rollout, view: _View, now) -> Decision | None:

@@ -10,6 +10,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
 from rollouts.models import RolloutState, Service
+from rollouts.specs import short_image
 
 # The engine's UpdateStatus.State values, in the words an operator needs. Tone
 # picks the colour: rollback_completed is a *failed* update even though the
@@ -76,11 +77,6 @@ def rollout_badge(state: str) -> SafeString:
     return badge(label, ROLLOUT_TONES.get(state, "idle"))
 
 
-def short_image(ref: str) -> str:
-    """dockercoins:1.0@sha256:ab… -> dockercoins:1.0 (the digest is noise here)."""
-    return ref.split("@", 1)[0]
-
-
 def tasks_badge(service: Service) -> SafeString:
     tone = "ok" if service.live_running >= service.live_desired else "warn"
     if service.live_desired and not service.live_running:
@@ -118,11 +114,6 @@ class TaskRow:
         return ago(self.since) if self.since else self.since_text
 
 
-def _slot_key(slot: str) -> tuple:
-    # Replicated slots are numbers ("10" after "9"); global ones are node ids.
-    return (0, int(slot), "") if slot.isdigit() else (1, 0, slot)
-
-
 def _parse_since(text: str) -> datetime | None:
     try:
         return parse_datetime(text) if text else None
@@ -134,8 +125,9 @@ def task_rows(service: Service) -> list[TaskRow]:
     """live_tasks flattened for a table: each slot's current task, then the
     earlier attempts (newest first) marked to be shown under it with `\\_`."""
     rows = []
+    # The controller stores the slots in `docker service ps` order already.
     groups = [g for g in service.live_tasks or [] if isinstance(g, dict)]
-    for group in sorted(groups, key=lambda g: _slot_key(str(g.get("slot", "")))):
+    for group in groups:
         name = f"{service.name}.{group.get('slot', '?')}"
         for index, task in enumerate(group.get("tasks") or []):
             since_text = str(task.get("since") or "")

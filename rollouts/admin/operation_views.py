@@ -11,6 +11,7 @@ from rollouts import selectors
 from rollouts.admin.operations import OPERATIONS, Operation, queued_message
 from rollouts.forms import add_validation_errors, refusal
 from rollouts.models import Service
+from rollouts.specs import short_image
 
 TEMPLATE = "admin/rollouts/service/operation.html"
 
@@ -48,6 +49,8 @@ class OperationViewsMixin:
         return self._operation_page(request, op, [service], form, bulk=False)
 
     def _operation_page(self, request, op: Operation, chosen, form, *, bulk: bool):
+        for service in chosen:
+            service.live_short = short_image(service.live_image)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -20,7 +20,6 @@ from rollouts.admin.base import StaffViewMixin, can_apply
 from rollouts.admin.display import (
     ago,
     rollout_badge,
-    short_image,
     task_rows,
     tasks_badge,
     update_state_badge,
@@ -29,6 +28,7 @@ from rollouts.admin.operation_views import OperationViewsMixin
 from rollouts.admin.operations import OPERATIONS, queued_message
 from rollouts.forms import ServiceChangeForm
 from rollouts.models import ACTIVE_STATES, Rollout, Service
+from rollouts.specs import POLICY_KEYS, short_image
 
 RECENT_ROLLOUTS = 5
 EVENTS_PER_ROLLOUT = 15
@@ -55,21 +55,17 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
     )
     list_filter = ("stack", "mode", "live_update_state", "missing")
     search_fields = ("name", "short_name", "tag")
-    readonly_fields = ("name", "stack", "swarm_id", "synced_at", "missing")
+    readonly_fields = ("name", "stack", "swarm_id")
     actions = [op.action for op in OPERATIONS.values()]
     fieldsets = [
-        ("Service", {"fields": ("name", "stack", "swarm_id", "synced_at", "missing")}),
+        ("Service", {"fields": ("name", "stack", "swarm_id")}),
         ("Image", {"fields": ("image", "tag")}),
         ("Scheduling", {"fields": ("mode", "replicas", "recreate_confirmed")}),
         (
             "Update policy",
             {
                 "description": "How the engine replaces tasks when the spec changes.",
-                "fields": (
-                    ("update_parallelism", "update_delay"),
-                    ("update_failure_action", "update_monitor"),
-                    ("update_max_failure_ratio", "update_order"),
-                ),
+                "fields": [f"update_{key}" for key in POLICY_KEYS],
             },
         ),
         (
@@ -77,14 +73,10 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
             {
                 "description": "How the engine restores the previous spec, after "
                 "a failed update (failure action rollback) or on “Roll back”.",
-                "fields": (
-                    ("rollback_parallelism", "rollback_delay"),
-                    ("rollback_failure_action", "rollback_monitor"),
-                    ("rollback_max_failure_ratio", "rollback_order"),
-                ),
+                "fields": [f"rollback_{key}" for key in POLICY_KEYS],
             },
         ),
-        ("Progress deadline", {"fields": (("progress_deadline", "deadline_action"),)}),
+        ("Progress deadline", {"fields": ("progress_deadline", "deadline_action")}),
         ("This change", {"fields": ("change_cause",)}),
     ]
 
@@ -125,7 +117,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="observed", ordering="synced_at")
-    def observed(self, service: Service):
+    def observed(self, service: Service) -> str:
         when = ago(service.synced_at)
         return format_html('<span title="{}">{}</span>', service.synced_at or "", when)
 
@@ -134,7 +126,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         return service.image_ref
 
     @admin.display(description="live", ordering="live_image")
-    def live_image_display(self, service: Service):
+    def live_image_display(self, service: Service) -> str:
         live = short_image(service.live_image)
         if not live:
             return "—"
@@ -142,17 +134,17 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         return format_html('<span class="{}">{}</span>', drift, live)
 
     @admin.display(description="tasks")
-    def tasks(self, service: Service):
+    def tasks(self, service: Service) -> str:
         return tasks_badge(service)
 
     @admin.display(description="update", ordering="live_update_state")
-    def update_state(self, service: Service):
+    def update_state(self, service: Service) -> str:
         return update_state_badge(
             service.live_update_state, service.live_update_message
         )
 
     @admin.display(description="progress")
-    def progress(self, service: Service):
+    def progress(self, service: Service) -> str:
         rollout = _active(service)
         if rollout is None or not rollout.tasks_total:
             return "—"
@@ -165,7 +157,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="rollout")
-    def active_rollout(self, service: Service):
+    def active_rollout(self, service: Service) -> str:
         rollout = _active(service)
         if rollout is None:
             return "—"

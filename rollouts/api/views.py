@@ -4,8 +4,7 @@ Staff only: the task table names nodes and images, and error texts can carry
 paths and commands an anonymous visitor has no business reading.
 """
 
-from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
@@ -13,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from rollouts import selectors
 from rollouts.api.serializers import (
     DesiredSerializer,
     EventSerializer,
@@ -38,15 +38,16 @@ def services_with_active() -> QuerySet[Service]:
 
 
 def get_service(key: str, queryset: QuerySet[Service] | None = None) -> Service:
-    """A service by id, swarm name (dockercoins_worker) or short name (worker)."""
+    """A service by id, swarm name (dockercoins_worker) or short name (worker),
+    the names resolved as `manage.py rollout` resolves them."""
     queryset = Service.objects.all() if queryset is None else queryset
-    match = Q(name=key) | Q(short_name=key, stack=settings.STACK_NAME)
-    if key.isdigit():
-        match |= Q(pk=int(key))
-    found = list(queryset.filter(match)[:2])
-    if len(found) != 1:
-        raise NotFound(f"No service {key!r}.")
-    return found[0]
+    try:
+        if key.isdigit():
+            return queryset.get(pk=int(key))
+        return queryset.get(pk=selectors.service_get(name=key).pk)
+    except Service.DoesNotExist as error:
+        detail = str(error) if not key.isdigit() else f"no service with id {key}"
+        raise NotFound(detail) from None
 
 
 class ServiceOutput(serializers.ModelSerializer):

@@ -23,10 +23,3 @@ def engine() -> FakeEngine:
 def worker(engine, db) -> Service:
     service_sync(client=engine.client())
     return Service.objects.get(name="dockercoins_worker")
-
-
-def step_engine(engine: FakeEngine, service: dict, *states: str) -> None:
-    """Move the engine's UpdateStatus of `service` along, one second apart."""
-    for state in states:
-        engine.tick()
-        engine.set_update(service, state, started=engine.now - engine.now.resolution)

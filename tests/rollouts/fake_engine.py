@@ -25,8 +25,8 @@ def engine_time(moment: datetime) -> str:
 
 def out_of_sequence() -> docker.errors.APIError:
     return docker.errors.APIError(
-        "500 Server Error", explanation="rpc error: code = Unknown desc = "
-        "update out of sequence"
+        "500 Server Error",
+        explanation="rpc error: code = Unknown desc = update out of sequence",
     )
 
 
@@ -70,7 +70,11 @@ class FakeEngine:
         update_config: dict | None = None,
         running: bool = True,
     ) -> dict:
-        mode = {"Global": {}} if replicas is None else {"Replicated": {"Replicas": replicas}}
+        mode = (
+            {"Global": {}}
+            if replicas is None
+            else {"Replicated": {"Replicas": replicas}}
+        )
         spec = {
             "Name": name,
             "Labels": {STACK_LABEL: stack},
@@ -86,16 +90,24 @@ class FakeEngine:
             "Mode": mode,
             "EndpointSpec": {
                 "Mode": "dnsrr",
-                "Ports": [{"TargetPort": 80, "PublishedPort": 8001, "PublishMode": "host"}],
+                "Ports": [
+                    {"TargetPort": 80, "PublishedPort": 8001, "PublishMode": "host"}
+                ],
             },
         }
         if update_config is not None:
             spec["UpdateConfig"] = update_config
-        service = {"ID": f"svc{next(_ids)}".ljust(25, "x"), "Version": {"Index": 10}, "Spec": spec}
+        service = {
+            "ID": f"svc{next(_ids)}".ljust(25, "x"),
+            "Version": {"Index": 10},
+            "Spec": spec,
+        }
         self.svcs[service["ID"]] = service
         if running:
             for slot in range(1, (replicas or 1) + 1):
-                self.add_task(service, slot, "running", created=self.now - timedelta(hours=1))
+                self.add_task(
+                    service, slot, "running", created=self.now - timedelta(hours=1)
+                )
         return service
 
     def add_task(
@@ -153,7 +165,10 @@ class FakeEngine:
 
     def info(self) -> dict:
         self._check()
-        return {"SystemTime": engine_time(self.now), "Swarm": {"LocalNodeState": "active"}}
+        return {
+            "SystemTime": engine_time(self.now),
+            "Swarm": {"LocalNodeState": "active"},
+        }
 
     def services(self, filters=None, status=None) -> list[dict]:
         self._check()
@@ -201,11 +216,15 @@ class FakeEngine:
         for image in self.image_list:
             if reference in image["RepoTags"]:
                 return copy.deepcopy(image)
-        raise docker.errors.ImageNotFound("404", explanation=f"No such image: {reference}")
+        raise docker.errors.ImageNotFound(
+            "404", explanation=f"No such image: {reference}"
+        )
 
     def update_service(self, service_id, version, **spec) -> dict:
         self._check()
-        self.writes.append({"op": "update", "id": service_id, "version": version, **spec})
+        self.writes.append(
+            {"op": "update", "id": service_id, "version": version, **spec}
+        )
         if self.update_errors:
             raise self.update_errors.pop(0)
         service = self.svcs[service_id]
@@ -257,7 +276,9 @@ class FakeEngine:
         self._check()
         self.writes.append({"op": "remove", "id": service_id})
         if service_id not in self.svcs:
-            raise docker.errors.NotFound("404", explanation=f"service {service_id} not found")
+            raise docker.errors.NotFound(
+                "404", explanation=f"service {service_id} not found"
+            )
         del self.svcs[service_id]
         self.task_list = [t for t in self.task_list if t["ServiceID"] != service_id]
         return True
@@ -265,8 +286,14 @@ class FakeEngine:
     def create_service(self, task_template, name=None, labels=None, mode=None, **kw):
         self._check()
         self.writes.append(
-            {"op": "create", "task_template": task_template, "name": name,
-             "labels": labels, "mode": mode, **kw}
+            {
+                "op": "create",
+                "task_template": task_template,
+                "name": name,
+                "labels": labels,
+                "mode": mode,
+                **kw,
+            }
         )
         if self.create_errors:
             raise self.create_errors.pop(0)

@@ -1,7 +1,11 @@
 """Saving the Service form queues a rollout through the service layer, or
 explains, field by field, why it cannot."""
 
+from unittest import mock
+
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from rollouts.models import Revision, Rollout, Service
@@ -160,3 +164,20 @@ def test_saving_without_a_change_says_so(operator, service):
     response = operator.post(change_url(service), form_data(service))
     assert "Nothing changed" in str(response.context["adminform"].form.errors)
     assert not Rollout.objects.exists()
+
+
+def test_a_refusal_between_validation_and_saving_is_a_message(operator, service):
+    # Another operator's rollout was queued after this form was validated.
+    def refuse(**kwargs):
+        raise ValidationError({"__all__": ["dockercoins_worker already has rollout"]})
+
+    with mock.patch("rollouts.services.service_change", side_effect=refuse):
+        response = operator.post(
+            change_url(service), form_data(service, tag="1.1"), follow=True
+        )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["dockercoins_worker already has rollout"]
+    assert not LogEntry.objects.exists()  # nothing was changed, so nothing logged
+    service.refresh_from_db()
+    assert service.tag == "1.0"

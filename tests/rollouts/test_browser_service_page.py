@@ -3,14 +3,15 @@ its `\\_` rows, and the live panel refreshes itself while a rollout runs."""
 
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
-from rollouts.models import Service
+from rollouts.models import Rollout, Service
 from tests.conftest import ON_CI
-from tests.rollouts.admin_support import active_rollout, make_service
+from tests.rollouts.admin_support import active_rollout, known_images, make_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -94,11 +95,13 @@ def test_the_task_table_and_live_refresh_in_a_real_browser(page, live_server):
         live_running=6, live_update_message="update in progress (test)"
     )
 
+    started = time.monotonic()
     page.wait_for_function(
         "() => document.querySelector('#rollouts-live').innerText"
         ".includes('update in progress (test)')",
         timeout=10_000,  # it polls every 2 s while a rollout is active
     )
+    print(f"live panel showed the change after {time.monotonic() - started:.1f} s")
     assert "6/10" in page.locator("#rollouts-live").inner_text()
     assert page.input_value("#id_change_cause") == "typing while it refreshes"
 
@@ -117,3 +120,25 @@ def test_the_list_page_in_a_real_browser(page, live_server):
     badges = page.locator("#result_list .rollouts-badge")
     assert badges.count() >= 6
     page.screenshot(path=str(SCREENSHOTS / "rollouts-service-list.png"))
+
+
+def test_an_operator_scales_from_the_change_page(page, live_server):
+    known_images("1.0")
+    service = make_service(live_update_state="completed")
+    url = reverse("admin:rollouts_service_change", args=[service.pk])
+    page.goto(f"{live_server.url}{url}")
+
+    page.click("text=Scale")
+    page.fill("#id_replicas", "2")
+    page.fill("#id_change_cause", "workshop step 2")
+    page.screenshot(path=str(SCREENSHOTS / "rollouts-scale.png"))
+    page.click("input[type=submit]")
+
+    page.wait_for_selector(".messagelist .success")
+    rollout = Rollout.objects.get(service=service)
+    message = page.locator(".messagelist").inner_text()
+    assert f"Rollout #{rollout.pk} queued" in message
+    history = page.locator("#rollouts-history").inner_text()
+    assert "workshop step 2" in history
+    shot = SCREENSHOTS / "rollouts-after-scale.png"
+    page.screenshot(path=str(shot), full_page=True)

@@ -161,9 +161,7 @@ def test_expected_duration_counts_batches_delay_and_monitor():
     # 5 batches, 4 delays of 5 s, 20 s monitor, ~2 s start-up per batch
     assert text.startswith("about 50s: 5 batch(es) of up to 2 task(s)")
     assert "a few seconds" in specs.expected_duration(SEED, {**SEED, "replicas": 2}, 2)
-    assert "re-creation" in specs.expected_duration(
-        live, {**SEED, "mode": "global"}, 1
-    )
+    assert "re-creation" in specs.expected_duration(live, {**SEED, "mode": "global"}, 1)
 
 
 def test_tasks_are_grouped_by_slot_newest_first_like_docker_service_ps():

@@ -83,7 +83,9 @@ def test_other_engine_errors_are_not_retried(engine):
             "400", explanation="rpc error: code = InvalidArgument desc = bad spec"
         )
     ]
-    with pytest.raises(SwarmError, match="^update service dockercoins_worker: bad spec$"):
+    with pytest.raises(
+        SwarmError, match="^update service dockercoins_worker: bad spec$"
+    ):
         engine.client().update("dockercoins_worker", change)
     assert len(engine.writes) == 1
 
@@ -95,7 +97,9 @@ def test_the_engine_rollback_is_the_update_endpoint_with_rollback_previous(engin
     client.rollback("dockercoins_worker")
 
     post = engine.writes[-1]
-    assert post["url"] == f"/services/{engine.service('dockercoins_worker')['ID']}/update"
+    assert (
+        post["url"] == f"/services/{engine.service('dockercoins_worker')['ID']}/update"
+    )
     assert post["params"] == {"version": 11, "rollback": "previous"}
     spec = engine.service("dockercoins_worker")["Spec"]
     assert spec["TaskTemplate"]["ContainerSpec"]["Image"] == "dockercoins:1.0"
@@ -162,7 +166,9 @@ def test_recreate_removes_then_creates_the_same_service_with_the_new_mode(engine
     assert create["name"] == "dockercoins_worker"
     assert create["mode"] == {"Global": {}}
     assert create["labels"] == old["Spec"]["Labels"]
-    assert create["task_template"]["Networks"] == old["Spec"]["TaskTemplate"]["Networks"]
+    assert (
+        create["task_template"]["Networks"] == old["Spec"]["TaskTemplate"]["Networks"]
+    )
     assert create["task_template"]["ContainerSpec"]["Env"] == [
         "REDIS_URL=redis://redis:6379/0"
     ]
@@ -175,7 +181,9 @@ def test_recreate_restores_the_old_service_when_the_create_fails(engine):
     engine.create_errors = [
         docker.errors.APIError("400", explanation="port 8001 is already in use")
     ]
-    with pytest.raises(SwarmError, match="failed .*port 8001 is already in use.*restored"):
+    with pytest.raises(
+        SwarmError, match="failed .*port 8001 is already in use.*restored"
+    ):
         engine.client().recreate("dockercoins_worker", change)
 
     restored = engine.service("dockercoins_worker")["Spec"]

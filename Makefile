@@ -1,0 +1,51 @@
+# DockerCoins Control: the README's commands.
+#   make up        bootstrap this machine, build the images, deploy the stack
+#   make down      remove the stack (the database volume stays)
+#   make test      the whole suite, as CI runs it (.ci/run calls exactly this)
+#   make rollout ARGS='status'   `manage.py rollout ...` in the running controller
+#   make bench     the workshop's scaling table on the local swarm
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+STACK_NAME ?= dockercoins
+ARGS ?= status
+VENV := .venv/bin
+
+.PHONY: help up down test lint images rollout bench
+
+help:
+	@sed -n '2,6p' Makefile | sed 's/^# //'
+
+up:
+	deploy/up.sh
+
+down:
+	deploy/down.sh
+
+images:
+	deploy/build-images.sh
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/python manage.py makemigrations --check --dry-run
+
+# Stacks left by killed earlier runs go first; every test stack removes itself.
+test:
+	deploy/bootstrap.sh --test
+	deploy/build-images.sh
+	deploy/stack.sh prune-tests
+	$(MAKE) --no-print-directory lint
+	CI=$${CI:-true} $(VENV)/pytest
+
+rollout:
+	@container="$$(docker ps -q --filter label=com.docker.swarm.service.name=$(STACK_NAME)_controller \
+	    --filter status=running | head -n1)"; \
+	if [ -z "$$container" ]; then echo "no running controller in stack $(STACK_NAME) (make up)" >&2; exit 1; fi; \
+	tty="$$([ -t 0 ] && echo -t || true)"; \
+	docker exec -i $$tty "$$container" python manage.py rollout $(ARGS)
+
+bench:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/scaling.py

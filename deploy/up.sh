@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# `make up`: from a fresh Debian machine (as root) to DockerCoins mining on a
+# single-node swarm. Safe to re-run: each step does only what is missing, and
+# re-deploying updates the stack in place (services go back to the stack file).
+#   STACK_NAME (dockercoins), ports and tags: see deploy/docker-compose.yml.
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$DOCKERCOINS_ROOT"
+
+STACK_NAME="${STACK_NAME:-dockercoins}"
+ADMIN_USER="${ADMIN_USER:-admin}"
+
+# webui_exec ARGS...: run a command in the stack's running webui container.
+webui_exec() {
+    local container
+    container="$(docker ps -q --filter "label=com.docker.swarm.service.name=${STACK_NAME}_webui" \
+        --filter status=running | head -n1)"
+    [ -n "$container" ] || die "no running webui container for stack $STACK_NAME"
+    docker exec -i "$container" "$@"
+}
+
+# create_admin: a superuser with a generated password, printed this once.
+# Its existence is the only state: re-runs say so and leave it alone.
+create_admin() {
+    local password
+    if webui_exec python manage.py shell -c \
+        "import sys; from django.contrib.auth import get_user_model as m; \
+sys.exit(0 if m().objects.filter(username='$ADMIN_USER').exists() else 1)" 2>/dev/null; then
+        echo "Admin user '$ADMIN_USER' already exists (its password was printed when it was created;"
+        echo "  reset it with: docker exec -it \$(docker ps -q -f name=${STACK_NAME}_webui) python manage.py changepassword $ADMIN_USER)"
+        return
+    fi
+    password="$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"
+    # The password goes in on stdin: never in a command line that `ps` shows.
+    webui_exec python manage.py shell -c \
+        "import sys; from django.contrib.auth import get_user_model as m; \
+m().objects.create_superuser('$ADMIN_USER', '$ADMIN_USER@localhost', sys.stdin.readline().strip())" \
+        <<<"$password" >/dev/null
+    echo "Created admin user '$ADMIN_USER' with password: $password"
+    echo "  (shown this once; it is not stored anywhere in clear)"
+}
+
+main() {
+    local start
+    start=$(now_s)
+    deploy/bootstrap.sh
+    deploy/build-images.sh
+    log "deploying stack $STACK_NAME"
+    stack_deploy "$STACK_NAME" >/dev/null
+    stack_wait "$STACK_NAME" "${UP_TIMEOUT:-300}" || die "the stack did not converge (docker stack ps $STACK_NAME)"
+    # The webui migrates when it starts; once more is a no-op that makes sure.
+    webui_exec python manage.py migrate --noinput >/dev/null
+    echo
+    create_admin
+    cat <<MSG
+
+DockerCoins is running as stack '$STACK_NAME' (ready in $(( $(now_s) - start ))s):
+  web UI      http://localhost:${WEBUI_PORT:-8000}/
+  admin       http://localhost:${WEBUI_PORT:-8000}/admin/
+  rng         http://localhost:${RNG_PORT:-8001}/
+  hasher      http://localhost:${HASHER_PORT:-8002}/
+  services    docker stack services $STACK_NAME
+  rollouts    make rollout ARGS='status'
+  stop        make down
+MSG
+}
+
+main "$@"

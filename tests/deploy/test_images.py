@@ -1,0 +1,77 @@
+"""The images deploy/build-images.sh builds: one image for every role, the
+workshop's tags, least privilege, and everything baked in at build time."""
+
+import docker.errors
+import pytest
+
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.swarm
+
+IMAGE = "dockercoins"
+
+
+def run(docker_client, tag: str, *command: str, **kwargs) -> str:
+    output = docker_client.containers.run(
+        f"{IMAGE}:{tag}", list(command), remove=True, network_disabled=True, **kwargs
+    )
+    return output.decode()
+
+
+def python(docker_client, tag: str, code: str) -> str:
+    setup = "import django; django.setup(); "
+    return run(docker_client, tag, "python", "-c", setup + code).strip()
+
+
+@pytest.mark.parametrize("tag", ["1.0", "1.1", "bugged"])
+def test_every_tag_runs_as_an_unprivileged_user(docker_client, tag):
+    assert run(docker_client, tag, "id", "-u").strip() == "10001"
+
+
+def test_the_database_mount_point_belongs_to_that_user(docker_client):
+    assert run(docker_client, "1.0", "stat", "-c", "%u", "/data").strip() == "10001"
+
+
+def test_1_1_worker_sleeps_a_tenth_as_long(docker_client):
+    code = "from django.conf import settings; print(settings.WORKER_DELAY)"
+    assert python(docker_client, "1.0", code) == "0.1"
+    assert python(docker_client, "1.1", code) == "0.01"
+
+
+def test_bugged_worker_cannot_start(docker_client):
+    with pytest.raises(docker.errors.ContainerError) as failed:
+        run(docker_client, "bugged", "worker")
+    assert failed.value.exit_status != 0
+    assert b"NameError" in failed.value.stderr
+
+
+def test_bugged_image_still_runs_the_other_roles_code(docker_client):
+    # Only the worker's module was broken: the web roles never import it.
+    code = "import mining.rng.views, mining.hasher.views, mining.views; print('ok')"
+    assert python(docker_client, "bugged", code) == "ok"
+
+
+def test_static_files_are_collected_at_build_time(docker_client):
+    listing = run(
+        docker_client,
+        "1.0",
+        "ls",
+        "/app/staticfiles/admin/css/base.css",
+        "/app/staticfiles/mining/vendor/chart.umd.min.js",
+    )
+    assert "chart.umd.min.js" in listing
+
+
+def test_the_redis_image_answers_ping(docker_client):
+    container = docker_client.containers.run(
+        "dockercoins-redis:1.0", detach=True, network_disabled=True
+    )
+    try:
+        wait_until(
+            lambda: container.exec_run(["redis-cli", "ping"]).output == b"PONG\n",
+            timeout=30,
+            message="dockercoins-redis to answer PING",
+        )
+        assert container.exec_run(["id", "-un"]).output == b"redis\n"
+    finally:
+        container.remove(force=True)

@@ -1,0 +1,280 @@
+"""`manage.py rollout`, run with call_command against a fake engine."""
+
+import io
+import os
+import signal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import OperationalError
+
+from rollouts.controller import Controller
+from rollouts.management.commands.rollout import Command
+from rollouts.models import Rollout, RolloutState, Service
+from rollouts.swarm import SwarmUnreachable
+from tests.rollouts import core_support
+
+pytestmark = pytest.mark.django_db
+
+engine = core_support.engine
+worker = core_support.worker
+
+
+@pytest.fixture(autouse=True)
+def fake_docker(engine, monkeypatch):
+    monkeypatch.setattr(
+        "rollouts.management.commands.rollout.SwarmClient", engine.client
+    )
+    monkeypatch.setattr("rollouts.cli.time.sleep", lambda seconds: engine.tick())
+
+
+def rollout(*args: str) -> str:
+    out = io.StringIO()
+    call_command("rollout", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def test_sync_lists_the_stacks_services_and_images(engine):
+    out = rollout("sync")
+    assert "stack dockercoins: 2 services" in out
+    assert "dockercoins_worker: dockercoins:1.0, 2/2 running" in out
+    assert "dockercoins:bugged" in out
+
+
+def test_plan_shows_each_difference_in_human_units_and_exits_1(worker):
+    Service.objects.filter(pk=worker.pk).update(
+        tag="1.1", update_parallelism=2, update_delay=5.0
+    )
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("rollout", "plan", "worker", stdout=out)
+
+    assert exited.value.code == 1
+    assert out.getvalue().splitlines() == [
+        "dockercoins_worker: 3 difference(s), live -> desired",
+        "  image: dockercoins:1.0 -> dockercoins:1.1",
+        "  update parallelism: 1 -> 2",
+        "  update delay: 0s -> 5s",
+        "expected duration: about 7s: 1 batch(es) of up to 2 task(s), 5s apart, "
+        "5s monitor after the last, ~2s start-up per batch",
+    ]
+
+
+def test_plan_exits_0_when_live_matches_desired(worker):
+    assert "matches" in rollout("plan", "dockercoins_worker")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--image-tag", "9.9"], "--image-tag: image dockercoins:9.9 is not on"),
+        (["--image", "Bad Name"], "--image: 'Bad Name:1.0' is not a valid image"),
+        (["--update-max-failure-ratio", "1.5"], "--update-max-failure-ratio: must be"),
+        (["--update-delay", "-5"], "--update-delay: must be at least 0s"),
+        (["--update-delay", "48h"], "--update-delay: must be at most 24h"),
+        (["--update-delay", "5x"], "argument --update-delay: '5x' is not a duration"),
+        (
+            ["--update-failure-action", "rollback", "--update-delay", "30s"],
+            "--update-monitor: with failure action rollback the monitor (5s)",
+        ),
+        (["--replicas", "5000"], "--replicas: must be a whole number from 0 to 1000"),
+        (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
+        (["--mode", "global"], "--mode: changing dockercoins_worker from replicated"),
+        (["--cause", ""], None),  # nothing to apply: not an error
+    ],
+)
+def test_bad_input_is_one_line_and_nothing_reaches_the_swarm(
+    worker, engine, args, message
+):
+    if message is None:
+        assert "matches" in rollout("apply", "worker", *args)
+        return
+    with pytest.raises(CommandError) as raised:
+        rollout("apply", "worker", *args)
+    text = str(raised.value)
+    assert message in text
+    assert "\n" not in text
+    assert [w for w in engine.writes] == []
+    assert not Rollout.objects.exists()
+
+
+def test_an_unknown_service_is_named_with_the_known_ones(worker):
+    with pytest.raises(CommandError, match="no service 'wrker' in stack dockercoins"):
+        rollout("apply", "wrker", "--image-tag", "1.1")
+
+
+def test_a_vanished_service_is_refused(worker, engine):
+    del engine.svcs[engine.service("dockercoins_worker")["ID"]]
+    with pytest.raises(CommandError, match="no longer exists in the swarm"):
+        rollout("apply", "worker", "--image-tag", "1.1")
+
+
+def test_an_unreachable_engine_is_one_line(worker, engine):
+    engine.down = True
+    with pytest.raises(CommandError, match="^Docker engine unreachable at "):
+        rollout("apply", "worker", "--image-tag", "1.1")
+
+
+def test_apply_wait_follows_the_rollout_and_exits_0_when_completed(worker, engine):
+    def engine_updates(engine, service):
+        engine.set_update(service, "completed", "update completed")
+        engine.replace_tasks(service)
+
+    engine.on_write = engine_updates
+
+    out = rollout(
+        "apply", "worker", "--image-tag", "1.1", "--update-parallelism", "2", "--wait"
+    )
+
+    assert "queued by the command line: rollout apply worker --image-tag 1.1" in out
+    assert "2 of 2 tasks running dockercoins:1.1" in out
+    assert "dockercoins_worker: completed in" in out
+
+
+def test_apply_wait_exits_non_zero_with_the_reason_when_rolled_back(worker, engine):
+    def engine_rolls_back(engine, service):
+        if service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].endswith("bugged"):
+            engine.add_task(service, 1, "failed", err="task: non-zero exit (1)")
+            service["Spec"] = service.pop("PreviousSpec")
+            engine.set_update(service, "rollback_completed", "rollback completed")
+
+    engine.on_write = engine_rolls_back
+
+    with pytest.raises(CommandError) as raised:
+        rollout(
+            "apply",
+            "worker",
+            "--image-tag",
+            "bugged",
+            "--update-failure-action",
+            "rollback",
+            "--update-max-failure-ratio",
+            "0.2",
+            "--update-monitor",
+            "20s",
+            "--wait",
+        )
+
+    assert str(raised.value).startswith(
+        "dockercoins_worker: rollout #1 rolled back: rolled back by the engine"
+    )
+    assert "task: non-zero exit (1)" in str(raised.value)
+
+
+def test_apply_without_wait_leaves_the_watching_to_the_controller(worker, engine):
+    out = rollout("apply", "worker", "--replicas", "3")
+
+    assert "the controller watches it from here" in out
+    applied = Rollout.objects.get()
+    assert applied.state == RolloutState.WATCHING
+    engine.add_task(engine.service("dockercoins_worker"), 3, "running")
+    Controller(owner="controller", client=engine.client()).handle_one()
+    applied.refresh_from_db()
+    assert applied.state == RolloutState.COMPLETED
+
+
+def test_apply_runs_a_rollout_queued_in_the_admin(worker, engine):
+    from rollouts.services import service_scale
+
+    queued = service_scale(service=worker, user=None, replicas=3)
+    engine.on_write = lambda engine, service: engine.add_task(service, 3, "running")
+
+    out = rollout("apply", "--wait")
+
+    queued.refresh_from_db()
+    assert queued.state == RolloutState.COMPLETED
+    assert "dockercoins_worker: completed in" in out
+
+
+def test_a_second_apply_is_refused_while_one_is_running(worker):
+    rollout("apply", "worker", "--replicas", "3")
+    with pytest.raises(CommandError, match=r"already has rollout #1 \(watching\)"):
+        rollout("apply", "worker", "--replicas", "4")
+
+
+def test_scale_rollback_and_undo(worker, engine):
+    rollout("scale", "worker", "3", "--cause", "more miners")
+    Rollout.objects.update(state=RolloutState.COMPLETED)
+
+    out = rollout("undo", "worker")
+    assert "undo to revision 1" in out
+    Rollout.objects.update(state=RolloutState.COMPLETED)
+    assert engine.service("dockercoins_worker")["Spec"]["Mode"] == {
+        "Replicated": {"Replicas": 2}
+    }
+
+    rollout("rollback", "worker")
+    assert engine.writes[-1]["params"]["rollback"] == "previous"
+
+
+def test_status_is_a_table_of_services_and_active_rollouts(worker):
+    rollout("apply", "worker", "--replicas", "3")
+    lines = rollout("status").splitlines()
+    assert lines[0].split() == [
+        "SERVICE",
+        "IMAGE",
+        "MODE",
+        "RUNNING",
+        "UPDATE",
+        "ROLLOUT",
+    ]
+    assert lines[2].split() == [
+        "dockercoins_worker",
+        "dockercoins:1.0",
+        "replicated",
+        "2/3",
+        "-",
+        "#1",
+        "watching",
+        "0/0",
+    ]
+
+
+def test_status_shows_the_recorded_state_when_the_engine_is_away(worker, engine):
+    engine.down = True
+    assert "dockercoins_worker" in rollout("status")
+
+
+def test_history_lists_revisions_and_rollouts(worker, engine):
+    rollout("apply", "worker", "--replicas", "3", "--cause", "two is not enough")
+    out = rollout("history", "worker")
+    assert "two is not enough" in out
+    assert "imported from the swarm" in out
+    assert "#1       apply  2    watching" in out
+
+
+def test_the_controller_backs_off_on_errors_and_stops_on_sigterm(
+    worker, monkeypatch, tmp_path
+):
+    calls = []
+
+    def handle_one(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("no such table: rollouts_rollout")
+        if len(calls) == 2:
+            raise SwarmUnreachable("Docker engine unreachable at unix:///x")
+        os.kill(os.getpid(), signal.SIGTERM)
+        return False
+
+    sleeps = []
+    monkeypatch.setattr(Controller, "handle_one", handle_one)
+    monkeypatch.setattr(Command, "sleep", lambda self, seconds: sleeps.append(seconds))
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    alive = tmp_path / "alive"
+    try:
+        rollout("controller", "--alive-file", str(alive))
+    finally:
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+
+    assert len(calls) == 3
+    assert sleeps == [1.0, 2.0, 1]  # backed off twice, then the idle nap
+    assert alive.exists()
+
+
+def test_a_stop_cuts_the_controllers_sleep_short():
+    command = Command()
+    command.stop = True
+    command.sleep(30)  # returns at once

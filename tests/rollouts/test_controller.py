@@ -1,0 +1,152 @@
+"""One rollout, one driver: claims, leases and the controller's unit of work."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from rollouts import services
+from rollouts.controller import Controller
+from rollouts.models import Rollout, RolloutState, Service
+from tests.rollouts import core_support
+
+pytestmark = pytest.mark.django_db
+
+engine = core_support.engine
+worker = core_support.worker
+
+
+def queued(worker: Service, **desired) -> Rollout:
+    return services.service_change(
+        service=worker, user=None, change_cause="test", **(desired or {"tag": "1.1"})
+    )
+
+
+def lapse(rollout: Rollout) -> None:
+    Rollout.objects.filter(pk=rollout.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1)
+    )
+
+
+def test_of_two_controllers_claiming_at_once_exactly_one_gets_it(worker):
+    rollout = queued(worker)
+    seen_by_a = Rollout.objects.get(pk=rollout.pk)
+    seen_by_b = Rollout.objects.get(pk=rollout.pk)  # both read it as queued
+
+    assert services.rollout_claim(rollout=seen_by_a, owner="a")
+    assert not services.rollout_claim(rollout=seen_by_b, owner="b")
+
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.lease_owner) == (RolloutState.APPLYING, "a")
+    assert services.rollout_claim_next(owner="b") is None
+
+
+def test_claim_next_takes_the_oldest_queued_rollout(worker, engine):
+    rng = Service.objects.get(short_name="rng")
+    first = queued(worker)
+    queued(rng, replicas=2)
+
+    assert services.rollout_claim_next(owner="a") == first
+
+
+def test_a_queued_rollout_waits_while_its_service_has_a_running_one(worker):
+    Rollout.objects.create(service=worker, kind="apply", state=RolloutState.WATCHING)
+    waiting = Rollout.objects.create(service=worker, kind="apply")
+
+    assert not services.rollout_claim(rollout=waiting, owner="a")
+    assert services.rollout_claim_next(owner="a") is None
+
+
+def test_a_lease_is_taken_over_only_once_it_ran_out(worker, engine):
+    rollout = queued(worker)
+    services.rollout_claim(rollout=rollout, owner="a")
+
+    assert services.rollout_take_over(rollout=rollout, owner="a")  # renewal
+    assert not services.rollout_take_over(rollout=rollout, owner="b")
+    lapse(rollout)
+    assert services.rollout_take_over(rollout=rollout, owner="b")
+    assert not services.rollout_take_over(rollout=rollout, owner="a")
+
+    assert rollout.lease_owner == "b"
+    assert rollout.events.filter(message__contains="taken over by b").exists()
+
+
+def test_two_controllers_never_apply_the_same_rollout_twice(worker, engine):
+    a = Controller(owner="a", client=engine.client())
+    b = Controller(owner="b", client=engine.client())
+    rollout = queued(worker, replicas=3)
+
+    assert a.handle_one()
+    assert not b.handle_one()
+
+    updates = [w for w in engine.writes if w["op"] == "update"]
+    assert len(updates) == 1
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.lease_owner) == (RolloutState.WATCHING, "a")
+
+
+def test_a_controller_takes_over_a_rollout_whose_watcher_went_away(worker, engine):
+    a = Controller(owner="a", client=engine.client())
+    rollout = queued(worker, replicas=3)
+    a.handle_one()
+    engine.add_task(engine.service("dockercoins_worker"), 3, "running")
+    b = Controller(owner="b", client=engine.client())
+
+    b.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING  # a's lease still holds
+
+    lapse(rollout)
+    b.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED
+    assert rollout.lease_owner == "b"
+
+
+def test_a_restarted_controller_resumes_watching_at_once(worker, engine):
+    rollout = queued(worker, replicas=3)
+    Controller(owner="controller@node-0:1", client=engine.client()).handle_one()
+    engine.add_task(engine.service("dockercoins_worker"), 3, "running")
+
+    restarted = Controller(owner="controller@node-0:1", client=engine.client())
+    restarted.handle_one()
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED
+
+
+def test_a_rollout_left_applying_is_applied_again_by_the_next_driver(worker, engine):
+    rollout = queued(worker)
+    services.rollout_claim(rollout=rollout, owner="crashed")
+    lapse(rollout)
+
+    Controller(owner="b", client=engine.client()).handle_one()
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING
+    assert [w["op"] for w in engine.writes] == ["update"]
+
+
+def test_the_controller_imports_the_stack_before_anything_else(engine, db):
+    Controller(owner="a", client=engine.client()).handle_one()
+    assert set(Service.objects.values_list("short_name", flat=True)) == {
+        "rng",
+        "worker",
+    }
+
+
+def test_a_scale_saved_in_the_admin_is_applied_and_watched(worker, engine):
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = services.service_scale(service=worker, user=None, replicas=3)
+
+    assert controller.handle_one()
+    assert engine.service("dockercoins_worker")["Spec"]["Mode"] == {
+        "Replicated": {"Replicas": 3}
+    }
+    engine.add_task(engine.service("dockercoins_worker"), 3, "running")
+    assert not controller.handle_one()
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED
+    worker.refresh_from_db()
+    assert (worker.live_running, worker.live_desired) == (3, 3)

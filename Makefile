@@ -38,12 +38,15 @@ test:
 	$(MAKE) --no-print-directory lint
 	CI=$${CI:-true} $(VENV)/pytest
 
+# As the image's user with the socket's group, like the controller itself: a
+# root process would leave root-owned SQLite files the webui cannot write.
 rollout:
 	@container="$$(docker ps -q --filter label=com.docker.swarm.service.name=$(STACK_NAME)_controller \
 	    --filter status=running | head -n1)"; \
 	if [ -z "$$container" ]; then echo "no running controller in stack $(STACK_NAME) (make up)" >&2; exit 1; fi; \
 	tty="$$([ -t 0 ] && echo -t || true)"; \
-	docker exec -i $$tty "$$container" python manage.py rollout $(ARGS)
+	group="$$(stat -c %g /var/run/docker.sock)"; \
+	docker exec -i $$tty -u "10001:$$group" "$$container" python manage.py rollout $(ARGS)
 
 bench:
 	deploy/bootstrap.sh

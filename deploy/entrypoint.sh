@@ -29,6 +29,20 @@ serve() {
         "$@"
 }
 
+# The controller's stack entry starts it as root for one reason: to learn the
+# group of the mounted Docker socket, which differs from node to node. It then
+# runs as the image's user with that group, so the SQLite files it shares with
+# the webui stay owned by that user. Without root (or without the socket) it
+# simply runs as it is.
+as_app_user_with_socket() {
+    if [ "$(id -u)" -ne 0 ]; then
+        exec "$@"
+    fi
+    socket_gid="$(stat -c %g /var/run/docker.sock 2>/dev/null || echo 10001)"
+    exec setpriv --reuid=10001 --regid=10001 --groups="$socket_gid" \
+        --inh-caps=-all --no-new-privs -- "$@"
+}
+
 case "$role" in
     rng)
         # One worker, one thread: one request at a time per replica is the
@@ -51,7 +65,7 @@ case "$role" in
         ;;
     controller)
         mark controller
-        exec python manage.py rollout controller "$@"
+        as_app_user_with_socket python manage.py rollout controller "$@"
         ;;
     manage.py)
         exec python manage.py "$@"

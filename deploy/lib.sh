@@ -96,6 +96,11 @@ stack_deploy() {
     ensure_secret_key
     mapfile -t args < <(compose_args)
     has_ipvs || log "no IPVS on this kernel: deploying with docker-compose.no-ipvs.yml"
+    # Newer CLIs ask for --detach explicitly (and print a notice without it);
+    # we wait ourselves, with stack_wait.
+    if docker stack deploy --help 2>/dev/null | grep -q -- '--detach'; then
+        args+=(--detach=true)
+    fi
     # --resolve-image never: our images are local, there is no registry to ask.
     STACK_NAME="$name" WORKER_TAG="${WORKER_TAG:-${DOCKERCOINS_TAG:-1.0}}" \
         docker stack deploy --prune --resolve-image never \
@@ -103,16 +108,21 @@ stack_deploy() {
 }
 
 # stack_pending NAME: print each service of the stack that is not converged
-# (running tasks != desired, or none desired); succeed only when there are
-# services and all converged. Health checks count: Swarm reports a task as
-# running only once its container is healthy.
+# (running tasks != desired, none desired, or an update still rolling); succeed
+# only when there are services and all converged. Health checks count: Swarm
+# reports a task as running only once its container is healthy.
 stack_pending() {
-    local name="$1" out
+    local name="$1" out ids
     out="$(docker service ls --filter "label=$STACK_LABEL=$name" \
-        --format '{{.Name}} {{.Replicas}}')" || return 1
+        --format '{{.ID}} {{.Name}} {{.Replicas}}')" || return 1
     [ -n "$out" ] || { echo "(no services)"; return 1; }
-    awk '{ split($2, r, "/"); if (r[1] != r[2] || r[2] == 0) { print; bad = 1 } }
-         END { exit bad }' <<<"$out"
+    mapfile -t ids < <(awk '{print $1}' <<<"$out")
+    {
+        awk '{ split($3, r, "/"); if (r[1] != r[2] || r[2] == 0) print $2, $3 }' <<<"$out"
+        docker service inspect --format \
+            '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${ids[@]}" \
+            | awk '$2 == "updating" || $2 == "rollback_started"'
+    } | awk '{ print } END { exit NR > 0 }'
 }
 
 # stack_wait NAME [SECONDS]: wait until every service of the stack converged.

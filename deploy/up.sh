@@ -25,7 +25,7 @@ create_admin() {
     local password
     if webui_exec python manage.py shell -c \
         "import sys; from django.contrib.auth import get_user_model as m; \
-sys.exit(0 if m().objects.filter(username='$ADMIN_USER').exists() else 1)" 2>/dev/null; then
+sys.exit(0 if m().objects.filter(username='$ADMIN_USER').exists() else 1)" >/dev/null 2>&1; then
         echo "Admin user '$ADMIN_USER' already exists (its password was printed when it was created;"
         echo "  reset it with: docker exec -it \$(docker ps -q -f name=${STACK_NAME}_webui) python manage.py changepassword $ADMIN_USER)"
         return
@@ -40,6 +40,27 @@ m().objects.create_superuser('$ADMIN_USER', '$ADMIN_USER@localhost', sys.stdin.r
     echo "  (shown this once; it is not stored anywhere in clear)"
 }
 
+# restart_rebuilt: a re-deploy with the same tags leaves the services alone
+# even when build-images.sh just rebuilt those tags (without a registry there
+# is no digest in the spec to change). Restart the services whose running
+# containers are not on the image their tag names now.
+restart_rebuilt() {
+    local service image want container have
+    for service in $(docker service ls -q --filter "label=$STACK_LABEL=$STACK_NAME"); do
+        image="$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$service")"
+        want="$(docker image inspect -f '{{.Id}}' "${image%@*}" 2>/dev/null)" || continue
+        for container in $(docker ps -q --filter "label=com.docker.swarm.service.id=$service"); do
+            have="$(docker inspect -f '{{.Image}}' "$container")"
+            if [ "$have" != "$want" ]; then
+                log "restarting $(docker service inspect -f '{{.Spec.Name}}' "$service") on the rebuilt ${image%@*}"
+                docker service update --force --detach --quiet "$service" >/dev/null
+                sleep 2  # the update shows in UpdateStatus, which stack_wait reads
+                break
+            fi
+        done
+    done
+}
+
 main() {
     local start
     start=$(now_s)
@@ -47,6 +68,7 @@ main() {
     deploy/build-images.sh
     log "deploying stack $STACK_NAME"
     stack_deploy "$STACK_NAME" >/dev/null
+    restart_rebuilt
     stack_wait "$STACK_NAME" "${UP_TIMEOUT:-300}" || die "the stack did not converge (docker stack ps $STACK_NAME)"
     # The webui migrates when it starts; once more is a no-op that makes sure.
     webui_exec python manage.py migrate --noinput >/dev/null

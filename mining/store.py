@@ -54,6 +54,11 @@ READ_TIMEOUT = 1.0
 class StoreUnavailable(Exception):
     """Redis cannot be reached (refused, timed out, or still loading)."""
 
+    def __init__(self, address: str, reason: str) -> None:
+        super().__init__(f"Redis is unavailable at {address}: {reason}")
+        self.address = address
+        self.reason = reason
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -120,7 +125,7 @@ def _where() -> str:
 
 def _unavailable(exc: redis.RedisError) -> StoreUnavailable:
     # Name the address but never the URL: it may carry a password.
-    return StoreUnavailable(f"Redis is unavailable at {_where()}: {exc}")
+    return StoreUnavailable(_where(), str(exc))
 
 
 def _run(pipe: redis.client.Pipeline) -> list:

@@ -29,7 +29,8 @@ BACKOFF_CAP = 5.0
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 15.0
 MAX_PENDING_COINS = 10_000
-HEARTBEAT_FILE = os.environ.get("WORKER_HEARTBEAT_FILE", "/tmp/worker-alive")
+HEARTBEAT_ENV = "WORKER_HEARTBEAT_FILE"
+HEARTBEAT_FILE = "/tmp/worker-alive"
 
 
 class ServiceDown(Exception):
@@ -223,7 +224,7 @@ class Miner:
         except store.StoreUnavailable as exc:
             # Counted now, written by the next successful flush.
             self.tally.add_coin(hex_hash, random_bytes, stored=False)
-            raise ServiceDown("redis", str(exc)) from exc
+            raise ServiceDown("redis", f"{exc.address}: {exc.reason}") from exc
         self.tally.add_coin(hex_hash, random_bytes, stored=True)
 
     def run(self) -> None:
@@ -245,8 +246,6 @@ class Flusher:
         self.tally = tally
         self.outages = outages
         self.worker_id = worker_id
-        self.heartbeat = Path(HEARTBEAT_FILE)
-        self._heartbeat_failed = False
 
     def flush(self) -> bool:
         now = time.time()
@@ -261,25 +260,37 @@ class Flusher:
             )
         except store.StoreUnavailable as exc:
             self.tally.give_back(batch)
-            self.outages.down("redis", str(exc))
+            self.outages.down("redis", f"{exc.address}: {exc.reason}")
             return False
         self.outages.up("redis")
-        self._touch_heartbeat()
         return True
-
-    def _touch_heartbeat(self) -> None:
-        # The container health check tests this file's age.
-        try:
-            self.heartbeat.touch()
-        except OSError as exc:
-            if not self._heartbeat_failed:
-                log.warning("cannot touch heartbeat file %s: %s", self.heartbeat, exc)
-                self._heartbeat_failed = True
 
     def forget(self) -> None:
         # If Redis is down the heartbeat simply expires within WORKER_TTL.
         with contextlib.suppress(store.StoreUnavailable):
             store.forget_worker(self.worker_id)
+
+
+class HeartbeatFile:
+    """A file whose age the container health check tests (deploy/healthcheck.py).
+
+    Touched once per flush cycle, whether or not Redis answered: it says the
+    loop is alive. Were it touched only on successful flushes, a Redis outage
+    longer than the health check's limit would get every worker replaced, and
+    the replaced workers' unflushed hashes would be lost for nothing.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self._failed = False
+
+    def beat(self) -> None:
+        try:
+            self.path.touch()
+        except OSError as exc:
+            if not self._failed:  # one line, not one per second
+                log.warning("cannot touch heartbeat file %s: %s", self.path, exc)
+                self._failed = True
 
 
 class Worker:
@@ -300,6 +311,7 @@ class Worker:
         self.tally = Tally()
         self.outages = Outages()
         self.flush_interval = flush_interval
+        self.heartbeat = HeartbeatFile(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_FILE))
         self.flusher = Flusher(
             tally=self.tally, outages=self.outages, worker_id=self.id
         )
@@ -332,9 +344,9 @@ class Worker:
             thread.start()
         # Flush at once: the worker shows as active, and a dead Redis is
         # reported at start rather than a second later.
-        self.flusher.flush()
+        self._cycle()
         while not self.stop.wait(self.flush_interval):
-            self.flusher.flush()
+            self._cycle()
         # A thread stuck in a slow HTTP call must not hold up the exit; its
         # unfinished hash was never counted, so nothing is lost.
         deadline = time.monotonic() + join_timeout
@@ -343,6 +355,10 @@ class Worker:
         saved = self.flusher.flush()
         self.flusher.forget()
         self._log_totals(time.monotonic() - started, saved)
+
+    def _cycle(self) -> None:
+        self.flusher.flush()
+        self.heartbeat.beat()
 
     def _log_totals(self, elapsed: float, saved: bool) -> None:
         made = self.tally.made

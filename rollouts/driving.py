@@ -39,6 +39,8 @@ from rollouts.swarm import (
 log = logging.getLogger("rollouts")
 
 LEASE = timedelta(seconds=30)
+# Writing can take minutes: a re-creation waits for the old tasks to stop.
+WRITE_LEASE = timedelta(minutes=5)
 
 
 def default_owner(role: str) -> str:
@@ -140,6 +142,9 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rol
             }
         )
     client = client or SwarmClient()
+    Rollout.objects.filter(pk=rollout.pk, state=RolloutState.APPLYING).update(
+        lease_until=timezone.now() + WRITE_LEASE
+    )
     try:
         applied_at = _write(rollout, client)
     except SwarmUnreachable as exc:
@@ -157,7 +162,8 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rol
     with transaction.atomic():
         rollout.state = RolloutState.WATCHING
         rollout.applied_at = applied_at
-        rollout.save(update_fields=["state", "applied_at", "seen_tasks"])
+        rollout.lease_until = timezone.now() + LEASE
+        rollout.save(update_fields=["state", "applied_at", "seen_tasks", "lease_until"])
         event(rollout, "state", "watching")
     return rollout
 

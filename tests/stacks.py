@@ -60,7 +60,9 @@ def stack_sh(*args: str, env: dict[str, str] | None = None, timeout: float) -> s
             timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
-        raise StackError(f"deploy/stack.sh {' '.join(args)}: no end in {timeout}s") from exc
+        raise StackError(
+            f"deploy/stack.sh {' '.join(args)}: no end in {timeout}s"
+        ) from exc
     output = done.stdout + done.stderr
     if done.returncode != 0:
         raise StackError(f"deploy/stack.sh {' '.join(args)} failed:\n{output}")
@@ -150,7 +152,9 @@ class Stack:
 
     def wait(self, timeout: float = CONVERGE_TIMEOUT) -> None:
         """Wait until every service runs all its tasks, healthy."""
-        stack_sh("wait", self.name, str(int(timeout)), env=self.env, timeout=timeout + 30)
+        stack_sh(
+            "wait", self.name, str(int(timeout)), env=self.env, timeout=timeout + 30
+        )
 
     def pending(self) -> str:
         """The services not converged yet, one per line ("" when all are)."""
@@ -160,7 +164,9 @@ class Stack:
             return str(exc).split("\n", 1)[1]
         return ""
 
-    def scale(self, short: str, replicas: int, *, timeout: float = CONVERGE_TIMEOUT) -> None:
+    def scale(
+        self, short: str, replicas: int, *, timeout: float = CONVERGE_TIMEOUT
+    ) -> None:
         docker("service", "scale", "--detach", f"{self.service(short)}={replicas}")
         self.wait(timeout)
 
@@ -172,7 +178,11 @@ class Stack:
 def new_stack(env: dict[str, str] | None = None, *, prefix: str = TEST_PREFIX) -> Stack:
     """A Stack with a unique name and free ports; not deployed yet."""
     webui, rng, hasher = free_ports(3)
-    defaults = {"WEBUI_PORT": str(webui), "RNG_PORT": str(rng), "HASHER_PORT": str(hasher)}
+    defaults = {
+        "WEBUI_PORT": str(webui),
+        "RNG_PORT": str(rng),
+        "HASHER_PORT": str(hasher),
+    }
     merged = {**defaults, **(env or {})}
     return Stack(name=prefix + secrets.token_hex(4), env=merged)
 

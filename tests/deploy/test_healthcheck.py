@@ -24,7 +24,10 @@ def healthcheck(tmp_path, monkeypatch):
     monkeypatch.setattr(
         module,
         "HEARTBEATS",
-        {"worker": tmp_path / "worker-alive", "controller": tmp_path / "controller-alive"},
+        {
+            "worker": tmp_path / "worker-alive",
+            "controller": tmp_path / "controller-alive",
+        },
     )
     monkeypatch.setattr(module.sys, "argv", ["healthcheck.py"])
     return module
@@ -87,9 +90,13 @@ def test_the_role_on_the_command_line_wins(healthcheck, monkeypatch):
     assert healthcheck.main() == 1
 
 
-def test_http_role_is_healthy_when_get_root_answers(healthcheck, http_server, monkeypatch):
+def test_http_role_is_healthy_when_get_root_answers(
+    healthcheck, http_server, monkeypatch
+):
     server, _ = http_server
-    monkeypatch.setattr(healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/")
+    monkeypatch.setattr(
+        healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/"
+    )
     healthcheck.ROLE_MARKER.write_text("rng\n")
     assert healthcheck.main() == 0
 
@@ -99,7 +106,9 @@ def test_http_role_is_unhealthy_on_an_error_status(
 ):
     server, status = http_server
     status["code"] = 500
-    monkeypatch.setattr(healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/")
+    monkeypatch.setattr(
+        healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/"
+    )
     healthcheck.ROLE_MARKER.write_text("webui\n")
     assert healthcheck.main() == 1
     assert "500" in capsys.readouterr().out

@@ -28,7 +28,9 @@ def running_tasks(docker_client, service_name: str) -> int:
 
 
 def test_every_service_converges(stack: Stack, docker_client):
-    services = docker_client.services.list(filters={"label": f"{STACK_LABEL}={stack.name}"})
+    services = docker_client.services.list(
+        filters={"label": f"{STACK_LABEL}={stack.name}"}
+    )
     assert {s.name for s in services} == {stack.service(name) for name in SERVICES}
     for service in services:
         desired = service.attrs["Spec"]["Mode"]["Replicated"]["Replicas"]
@@ -73,7 +75,9 @@ def test_json_shows_the_hashes_growing(stack: Stack):
 
 
 def test_scaling_the_worker_to_two_raises_the_rate(stack: Stack, docker_client):
-    wait_until(lambda: stack.json()["hashes"] > 0, timeout=60, message="mining to start")
+    wait_until(
+        lambda: stack.json()["hashes"] > 0, timeout=60, message="mining to start"
+    )
     one_worker = stack.rate(15)
     assert one_worker > 0.5, f"one worker makes {one_worker:.2f} hashes/s"
 

@@ -52,12 +52,9 @@ def test_a_hash_starting_with_0_is_a_coin_stored_in_the_wallet_at_once(
     assert miner.tally.coins_found >= 1
 
 
-def test_hashes_are_counted_in_redis_when_the_worker_flushes(
-    pipeline, redis_url, tmp_path
-):
+def test_hashes_are_counted_in_redis_when_the_worker_flushes(pipeline, redis_url):
     miner = make_miner(pipeline.rng_url, pipeline.hasher_url)
     flusher = Flusher(tally=miner.tally, outages=miner.outages, worker_id="w1")
-    flusher.heartbeat = tmp_path / "alive"
     for _ in range(25):
         miner.work_once()
 
@@ -71,7 +68,6 @@ def test_hashes_are_counted_in_redis_when_the_worker_flushes(
         series.update(db.hgetall(key))
     assert sum(int(count) for count in series.values()) == 25
     assert db.zscore("workers", "w1") is not None
-    assert flusher.heartbeat.exists()
 
 
 def test_a_dead_rng_is_logged_once_while_the_miner_keeps_retrying(
@@ -189,3 +185,29 @@ def test_a_worker_survives_redis_going_away_and_resumes_counting(
         thread.join(timeout=15)
     assert not thread.is_alive()
     assert not worker.outages.is_down("redis")
+
+
+def test_the_heartbeat_file_says_the_loop_is_alive_even_while_redis_is_down(
+    redis_url, redis_server, tmp_path, monkeypatch
+):
+    heartbeat = tmp_path / "alive"
+    monkeypatch.setenv("WORKER_HEARTBEAT_FILE", str(heartbeat))
+    worker = Worker(
+        rng_url=dead_url(), hasher_url=dead_url(), delay=0, flush_interval=0.05
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    redis_server.stop()
+    try:
+        thread.start()
+        first = wait_until(
+            lambda: heartbeat.exists() and heartbeat.stat().st_mtime_ns,
+            timeout=10,
+            message="a heartbeat",
+        )
+        wait_until(lambda: heartbeat.stat().st_mtime_ns > first, timeout=10)
+        assert worker.outages.is_down("redis")
+    finally:
+        worker.stop.set()
+        thread.join(timeout=15)
+        redis_server.start()
+    assert not thread.is_alive()

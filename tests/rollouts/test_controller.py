@@ -8,6 +8,7 @@ from django.utils import timezone
 from rollouts import services
 from rollouts.controller import Controller
 from rollouts.models import Rollout, RolloutState, Service
+from rollouts.swarm import SwarmUnreachable
 from tests.rollouts import core_support
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +151,21 @@ def test_a_scale_saved_in_the_admin_is_applied_and_watched(worker, engine):
     assert rollout.state == RolloutState.COMPLETED
     worker.refresh_from_db()
     assert (worker.live_running, worker.live_desired) == (3, 3)
+
+
+def test_the_engine_going_away_mid_rollout_only_delays_the_verdict(worker, engine):
+    controller = Controller(owner="a", client=engine.client())
+    rollout = queued(worker, replicas=3)
+    controller.handle_one()
+    engine.down = True
+
+    with pytest.raises(SwarmUnreachable):
+        controller.handle_one()  # the command logs this and backs off
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING
+    engine.down = False
+    engine.add_task(engine.service("dockercoins_worker"), 3, "running")
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""Benchmark: the mining pipeline with every delay at 0, and the stats endpoints.
+
+Starts, on loopback, a real redis-server and our rng, hasher and webui under
+gunicorn with the same options as deploy/entrypoint.sh, then:
+
+1. runs ONE worker process (`manage.py mine --delay 0`) for a fixed time per
+   --concurrency value and reports hashes/s per worker process (read from the
+   Redis counter, after a warm-up, so Django's start-up is not counted);
+2. loads GET /json and GET /api/stats/ with 16 concurrent keep-alive
+   connections for a fixed time: requests/s, p50, p99 (wrk if installed,
+   else a bounded Python load generator).
+
+It prints figures next to the targets from issue 2 and never asserts; a JSON
+copy goes to bench/results/. Run from the repository root:
+
+    .venv/bin/python bench/pipeline.py            # about 1.5 minutes
+    .venv/bin/python bench/pipeline.py --seconds 5 --concurrency 1
+
+Figures are only comparable on an otherwise idle machine: the load average is
+printed before and after each run.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+# The classic DockerCoins on one of these 2-core machines (issue 2).
+CLASSIC_HASHES = (200, 250)
+TARGET_HASHES = 3 * CLASSIC_HASHES[1]
+CLASSIC_JSON_RPS = 3500
+TARGET_P99_MS = 15.0
+
+# deploy/entrypoint.sh's gunicorn options, per role.
+COMMON = [
+    "--worker-class=gthread",
+    "--worker-tmp-dir=/tmp",
+    "--graceful-timeout=10",
+    "--keep-alive=15",
+]
+ROLE_ARGS = {
+    "rng": ["--workers=1", "--threads=1"],
+    "hasher": ["--workers=2", "--threads=32"],
+    "webui": ["--workers=2", "--threads=8"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition, *, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception:  # not up yet
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"timed out after {timeout}s waiting for {what}")
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
+class Stack:
+    """The processes under test; every one is stopped on exit."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen] = []
+        self.tmp = Path(tempfile.mkdtemp(prefix="dockercoins-bench-"))
+        self.redis_port = free_port()
+        self.env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "RNG_DELAY": "0",
+            "HASHER_DELAY": "0",
+            "WORKER_DELAY": "0",
+            "DATABASE_PATH": str(self.tmp / "db.sqlite3"),
+            "WORKER_HEARTBEAT_FILE": str(self.tmp / "worker-alive"),
+            "LOG_LEVEL": "WARNING",
+        }
+
+    def start(self, args: list[str], **env: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.processes.append(process)
+        return process
+
+    def start_redis(self) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.start(
+            [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+            + ["--save", "", "--appendonly", "no", "--dir", str(self.tmp)]
+        )
+        wait_for(lambda: self.redis("PING") == "True", timeout=10, what="redis")
+
+    def serve(self, role: str, extra: list[str] | None = None) -> str:
+        port = free_port()
+        args = ROLE_ARGS[role] if extra is None else extra
+        self.start(
+            [GUNICORN, "dockercoins.wsgi:application", f"--bind=127.0.0.1:{port}"]
+            + COMMON
+            + args,
+            DOCKERCOINS_ROLE=role,
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_get(url + "/")[0] == 200, timeout=30, what=role)
+        return url
+
+    def redis(self, *command: str) -> str:
+        client = redis.Redis(port=self.redis_port, socket_timeout=2)
+        try:
+            reply = client.execute_command(*command)
+        finally:
+            client.close()
+        if isinstance(reply, bytes):
+            return reply.decode()
+        return "" if reply is None else str(reply)
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=5)
+    try:
+        conn.request("GET", "/" + url.split("//")[1].partition("/")[2])
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@dataclass
+class WorkerRun:
+    concurrency: int
+    seconds: float
+    hashes: int
+    hashes_per_second: float
+
+
+def run_worker(stack: Stack, urls: dict, *, concurrency: int, seconds: float):
+    stack.redis("FLUSHALL")
+    worker = stack.start(
+        [PYTHON, "manage.py", "mine", "--delay=0", f"--concurrency={concurrency}"]
+        + ["--flush-interval=0.5"],
+        DOCKERCOINS_ROLE="worker",
+        RNG_URL=urls["rng"],
+        HASHER_URL=urls["hasher"],
+    )
+
+    def counted() -> int:
+        return int(stack.redis("GET", "hashes") or 0)
+
+    # Warm-up: Django start-up, first connections, first flushes.
+    wait_for(lambda: counted() > 0, timeout=30, what="the worker's first hashes")
+    time.sleep(2)
+    start_count, started = counted(), time.monotonic()
+    time.sleep(seconds)
+    end_count, ended = counted(), time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(timeout=20)
+    made = end_count - start_count
+    return WorkerRun(concurrency, ended - started, made, made / (ended - started))
+
+
+@dataclass
+class LoadRun:
+    path: str
+    tool: str
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def run_load(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
+    if shutil.which("wrk"):
+        return _wrk(url, path, connections=connections, seconds=seconds)
+    return _python_load(url, path, connections=connections, seconds=seconds)
+
+
+def _wrk(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
+    threads = min(connections, os.cpu_count() or 1)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s"]
+        + ["--latency", url + path],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
+
+    def latency(percent: str) -> float:
+        value, unit = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    if socket_errors:
+        print(f"    wrk: socket errors: {socket_errors.group(1)}")
+    return LoadRun(
+        path=path,
+        tool="wrk",
+        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        errors=int(errors.group(1)) if errors else 0,
+    )
+
+
+def _python_load(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
+    """A bounded keep-alive load generator (much weaker than wrk: a floor)."""
+    host, port = url.split("//")[1].split(":")
+    deadline = time.monotonic() + seconds
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+
+    def client(n: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[n] += 1
+            except (OSError, http.client.HTTPException):
+                errors[n] += 1
+                conn.close()
+                continue
+            latencies[n].append((time.perf_counter() - started) * 1000)
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 30)
+    every = sorted(ms for per_client in latencies for ms in per_client)
+    return LoadRun(
+        path=path,
+        tool="python",
+        requests_per_second=len(every) / seconds,
+        p50_ms=every[len(every) // 2] if every else 0.0,
+        p99_ms=every[int(len(every) * 0.99)] if every else 0.0,
+        errors=sum(errors),
+    )
+
+
+def measure_pipeline(stack: Stack, urls: dict, options) -> list[WorkerRun]:
+    print("\nPipeline, every delay 0: one `manage.py mine` process")
+    for role in ("rng", "hasher"):
+        print(f"  {role + ':':7} gunicorn {' '.join(COMMON + ROLE_ARGS[role])}")
+    runs = []
+    for concurrency in options.concurrency:
+        run = run_worker(stack, urls, concurrency=concurrency, seconds=options.seconds)
+        runs.append(run)
+        ratio = run.hashes_per_second / CLASSIC_HASHES[1]
+        print(
+            f"  --concurrency {concurrency}: {run.hashes_per_second:7.0f} hashes/s"
+            f"  ({run.hashes} in {run.seconds:.1f} s) = {ratio:.1f}x the classic's"
+            f" best {CLASSIC_HASHES[1]}/s (target {TARGET_HASHES}/s = 3x)"
+        )
+    return runs
+
+
+def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
+    # /api/stats/ reads what the pipeline runs above left in Redis: a real
+    # payload (totals, coins, a series with data in it, a worker heartbeat).
+    webui_args = options.webui_args.split()
+    webui = stack.serve("webui", webui_args)
+    seconds = options.seconds
+    print(f"\nEndpoints, {options.connections} connections, {seconds:.0f} s each")
+    print(f"  webui:  gunicorn {' '.join(COMMON + webui_args)}")
+    runs = []
+    for path in ("/json", "/api/stats/"):
+        run = run_load(webui, path, connections=options.connections, seconds=seconds)
+        runs.append(run)
+        print(
+            f"  GET {path:12} {run.requests_per_second:7.0f} req/s"
+            f"  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms"
+            f"  errors {run.errors}  ({run.tool})"
+        )
+    ratio = runs[0].requests_per_second / CLASSIC_JSON_RPS
+    print(
+        f"  /json vs the classic's {CLASSIC_JSON_RPS} req/s: {ratio:.2f}x (target"
+        f" >= 1.0); p99 {runs[0].p99_ms:.1f} ms (target <= {TARGET_P99_MS:.0f} ms)"
+    )
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=15, help="per measurement")
+    parser.add_argument(
+        "--concurrency", type=int, nargs="+", default=[1, 4], help="worker threads"
+    )
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--webui-args",
+        default=" ".join(ROLE_ARGS["webui"]),
+        help="gunicorn options for webui (default: as deploy/entrypoint.sh)",
+    )
+    options = parser.parse_args()
+
+    print(f"before: {load()}")
+    results: dict = {"load_before": os.getloadavg(), "options": vars(options)}
+    stack = Stack()
+    try:
+        stack.start_redis()
+        urls = {role: stack.serve(role) for role in ("rng", "hasher")}
+        runs = measure_pipeline(stack, urls, options)
+        results["worker"] = [asdict(run) for run in runs]
+        loads = measure_endpoints(stack, options)
+        results["endpoints"] = [asdict(run) for run in loads]
+    finally:
+        stack.stop()
+    results["load_after"] = os.getloadavg()
+    print(f"\nafter: {load()}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / time.strftime("pipeline-%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps(results, indent=2))
+    print(f"figures saved to {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""GET /json answered straight from WSGI: the same contract as the Django view."""
+
+import io
+import json
+
+import pytest
+from django.core.wsgi import get_wsgi_application
+
+from mining import store
+from mining.fastpath import with_fast_json
+
+
+def call(app, method: str, path: str) -> tuple[str, dict, bytes]:
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+    body = b"".join(app(environ, start_response))
+    return seen["status"], seen["headers"], body
+
+
+@pytest.fixture
+def app():
+    return with_fast_json(get_wsgi_application())
+
+
+def test_fast_json_keeps_the_classic_contract(app, redis_url):
+    store.record_work(
+        hashes=42, per_second={}, coins={"0a": b"x"}, worker_id="w", now=0
+    )
+
+    status, headers, body = call(app, "GET", "/json")
+
+    assert status == "200 OK"
+    assert headers["Content-Type"] == "application/json"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Length"] == str(len(body))
+    payload = json.loads(body)
+    assert (payload["coins"], payload["hashes"]) == (1, 42)
+    assert isinstance(payload["now"], float)
+
+
+def test_fast_json_answers_head_without_a_body(app, redis_url):
+    status, headers, body = call(app, "HEAD", "/json")
+
+    assert status == "200 OK" and body == b""
+    assert int(headers["Content-Length"]) > 0
+
+
+def test_fast_json_answers_503_json_when_redis_is_down(app, redis_url, redis_server):
+    redis_server.stop()
+    try:
+        status, headers, body = call(app, "GET", "/json")
+    finally:
+        redis_server.start()
+
+    assert status == "503 Service Unavailable"
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["detail"].startswith("Redis is unavailable at ")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/api/totals/"), ("POST", "/json")]
+)
+def test_everything_else_goes_to_django(app, redis_url, method, path):
+    status, headers, _ = call(app, method, path)
+
+    assert status in {"200 OK", "403 Forbidden"}  # a POST meets Django's CSRF check
+    assert "X-Frame-Options" in headers  # Django's middleware ran

@@ -1,0 +1,362 @@
+"""The workshop's steps 2 and 4-7 on a real swarm, through our services, the
+controller's unit of work and `manage.py rollout`.
+
+One DockerCoins stack serves the module (deploying takes most of a minute on
+two cores) and so does one database: the revision history grows from test to
+test as it would for an operator, and the tests retrace the workshop in file
+order. Each test checks the state it starts from, so a broken order fails
+with a clear message instead of a confusing one.
+"""
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import setup_databases, teardown_databases
+
+from rollouts import services
+from rollouts.controller import Controller
+from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from tests.helpers import wait_until
+from tests.stacks import REPO, Stack, deployed_stack
+
+pytestmark = pytest.mark.swarm
+
+RATE_WINDOW = 8  # seconds; workers write their count about once a second
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def stack(docker_client) -> Stack:
+    # rng answers in 20 ms instead of 100 ms, so that on two cores the worker,
+    # not rng, limits the rate and a faster worker shows.
+    with deployed_stack({"WORKER_REPLICAS": "1", "RNG_DELAY": "0.02"}) as deployed:
+        yield deployed
+    for name, seconds in TIMINGS.items():
+        print(f"TIMING {name}: {seconds:.1f}s")
+
+
+@pytest.fixture(scope="module")
+def history(stack, django_db_setup, django_db_blocker):
+    """One database for the whole module, outside per-test transactions: rows
+    outlive each test, as they do for an operator; emptied at the end.
+
+    pytest-django creates the test database only when the session has tests
+    marked django_db; alone, this module creates it (never the real one).
+    """
+    with django_db_blocker.unblock():
+        created = None
+        if not connection.settings_dict["NAME"].startswith("file:memorydb"):
+            created = setup_databases(
+                verbosity=0, interactive=False, aliases={"default"}
+            )
+        previous = settings.STACK_NAME
+        settings.STACK_NAME = stack.name
+        services.service_sync()
+        yield
+        settings.STACK_NAME = previous
+        Service.objects.all().delete()
+        KnownImage.objects.all().delete()
+        get_user_model().objects.filter(username="operator").delete()
+        if created is not None:
+            teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture
+def docker(history, docker_client):
+    return docker_client
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("rollout", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def refused(*args: str) -> str:
+    with pytest.raises(CommandError) as raised:
+        run(*args)
+    return str(raised.value)
+
+
+def service(stack: Stack, short: str) -> Service:
+    services.service_sync()
+    return Service.objects.get(name=stack.service(short))
+
+
+def latest_rollout(svc: Service) -> Rollout:
+    return svc.rollouts.order_by("-pk").first()
+
+
+def running_images(docker_client, name: str) -> list[str]:
+    tasks = docker_client.services.get(name).tasks(filters={"desired-state": "running"})
+    return sorted(
+        t["Spec"]["ContainerSpec"]["Image"].split("@")[0]
+        for t in tasks
+        if t["Status"]["State"] == "running"
+    )
+
+
+def timed(name: str, rollout: Rollout) -> float:
+    rollout.refresh_from_db()
+    seconds = (rollout.finished_at - rollout.started_at).total_seconds()
+    TIMINGS[name] = seconds
+    return seconds
+
+
+def test_a_scale_saved_in_the_admin_is_applied_by_the_controller(stack, docker):
+    worker = service(stack, "worker")
+    assert (worker.tag, worker.replicas) == ("1.0", 1), "the stack starts at step 1"
+    before = stack.rate(RATE_WINDOW)
+    operator = get_user_model().objects.create_user("operator", is_staff=True)
+    # What the admin's save_model does with the operator's form:
+    rollout = services.service_change(
+        service=worker, user=operator, change_cause="workshop step 2", replicas=2
+    )
+    controller = Controller(owner="test-controller", sync_interval=3600)
+
+    def controller_finished() -> bool:
+        controller.handle_one()
+        rollout.refresh_from_db()
+        return rollout.is_final
+
+    wait_until(controller_finished, timeout=90, interval=1, message="the scale")
+
+    assert rollout.state == RolloutState.COMPLETED, rollout.reason
+    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 2
+    after = stack.rate(RATE_WINDOW)
+    timed("scale 1 -> 2", rollout)
+    print(f"RATE 1 worker {before:.1f}/s, 2 workers {after:.1f}/s")
+    assert after > 1.4 * before
+
+
+def test_a_rolling_update_replaces_two_tasks_every_five_seconds(stack, docker):
+    run("scale", "worker", "4", "--wait")
+    worker = service(stack, "worker")
+    assert (worker.tag, worker.live_running) == ("1.0", 4)
+    before = stack.rate(RATE_WINDOW)
+
+    out = run(
+        "apply",
+        "worker",
+        "--image-tag",
+        "1.1",
+        "--update-parallelism",
+        "2",
+        "--update-delay",
+        "5s",
+        "--cause",
+        "workshop steps 5-6",
+        "--wait",
+    )
+
+    rollout = latest_rollout(worker)
+    assert rollout.state == RolloutState.COMPLETED, out
+    started = [
+        event.at
+        for event in rollout.events.filter(kind="task").order_by("pk")
+        if "(dockercoins:1.1)" in event.message and event.message.endswith("-> running")
+    ]
+    assert len(started) == 4, out
+    first, second, third, fourth = (t.timestamp() for t in started)
+    # Two at a time (our polling sees a pair within a second or two), and the
+    # second pair after the 5 s delay.
+    assert second - first < 3
+    assert fourth - third < 3
+    assert third - second >= 4.5
+    assert running_images(docker, worker.name) == ["dockercoins:1.1"] * 4
+    after = stack.rate(RATE_WINDOW)
+    timed("rolling update 1.0 -> 1.1, 4 tasks, parallelism 2, delay 5s", rollout)
+    print(f"RATE 4 workers 1.0 {before:.1f}/s, 1.1 {after:.1f}/s")
+    assert after > 1.2 * before
+
+
+def test_undo_puts_the_previous_revision_back(stack, docker):
+    worker = service(stack, "worker")
+    assert worker.tag == "1.1"
+
+    out = run("undo", "worker", "--wait")
+
+    rollout = latest_rollout(worker)
+    assert rollout.state == RolloutState.COMPLETED, out
+    assert rollout.revision.change_cause.startswith("undo to revision")
+    assert rollout.revision.spec["tag"] == "1.0"
+    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 4
+    timed("undo 1.1 -> 1.0, 4 tasks", rollout)
+
+
+def test_the_seeds_bugged_image_is_rolled_back_and_reported_as_a_failure(stack, docker):
+    worker = service(stack, "worker")
+    assert (worker.tag, worker.live_running) == ("1.0", 4)
+
+    message = refused(
+        "apply",
+        "worker",
+        "--image-tag",
+        "bugged",
+        "--update-parallelism",
+        "2",
+        "--update-delay",
+        "5s",
+        "--update-failure-action",
+        "rollback",
+        "--update-max-failure-ratio",
+        "0.2",
+        "--update-monitor",
+        "20s",
+        "--wait",
+    )
+
+    rollout = latest_rollout(worker)
+    assert rollout.state == RolloutState.ROLLED_BACK
+    assert message.startswith(f"{worker.name}: rollout #{rollout.pk} rolled back: ")
+    assert "non-zero exit" in message
+    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 4
+    worker.refresh_from_db()
+    assert worker.tag == "1.0"  # the desired spec follows what the swarm runs
+    failed = [
+        task
+        for slot in worker.live_tasks
+        for task in slot["tasks"][1:]
+        if task["image"] == "dockercoins:bugged" and task["state"] == "failed"
+    ]
+    assert failed and all("non-zero exit" in task["error"] for task in failed)
+    assert rollout.events.filter(message__contains="-> failed: task: non-zero").exists()
+    assert timed("bugged rollout until rolled back", rollout) < 120
+
+
+def test_after_the_automatic_rollback_undo_works_from_our_history(stack, docker):
+    worker = service(stack, "worker")
+    assert latest_rollout(worker).state == RolloutState.ROLLED_BACK
+
+    # The engine dropped its PreviousSpec with the rollback...
+    message = refused("rollback", "worker", "--wait")
+    assert "has no previous spec to roll back to" in message
+    # ...our revisions still know the one before.
+    run("undo", "worker", "--wait")
+
+    rollout = latest_rollout(worker)
+    assert rollout.state == RolloutState.COMPLETED
+    assert rollout.revision.spec["tag"] == "1.1"
+    assert running_images(docker, worker.name) == ["dockercoins:1.1"] * 4
+    timed("undo after the rollback, 1.0 -> 1.1", rollout)
+
+
+def test_rng_becomes_global_by_re_creation_only_when_confirmed(stack, docker):
+    rng = service(stack, "rng")
+    old = docker.services.get(rng.name).attrs
+
+    message = refused("apply", "rng", "--mode", "global")
+    assert "--confirm-recreate" in message
+    assert docker.services.get(rng.name).id == old["ID"]
+
+    out = run("apply", "rng", "--mode", "global", "--confirm-recreate", "--wait")
+
+    new = docker.services.get(rng.name).attrs
+    assert new["ID"] != old["ID"], out
+    assert new["Spec"]["Mode"] == {"Global": {}}
+    for key in ("Labels", "EndpointSpec"):
+        assert new["Spec"][key] == old["Spec"][key], key
+    for key in ("ContainerSpec", "Networks", "RestartPolicy", "Resources"):
+        assert new["Spec"]["TaskTemplate"][key] == old["Spec"]["TaskTemplate"][key]
+    timed("rng re-created as global", latest_rollout(rng))
+    # The workers find the new rng by name and mine on.
+    hashes = stack.json()["hashes"]
+    wait_until(
+        lambda: stack.json()["hashes"] > hashes + 20, timeout=60, message="hashes"
+    )
+    assert "a global service" in refused("scale", "rng", "2")
+
+
+def test_a_task_that_can_never_start_fails_the_rollout_at_the_deadline(stack, docker):
+    name = stack.service("stuck")
+    docker.services.create(
+        "dockercoins:1.0",
+        command=["worker"],
+        name=name,
+        labels={"com.docker.stack.namespace": stack.name},
+        mode={"Replicated": {"Replicas": 0}},
+        constraints=["node.labels.dockercoins-test == never"],
+    )
+    try:
+        message = refused(
+            "apply", "stuck", "--replicas", "1", "--progress-deadline", "5s", "--wait"
+        )
+    finally:
+        docker.services.get(name).remove()
+
+    assert "progress deadline of 5s passed with 0 of 1 tasks" in message
+    assert f"not running: {name}.1 pending (no suitable node" in message
+
+
+def test_of_two_concurrent_applies_exactly_one_runs(stack, docker, tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+        "STACK_NAME": stack.name,
+    }
+    manage = [sys.executable, str(Path(REPO) / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, timeout=120)
+    subprocess.run([*manage, "rollout", "sync"], env=env, check=True, timeout=60)
+    before = docker.services.get(stack.service("worker")).attrs["Version"]["Index"]
+
+    applies = [
+        subprocess.Popen(
+            [*manage, "rollout", "apply", "worker", "--replicas", n, "--wait"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in ("3", "5")
+    ]
+    results = [(p.wait(timeout=120), *p.communicate()) for p in applies]
+
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    refusal = next(err for code, _, err in results if code == 1)
+    assert "already has rollout #1" in refusal
+    winner = next(out for code, out, _ in results if code == 0)
+    replicas = docker.services.get(stack.service("worker")).attrs["Spec"]["Mode"]
+    assert f"--replicas {replicas['Replicated']['Replicas']}" in winner
+    after = docker.services.get(stack.service("worker")).attrs["Version"]["Index"]
+    assert after == before + 1  # one write, not two
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["apply", "worker", "--image-tag", "9.9"], "is not on the swarm's engine"),
+        (["apply", "worker", "--image", "no such/image!"], "not a valid image"),
+        (["apply", "worker", "--update-max-failure-ratio", "2"], "between 0 and 1"),
+        (["apply", "worker", "--update-delay=-1s"], "is not a duration"),
+        (["apply", "worker", "--update-monitor", "48h"], "at most 24h"),
+        (
+            [
+                "apply",
+                "worker",
+                "--update-failure-action",
+                "rollback",
+                "--update-delay",
+                "1m",
+            ],
+            "must be at least the delay",
+        ),
+        (["apply", "rng", "--replicas", "2"], "a global service"),
+        (["apply", "nosuch", "--replicas", "2"], "no service 'nosuch'"),
+        (["undo", "hasher", "--to-revision", "42"], "has no revision 42"),
+    ],
+)
+def test_bad_input_never_reaches_the_swarm(stack, docker, args, message):
+    versions = {s.id: s.version for s in docker.services.list()}
+
+    assert message in refused(*args)
+
+    assert {s.id: s.version for s in docker.services.list()} == versions

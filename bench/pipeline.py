@@ -87,11 +87,36 @@ def load() -> str:
     return f"load average {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
+def cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and all its descendants so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # Fields after the ")" that ends the command name: state ppid ...
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    family, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        family.update(children)
+        frontier.extend(children)
+    return sum(used.get(pid, 0.0) for pid in family)
+
+
 class Stack:
     """The processes under test; every one is stopped on exit."""
 
     def __init__(self) -> None:
         self.processes: list[subprocess.Popen] = []
+        self.roles: dict[str, int] = {}
         self.tmp = Path(tempfile.mkdtemp(prefix="dockercoins-bench-"))
         self.redis_port = free_port()
         self.env = {
@@ -118,24 +143,27 @@ class Stack:
 
     def start_redis(self) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.start(
+        self.roles["redis"] = self.start(
             [binary, "--port", str(self.redis_port), "--bind", "127.0.0.1"]
             + ["--save", "", "--appendonly", "no", "--dir", str(self.tmp)]
-        )
+        ).pid
         wait_for(lambda: self.redis("PING") == "True", timeout=10, what="redis")
 
     def serve(self, role: str, extra: list[str] | None = None) -> str:
         port = free_port()
         args = ROLE_ARGS[role] if extra is None else extra
-        self.start(
+        self.roles[role] = self.start(
             [GUNICORN, "dockercoins.wsgi:application", f"--bind=127.0.0.1:{port}"]
             + COMMON
             + args,
             DOCKERCOINS_ROLE=role,
-        )
+        ).pid
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: http_get(url + "/")[0] == 200, timeout=30, what=role)
         return url
+
+    def cpu(self) -> dict[str, float]:
+        return {role: cpu_seconds(pid) for role, pid in self.roles.items()}
 
     def redis(self, *command: str) -> str:
         client = redis.Redis(port=self.redis_port, socket_timeout=2)
@@ -176,6 +204,7 @@ class WorkerRun:
     seconds: float
     hashes: int
     hashes_per_second: float
+    cpu_us_per_hash: dict[str, float]
 
 
 def run_worker(stack: Stack, urls: dict, *, concurrency: int, seconds: float):
@@ -194,13 +223,23 @@ def run_worker(stack: Stack, urls: dict, *, concurrency: int, seconds: float):
     # Warm-up: Django start-up, first connections, first flushes.
     wait_for(lambda: counted() > 0, timeout=30, what="the worker's first hashes")
     time.sleep(2)
+    stack.roles["worker"] = worker.pid
+    cpu_before = stack.cpu()
     start_count, started = counted(), time.monotonic()
     time.sleep(seconds)
     end_count, ended = counted(), time.monotonic()
+    cpu_after = stack.cpu()
+    del stack.roles["worker"]
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=20)
     made = end_count - start_count
-    return WorkerRun(concurrency, ended - started, made, made / (ended - started))
+    per_hash = {
+        role: round((cpu_after[role] - cpu_before[role]) / max(made, 1) * 1e6)
+        for role in cpu_after
+    }
+    return WorkerRun(
+        concurrency, ended - started, made, made / (ended - started), per_hash
+    )
 
 
 @dataclass
@@ -211,6 +250,7 @@ class LoadRun:
     p50_ms: float
     p99_ms: float
     errors: int
+    webui_cpu_us_per_request: float = 0.0
 
 
 def run_load(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
@@ -301,6 +341,9 @@ def measure_pipeline(stack: Stack, urls: dict, options) -> list[WorkerRun]:
             f"  ({run.hashes} in {run.seconds:.1f} s) = {ratio:.1f}x the classic's"
             f" best {CLASSIC_HASHES[1]}/s (target {TARGET_HASHES}/s = 3x)"
         )
+        total = sum(run.cpu_us_per_hash.values())
+        parts = ", ".join(f"{k} {v}" for k, v in run.cpu_us_per_hash.items())
+        print(f"      CPU per hash: {total} us ({parts})")
     return runs
 
 
@@ -314,12 +357,17 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
     print(f"  webui:  gunicorn {' '.join(COMMON + webui_args)}")
     runs = []
     for path in ("/json", "/api/stats/"):
+        before = cpu_seconds(stack.roles["webui"])
         run = run_load(webui, path, connections=options.connections, seconds=seconds)
+        used = cpu_seconds(stack.roles["webui"]) - before
+        requests = run.requests_per_second * seconds
+        run.webui_cpu_us_per_request = round(used / max(requests, 1) * 1e6)
         runs.append(run)
         print(
             f"  GET {path:12} {run.requests_per_second:7.0f} req/s"
             f"  p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms"
-            f"  errors {run.errors}  ({run.tool})"
+            f"  errors {run.errors}  ({run.tool});"
+            f" webui CPU {run.webui_cpu_us_per_request:.0f} us/request"
         )
     ratio = runs[0].requests_per_second / CLASSIC_JSON_RPS
     print(

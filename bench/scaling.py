@@ -70,7 +70,7 @@ def set_rng(stack: Stack, replicas: int) -> None:
         # A host-mode published port allows one task per node: without IPVS
         # (no routing mesh) rng can only run several replicas unpublished.
         # The workshop's `mode: global` has the same one-per-node shape.
-        args += ["--publish-rm", "80"]
+        args += ["--publish-rm", "mode=host,target=80"]
     docker(*args, stack.service("rng"))
     stack.wait()
     # Workers keep a keep-alive connection to the rng task they resolved

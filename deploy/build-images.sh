@@ -13,6 +13,7 @@
 #                    the app; the Redis image needs a base with redis-server,
 #                    REDIS_BASE_IMAGE (default: BASE_IMAGE).
 #   DOCKERCOINS_IMAGE  repository of the app image (dockercoins)
+#   REDIS_IMAGE      name:tag of the Redis image (dockercoins-redis:1.0)
 #   DEBIAN_MIRROR    debootstrap mirror (default: from /etc/apt sources)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -21,6 +22,7 @@ cd "$DOCKERCOINS_ROOT"
 BASE_IMAGE="${BASE_IMAGE:-dockercoins-base:bookworm}"
 REDIS_BASE_IMAGE="${REDIS_BASE_IMAGE:-$BASE_IMAGE}"
 DOCKERCOINS_IMAGE="${DOCKERCOINS_IMAGE:-dockercoins}"
+REDIS_IMAGE="${REDIS_IMAGE:-dockercoins-redis:1.0}"
 WHEELS="$BUILD_DIR/wheels"
 PIP="${PIP:-$DOCKERCOINS_ROOT/.venv/bin/pip}"
 # Both builders understand our Dockerfiles; the legacy one is what a bare
@@ -124,8 +126,8 @@ build_app() {
 
 build_redis() {
     # No context needed: the Dockerfile comes on stdin.
-    timed "image dockercoins-redis:1.0" docker_build redis \
-        --build-arg BASE_IMAGE="$REDIS_BASE_IMAGE" -t dockercoins-redis:1.0 - \
+    timed "image $REDIS_IMAGE" docker_build redis \
+        --build-arg BASE_IMAGE="$REDIS_BASE_IMAGE" -t "$REDIS_IMAGE" - \
         <deploy/Dockerfile.redis
 }
 
@@ -146,7 +148,7 @@ main() {
     docker image prune --force --filter until=24h >/dev/null || true
     log "images ready in $(( $(now_s) - start ))s:"
     docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-        | grep -E "^($DOCKERCOINS_IMAGE|dockercoins-redis|${BASE_IMAGE%%:*}):" | sed 's/^/  /' >&2 || true
+        | grep -E "^($DOCKERCOINS_IMAGE|${REDIS_IMAGE%%:*}|${BASE_IMAGE%%:*}):" | sed 's/^/  /' >&2 || true
 }
 
 main "$@"

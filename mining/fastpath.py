@@ -12,6 +12,8 @@ import json
 import time
 from collections.abc import Callable, Iterable
 
+from django.urls import Resolver404, resolve
+
 from mining import store
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -26,7 +28,17 @@ _HEADERS = [
 
 
 def with_fast_json(app: WSGIApp) -> WSGIApp:
-    """Wrap the Django WSGI app so GET/HEAD /json skips it."""
+    """Wrap the Django WSGI app so GET/HEAD /json skips it.
+
+    Only where Django itself routes /json to the classic view (the webui
+    role): rng's URLconf reads "/json" as a byte count, and must keep doing so.
+    """
+    try:
+        routed_here = resolve("/json").view_name == "mining:json"
+    except Resolver404:
+        routed_here = False
+    if not routed_here:
+        return app
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/json" and environ.get("REQUEST_METHOD") in (

@@ -147,6 +147,7 @@ class Service:
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"{name} URL must be http://host[:port]: {base_url}")
         self.name = name
+        self.url = base_url
         self.prefix = parts.path.rstrip("/")
         self.conn = http.client.HTTPConnection(
             parts.hostname, parts.port or 80, timeout=CONNECT_TIMEOUT
@@ -330,11 +331,14 @@ class Worker:
     def run(self, *, join_timeout: float = 3.0) -> None:
         """Mine until `stop` is set, then flush what is pending and return."""
         started = time.monotonic()
+        first = self.miners[0]
         log.info(
-            "worker %s started: %d thread(s), delay %.3f s",
+            "worker %s started: %d thread(s), delay %.3f s, rng %s, hasher %s",
             self.id,
             len(self.miners),
-            self.miners[0].delay if self.miners else 0.0,
+            first.delay,
+            first.rng.url,
+            first.hasher.url,
         )
         threads = [
             threading.Thread(target=miner.run, name=f"miner-{n}", daemon=True)

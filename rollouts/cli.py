@@ -53,17 +53,37 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+_METAVARS = {
+    "image": "REPOSITORY",
+    "tag": "TAG",
+    "mode": "replicated|global",
+    "replicas": "N",
+    "failure_action": "pause|continue|rollback",
+    "order": "stop-first|start-first",
+    "deadline_action": "report|pause|rollback",
+}
+
+
 def add_desired_flags(parser) -> None:
-    group = parser.add_argument_group("desired fields (saved as a new revision)")
+    group = parser.add_argument_group(
+        "desired fields (saved as a new revision; durations like 5s, 500ms, 1m30s)"
+    )
     for field, flag in DESIRED_FLAGS.items():
-        kind = str
+        kind, metavar = (
+            str,
+            _METAVARS.get(field) or _METAVARS.get(field.split("_", 1)[-1], "VALUE"),
+        )
         if field.endswith(("parallelism", "replicas")):
-            kind = int
+            kind, metavar = int, "N"
         elif field.endswith("ratio"):
-            kind = float
+            kind, metavar = float, "0..1"
         elif field.endswith(("delay", "monitor", "deadline")):
-            kind = _duration
-        group.add_argument(f"--{flag}", dest=f"set_{field}", type=kind, default=None)
+            kind, metavar = _duration, "DURATION"
+        if field == "rollback_failure_action":
+            metavar = "pause|continue"
+        group.add_argument(
+            f"--{flag}", dest=f"set_{field}", type=kind, default=None, metavar=metavar
+        )
 
 
 def desired_from_options(options: dict) -> dict:

@@ -3,7 +3,9 @@
 import logging
 import time
 
-from rollouts.models import RolloutState
+from django.db import DatabaseError
+
+from rollouts.models import Rollout, RolloutState
 from rollouts.services import (
     default_owner,
     rollout_apply,
@@ -13,7 +15,7 @@ from rollouts.services import (
     rollouts_to_drive,
     service_sync,
 )
-from rollouts.swarm import SwarmClient
+from rollouts.swarm import SwarmClient, SwarmUnreachable
 
 log = logging.getLogger("rollouts")
 
@@ -48,16 +50,28 @@ class Controller:
             service_sync(stack=self.stack, client=self.client)
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
-            if not rollout_take_over(rollout=rollout, owner=self.owner):
-                continue
-            if rollout.state == RolloutState.APPLYING:
-                # Its driver stopped between claiming and writing: write again
-                # (the same spec, so a second write changes nothing).
-                rollout_apply(rollout=rollout, client=self.client)
-            else:
-                rollout_watch_step(rollout=rollout, client=self.client)
+            try:
+                self._drive(rollout)
+            except (SwarmUnreachable, DatabaseError):
+                raise  # nothing can progress: the command backs off
+            except Exception:
+                # One rollout's trouble must not stall the others; it is
+                # tried again on the next loop.
+                log.exception(
+                    "%s: rollout #%s: step failed", rollout.service, rollout.pk
+                )
         claimed = rollout_claim_next(owner=self.owner)
         if claimed is None:
             return False
         rollout_apply(rollout=claimed, client=self.client)
         return True
+
+    def _drive(self, rollout: Rollout) -> None:
+        if not rollout_take_over(rollout=rollout, owner=self.owner):
+            return
+        if rollout.state == RolloutState.APPLYING:
+            # Its driver stopped between claiming and writing: write again
+            # (the same spec, so a second write changes nothing).
+            rollout_apply(rollout=rollout, client=self.client)
+        else:
+            rollout_watch_step(rollout=rollout, client=self.client)

@@ -162,7 +162,8 @@ def service_change(
     _refuse_if_busy(service)
     for field, value in desired.items():
         setattr(service, field, value)
-    service.save(update_fields=list(desired) or None)
+    if desired:
+        service.save(update_fields=list(desired))
     revision = revision_create(service, user, change_cause)
     return _queue(
         service,

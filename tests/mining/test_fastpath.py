@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+from django.core.signals import request_started
 from django.core.wsgi import get_wsgi_application
 
 from mining import store
@@ -78,3 +79,29 @@ def test_everything_else_goes_to_django(app, redis_url, method, path):
 
     assert status in {"200 OK", "403 Forbidden"}  # a POST meets Django's CSRF check
     assert "X-Frame-Options" in headers  # Django's middleware ran
+
+
+def test_rng_keeps_reading_json_as_a_byte_count(settings):
+    settings.ROOT_URLCONF = "mining.rng.urls"
+    django_app = get_wsgi_application()
+
+    assert with_fast_json(django_app) is django_app
+
+
+def test_the_webui_wsgi_application_serves_json_on_the_fast_path(redis_url):
+    from dockercoins.wsgi import application
+
+    django_requests = []
+
+    def seen(sender, **kwargs):
+        django_requests.append(sender)
+
+    request_started.connect(seen, dispatch_uid="fastpath-test")
+    try:
+        status, _, _ = call(application, "GET", "/json")
+        call(application, "GET", "/api/totals/")
+    finally:
+        request_started.disconnect(dispatch_uid="fastpath-test")
+
+    assert status == "200 OK"
+    assert len(django_requests) == 1  # /api/totals/ only

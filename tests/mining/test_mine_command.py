@@ -94,3 +94,10 @@ def test_mine_logs_one_line_for_a_dead_rng_and_keeps_running(
 def test_mine_rejects_nonsense_options(args):
     with pytest.raises(CommandError):
         call_command("mine", *args)
+
+
+def test_mine_refuses_an_rng_url_it_cannot_use(settings):
+    settings.RNG_URL = "rng:80"
+
+    with pytest.raises(CommandError, match="rng URL must be http://host"):
+        call_command("mine")

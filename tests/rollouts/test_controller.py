@@ -169,3 +169,27 @@ def test_the_engine_going_away_mid_rollout_only_delays_the_verdict(worker, engin
     controller.handle_one()
     rollout.refresh_from_db()
     assert rollout.state == RolloutState.COMPLETED
+
+
+def test_one_rollouts_trouble_does_not_stall_the_others(worker, engine, monkeypatch):
+    rng = Service.objects.get(short_name="rng")
+    controller = Controller(owner="a", client=engine.client())
+    broken = queued(worker, replicas=3)
+    fine = queued(rng, replicas=2)
+    controller.handle_one()
+    controller.handle_one()  # both applied, both watched
+    engine.add_task(engine.service("dockercoins_rng"), 2, "running")
+    real_step = services.rollout_watch_step
+
+    def step(*, rollout, client):
+        if rollout.pk == broken.pk:
+            raise RuntimeError("a bug")
+        return real_step(rollout=rollout, client=client)
+
+    monkeypatch.setattr("rollouts.controller.rollout_watch_step", step)
+
+    controller.handle_one()
+
+    fine.refresh_from_db()
+    broken.refresh_from_db()
+    assert (fine.state, broken.state) == (RolloutState.COMPLETED, RolloutState.WATCHING)

@@ -9,7 +9,7 @@ import signal
 import threading
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mining.worker import Worker
 
@@ -54,19 +54,22 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         stop = threading.Event()
+        delay = options["delay"]
+        try:
+            worker = Worker(
+                rng_url=settings.RNG_URL,
+                hasher_url=settings.HASHER_URL,
+                delay=settings.WORKER_DELAY if delay is None else delay,
+                concurrency=options["concurrency"],
+                flush_interval=options["flush_interval"],
+                stop=stop,
+            )
+        except ValueError as exc:  # RNG_URL / HASHER_URL that is not http://host
+            raise CommandError(str(exc)) from None
 
         def on_signal(signum: int, frame: object) -> None:
             stop.set()
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        delay = options["delay"]
-        worker = Worker(
-            rng_url=settings.RNG_URL,
-            hasher_url=settings.HASHER_URL,
-            delay=settings.WORKER_DELAY if delay is None else delay,
-            concurrency=options["concurrency"],
-            flush_interval=options["flush_interval"],
-            stop=stop,
-        )
         worker.run()

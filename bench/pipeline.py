@@ -149,18 +149,29 @@ class Stack:
         ).pid
         wait_for(lambda: self.redis("PING") == "True", timeout=10, what="redis")
 
-    def serve(self, role: str, extra: list[str] | None = None) -> str:
+    def serve(
+        self,
+        role: str,
+        extra: list[str] | None = None,
+        app: str = "dockercoins.wsgi:application",
+    ) -> str:
         port = free_port()
         args = ROLE_ARGS[role] if extra is None else extra
+        if app.startswith("hello_wsgi"):
+            args = [*args, "--pythonpath=bench"]
         self.roles[role] = self.start(
-            [GUNICORN, "dockercoins.wsgi:application", f"--bind=127.0.0.1:{port}"]
-            + COMMON
-            + args,
+            [GUNICORN, app, f"--bind=127.0.0.1:{port}"] + COMMON + args,
             DOCKERCOINS_ROLE=role,
         ).pid
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: http_get(url + "/")[0] == 200, timeout=30, what=role)
         return url
+
+    def unserve(self, role: str) -> None:
+        pid = self.roles.pop(role)
+        process = next(p for p in self.processes if p.pid == pid)
+        process.terminate()
+        process.wait(timeout=10)
 
     def cpu(self) -> dict[str, float]:
         return {role: cpu_seconds(pid) for role, pid in self.roles.items()}
@@ -373,6 +384,19 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
     print(
         f"  /json vs the classic's {CLASSIC_JSON_RPS} req/s: {ratio:.2f}x (target"
         f" >= 1.0); p99 {runs[0].p99_ms:.1f} ms (target <= {TARGET_P99_MS:.0f} ms)"
+    )
+    stack.unserve("webui")
+    # What gunicorn alone manages here with the same options: the ceiling
+    # any Python WSGI app served this way can reach on this machine.
+    hello = stack.serve("webui", webui_args, app="hello_wsgi:application")
+    run = run_load(hello, "/", connections=options.connections, seconds=seconds)
+    run.path = "hello-world"
+    runs.append(run)
+    print(
+        f"  gunicorn alone (bench/hello_wsgi.py, same options):"
+        f" {run.requests_per_second:.0f} req/s  p50 {run.p50_ms:.2f} ms"
+        f"  p99 {run.p99_ms:.2f} ms; /json reaches"
+        f" {runs[0].requests_per_second / run.requests_per_second:.0%} of it"
     )
     return runs
 

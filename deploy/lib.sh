@@ -180,15 +180,30 @@ stack_rm() {
     log "stack $name removed"
 }
 
-# prune_test_stacks: remove stacks (and their volumes) left by earlier test
-# and bench runs that were killed before they could clean up.
+# Test and bench stacks register their owner's PID here (tests/stacks.py), so
+# a prune spares the stacks of a test run that is still going on next to us.
+STACK_OWNERS_DIR="${STACK_OWNERS_DIR:-/tmp/dockercoins-stacks}"
+
+# prune_test_stacks: remove test and bench stacks (and their volumes) whose
+# run was killed before it could clean up: no live owner process.
 prune_test_stacks() {
-    local name
+    local name owner
     for name in $(docker stack ls --format '{{.Name}}' 2>/dev/null \
             | grep -E '^dockercoins-(test|bench)-' || true); do
+        owner="$(cat "$STACK_OWNERS_DIR/$name" 2>/dev/null || true)"
+        if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then
+            log "keeping stack $name: its test run (pid $owner) is still going"
+            continue
+        fi
         log "removing stale stack $name"
         stack_rm "$name" --volumes || true
+        rm -f "$STACK_OWNERS_DIR/$name"
     done
-    docker volume ls -q --filter "label=$STACK_LABEL" 2>/dev/null \
-        | grep -E '^dockercoins-(test|bench)-' | xargs -r docker volume rm >/dev/null 2>&1 || true
+    # Volumes of stacks that were removed, but not their volumes.
+    for name in $(docker volume ls -q 2>/dev/null \
+            | sed -n 's/^\(dockercoins-\(test\|bench\)-[0-9a-f]*\)_.*/\1/p' | sort -u); do
+        docker stack ls --format '{{.Name}}' | grep -qx "$name" && continue
+        docker volume ls -q --filter "label=$STACK_LABEL=$name" \
+            | xargs -r docker volume rm >/dev/null 2>&1 || true
+    done
 }

@@ -161,8 +161,7 @@ class Service:
             reused = self.conn.sock is not None
             try:
                 if not reused:
-                    self.conn.connect()
-                    self.conn.sock.settimeout(READ_TIMEOUT)
+                    self._connect()
                 self.conn.request(method, self.prefix + path, body=body)
                 response = self.conn.getresponse()
                 data = response.read()
@@ -175,6 +174,14 @@ class Service:
                 raise ServiceDown(self.name, f"HTTP {response.status}")
             return data
         raise AssertionError("unreachable")
+
+    def _connect(self) -> None:
+        self.conn.connect()
+        sock = self.conn.sock
+        sock.settimeout(READ_TIMEOUT)
+        # http.client writes a POST's headers and body separately; without
+        # NODELAY the body can wait for the server's delayed ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def close(self) -> None:
         self.conn.close()
@@ -238,6 +245,8 @@ class Miner:
                 self.stop.wait(backoff.failed())
             else:
                 backoff.reset()
+        self.rng.close()
+        self.hasher.close()
 
 
 class Flusher:

@@ -26,6 +26,8 @@ STACK_SH = REPO / "deploy" / "stack.sh"
 TEST_PREFIX = "dockercoins-test-"
 CONVERGE_TIMEOUT = 240
 REMOVE_TIMEOUT = 240
+# Who owns each live test stack (deploy/lib.sh's prune spares live owners).
+OWNERS_DIR = Path(os.environ.get("STACK_OWNERS_DIR", "/tmp/dockercoins-stacks"))
 HTTP_TIMEOUT = 10
 # No proxy for loopback, whatever the environment says.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -207,7 +209,11 @@ def deployed_stack(
             f"images {', '.join(missing)} are missing: run deploy/build-images.sh "
             "(make test does)"
         )
+    OWNERS_DIR.mkdir(parents=True, exist_ok=True)
+    owner = OWNERS_DIR / stack.name
+    owner.write_text(str(os.getpid()))
     with ExitStack() as cleanup:
+        cleanup.callback(owner.unlink, missing_ok=True)
         cleanup.callback(stack.remove)
         stack.deploy()
         stack.wait(timeout)

@@ -6,19 +6,22 @@ gunicorn with the same options as deploy/entrypoint.sh, then:
 
 1. runs ONE worker process (`manage.py mine --delay 0`) for a fixed time per
    --concurrency value and reports hashes/s per worker process (read from the
-   Redis counter, after a warm-up, so Django's start-up is not counted);
+   Redis counter after a warm-up, so Django's start-up is not counted), and
+   the CPU each process spent per hash;
 2. loads GET /json and GET /api/stats/ with 16 concurrent keep-alive
    connections for a fixed time: requests/s, p50, p99 (wrk if installed,
-   else a bounded Python load generator).
+   else a bounded Python load generator, which is a much weaker client);
+3. serves bench/hello_wsgi.py (a do-nothing WSGI app) with the webui's
+   options the same way: gunicorn's own ceiling on this machine.
 
 It prints figures next to the targets from issue 2 and never asserts; a JSON
 copy goes to bench/results/. Run from the repository root:
 
-    .venv/bin/python bench/pipeline.py            # about 1.5 minutes
+    .venv/bin/python bench/pipeline.py            # about 2.5 minutes
     .venv/bin/python bench/pipeline.py --seconds 5 --concurrency 1
 
 Figures are only comparable on an otherwise idle machine: the load average is
-printed before and after each run.
+printed before and after each run (the run itself adds about 3).
 """
 
 import argparse
@@ -49,18 +52,41 @@ TARGET_HASHES = 3 * CLASSIC_HASHES[1]
 CLASSIC_JSON_RPS = 3500
 TARGET_P99_MS = 15.0
 
-# deploy/entrypoint.sh's gunicorn options, per role.
+# deploy/entrypoint.sh's gunicorn options: the common ones, and per role the
+# `serve --workers N --threads M` line read from the script itself, so the
+# benchmark follows the image when its settings change.
 COMMON = [
     "--worker-class=gthread",
     "--worker-tmp-dir=/tmp",
     "--graceful-timeout=10",
     "--keep-alive=15",
 ]
-ROLE_ARGS = {
+FALLBACK_ARGS = {
     "rng": ["--workers=1", "--threads=1"],
     "hasher": ["--workers=2", "--threads=32"],
-    "webui": ["--workers=2", "--threads=8"],
+    "webui": ["--workers=4", "--threads=2"],
 }
+
+
+def image_role_args() -> dict[str, list[str]]:
+    try:
+        script = (ROOT / "deploy" / "entrypoint.sh").read_text()
+    except OSError:
+        return dict(FALLBACK_ARGS)
+    found = {}
+    for role in FALLBACK_ARGS:
+        match = re.search(
+            rf"^\s*{role}\)\n(?:.*\n)*?\s*serve ((?:--\S+ \S+ ?)+)", script, re.M
+        )
+        if match:
+            options = match.group(1).split()
+            found[role] = [
+                f"{k}={v}" for k, v in zip(options[::2], options[1::2], strict=False)
+            ]
+    return {role: found.get(role, args) for role, args in FALLBACK_ARGS.items()}
+
+
+ROLE_ARGS = image_role_args()
 
 
 def free_port() -> int:
@@ -405,7 +431,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="per measurement")
     parser.add_argument(
-        "--concurrency", type=int, nargs="+", default=[1, 4], help="worker threads"
+        "--concurrency", type=int, nargs="+", default=[1, 4, 8], help="worker threads"
     )
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(

@@ -75,9 +75,17 @@ def set_rng(stack: Stack, replicas: int) -> None:
     stack.wait()
     # Workers keep a keep-alive connection to the rng task they resolved
     # first. The workshop re-deploys the stack to make rng global, which
-    # restarts them too; restart them here the same way.
+    # restarts them too; restart them here the same way, all at once
+    # (parallelism 0: this is a bench stack, not a rollout).
     docker(
-        "service", "update", "--detach", "--quiet", "--force", stack.service("worker")
+        "service",
+        "update",
+        "--detach",
+        "--quiet",
+        "--force",
+        "--update-parallelism",
+        "0",
+        stack.service("worker"),
     )
     time.sleep(2)  # let the update start before waiting for it
     stack.wait()

@@ -7,6 +7,7 @@
 #   deploy/bootstrap.sh           what `make up` needs
 #   deploy/bootstrap.sh --test    also Chromium, for the browser tests
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DOCKERCOINS_ROOT"
 

@@ -16,6 +16,7 @@
 #   REDIS_IMAGE      name:tag of the Redis image (dockercoins-redis:1.0)
 #   DEBIAN_MIRROR    debootstrap mirror (default: from /etc/apt sources)
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DOCKERCOINS_ROOT"
 

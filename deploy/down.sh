@@ -3,6 +3,7 @@
 # networks and secrets are gone. The database volume (<stack>_db: the admin
 # user, rollout history) is kept for the next `make up`; --volumes removes it.
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 STACK_NAME="${STACK_NAME:-dockercoins}"

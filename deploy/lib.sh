@@ -108,7 +108,7 @@ stack_deploy() {
 }
 
 # stack_pending NAME: print each service of the stack that is not converged
-# (running tasks != desired, none desired, or an update still rolling); succeed
+# (running tasks != desired, or an update still rolling); succeed
 # only when there are services and all converged. Health checks count: Swarm
 # reports a task as running only once its container is healthy.
 stack_pending() {
@@ -118,7 +118,7 @@ stack_pending() {
     [ -n "$out" ] || { echo "(no services)"; return 1; }
     mapfile -t ids < <(awk '{print $1}' <<<"$out")
     {
-        awk '{ split($3, r, "/"); if (r[1] != r[2] || r[2] == 0) print $2, $3 }' <<<"$out"
+        awk '{ split($3, r, "/"); if (r[1] != r[2]) print $2, $3 }' <<<"$out"
         docker service inspect --format \
             '{{.Spec.Name}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${ids[@]}" \
             | awk '$2 == "updating" || $2 == "rollback_started"'

@@ -14,6 +14,7 @@
 # Image tags, ports and replicas come from the environment: DOCKERCOINS_IMAGE,
 # DOCKERCOINS_TAG, WORKER_TAG, WORKER_REPLICAS, WEBUI_PORT, RNG_PORT, HASHER_PORT.
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }

@@ -4,6 +4,7 @@
 # re-deploying updates the stack in place (services go back to the stack file).
 #   STACK_NAME (dockercoins), ports and tags: see deploy/docker-compose.yml.
 set -euo pipefail
+# shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$DOCKERCOINS_ROOT"
 

@@ -45,7 +45,8 @@ SERIES_TTL = SERIES_SECONDS + BUCKET_SECONDS
 WORKER_TTL = 5
 
 # Short timeouts so a dead Redis is noticed within about a second, and one
-# immediate retry so a connection left stale by a Redis restart is replaced
+# immediate retry on connection errors (not on timeouts, which would double
+# the wait) so a connection left stale by a Redis restart is replaced
 # transparently instead of failing the first request after the restart.
 CONNECT_TIMEOUT = 0.5
 READ_TIMEOUT = 1.0
@@ -101,7 +102,7 @@ def client() -> redis.Redis:
                 url,
                 socket_connect_timeout=CONNECT_TIMEOUT,
                 socket_timeout=READ_TIMEOUT,
-                retry=Retry(NoBackoff(), 1),
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
             )
             _client, _client_url = redis.Redis(connection_pool=pool), url
         return _client

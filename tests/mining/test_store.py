@@ -1,5 +1,7 @@
 """The Redis keys, against a real redis-server."""
 
+import socket
+
 import pytest
 import redis
 
@@ -107,3 +109,15 @@ def test_a_restarted_redis_is_used_again_without_an_error(redis_url, redis_serve
     redis_server.start()
 
     assert store.totals() == store.Totals(hashes=0, coins=0)
+
+
+def test_a_redis_that_never_answers_is_reported_unavailable(settings):
+    # Accepts connections (the kernel's backlog) but never replies: a hung
+    # Redis. The read timeout turns it into StoreUnavailable, not a hang.
+    hung = socket.create_server(("127.0.0.1", 0))
+    settings.REDIS_URL = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+    try:
+        with pytest.raises(store.StoreUnavailable, match="Timeout"):
+            store.totals()
+    finally:
+        hung.close()

@@ -49,3 +49,33 @@ def test_no_other_role_imports_the_worker_module(role):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+SIGNAL_RECEIVERS = """
+import django
+django.setup()
+from django.core import signals
+from django.db import close_old_connections
+# disconnect() answers whether the receiver was connected.
+print(signals.request_finished.disconnect(close_old_connections))
+"""
+
+
+@pytest.mark.parametrize(
+    ("role", "lean"), [("rng", True), ("hasher", True), ("webui", False)]
+)
+def test_only_rng_and_hasher_skip_the_per_request_database_housekeeping(role, lean):
+    result = subprocess.run(
+        [sys.executable, "-c", SIGNAL_RECEIVERS],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DOCKERCOINS_ROLE": role,
+            "DJANGO_SETTINGS_MODULE": "dockercoins.settings",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.stdout.strip() == str(not lean), result.stderr

@@ -75,3 +75,18 @@ def test_the_redis_image_answers_ping(docker_client):
         assert container.exec_run(["id", "-un"]).output == b"redis\n"
     finally:
         container.remove(force=True)
+
+
+def test_the_container_settings_pass_djangos_deployment_checks(docker_client):
+    output = run(
+        docker_client,
+        "1.0",
+        "python",
+        "manage.py",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        environment={"SECRET_KEY": "x" * 50 + "-not-a-real-key-but-long-and-varied-42"},
+    )
+    assert "no issues" in output

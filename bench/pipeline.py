@@ -290,6 +290,12 @@ class LoadRun:
     webui_cpu_us_per_request: float = 0.0
 
 
+def warm_up(url: str, path: str, *, connections: int) -> None:
+    """Unmeasured load first: each gunicorn worker process builds its Redis
+    pool and finishes its lazy imports on its first requests."""
+    run_load(url, path, connections=connections, seconds=2)
+
+
 def run_load(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
     if shutil.which("wrk"):
         return _wrk(url, path, connections=connections, seconds=seconds)
@@ -394,6 +400,7 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
     print(f"  webui:  gunicorn {' '.join(COMMON + webui_args)}")
     runs = []
     for path in ("/json", "/api/stats/"):
+        warm_up(webui, path, connections=options.connections)
         before = cpu_seconds(stack.roles["webui"])
         run = run_load(webui, path, connections=options.connections, seconds=seconds)
         used = cpu_seconds(stack.roles["webui"]) - before
@@ -415,6 +422,7 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
     # What gunicorn alone manages here with the same options: the ceiling
     # any Python WSGI app served this way can reach on this machine.
     hello = stack.serve("webui", webui_args, app="hello_wsgi:application")
+    warm_up(hello, "/", connections=options.connections)
     run = run_load(hello, "/", connections=options.connections, seconds=seconds)
     run.path = "hello-world"
     runs.append(run)

@@ -1,60 +1,21 @@
 """A real Chromium opens the Service change page: the task table renders with
 its `\\_` rows, and the live panel refreshes itself while a rollout runs."""
 
-import importlib.util
-import os
 import time
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
 from rollouts.models import Rollout, Service
-from tests.conftest import ON_CI
+from tests.browser import SCREENSHOTS, chromium
 from tests.rollouts.admin_support import active_rollout, known_images, make_service
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps calling outside hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
-
-
-def _why_no_browser() -> str:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    return ""
-
 
 @pytest.fixture(scope="module")
 def browser():
-    why = _why_no_browser()
-    if why:
-        if ON_CI:
-            pytest.fail(f"CI needs a real browser: {why}")
-        print(f"\n{'!' * 8} SKIPPING BROWSER TESTS: {why}")
-        pytest.skip(f"SKIPPING BROWSER TESTS: {why}")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread for as long as
-    # it runs; our ORM calls (and the test database's flush) are still plain
-    # synchronous ones, so Django's async guard must stand down meanwhile.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    yield from chromium()
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ rollout:
 bench: bench-pipeline bench-scaling
 
 bench-pipeline:
-	deploy/bootstrap.sh
+	deploy/bootstrap.sh --bench
 	$(VENV)/python bench/pipeline.py
 
 bench-scaling:

@@ -6,6 +6,7 @@
 # requirements-dev.txt, or updates it when the requirements changed.
 #   deploy/bootstrap.sh           what `make up` needs
 #   deploy/bootstrap.sh --test    also Chromium, for the browser tests
+#   deploy/bootstrap.sh --bench   also wrk, the load generator of bench/pipeline.py
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -22,9 +23,10 @@ missing_packages() {
     command -v make >/dev/null || echo make
     # Debian's python3 has no ensurepip (so no `-m venv`) without python3-venv.
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
-    if [ "${1:-}" = --test ]; then
-        command -v chromium >/dev/null || echo chromium
-    fi
+    case "${1:-}" in
+        --test) command -v chromium >/dev/null || echo chromium ;;
+        --bench) command -v wrk >/dev/null || echo wrk ;;
+    esac
 }
 
 install_packages() {

@@ -7,6 +7,11 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DEST="$ROOT/mining/static/mining/vendor"
 
+if ! command -v npm >/dev/null 2>&1; then
+    echo "vendor-static: npm is required (apt-get install -y npm)" >&2
+    exit 1
+fi
+
 cd "$ROOT"
 npm ci --omit=dev --no-audit --no-fund
 mkdir -p "$DEST"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mining import store
+from mining import fastpath, store
 from tests.conftest import free_port
 from tests.helpers import wait_until
 
@@ -88,7 +88,10 @@ def pipeline() -> Iterator[Pipeline]:
 
 @pytest.fixture(autouse=True)
 def fresh_store_pool() -> Iterator[None]:
-    """Each test gets its own Redis pool (tests point REDIS_URL elsewhere)."""
+    """Each test gets its own Redis pool (tests point REDIS_URL elsewhere)
+    and no /json answer cached by an earlier test."""
     store.reset()
+    fastpath.forget()
     yield
     store.reset()
+    fastpath.forget()

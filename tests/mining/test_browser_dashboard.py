@@ -1,60 +1,26 @@
 """A real Chromium opens the dashboard: the chart is drawn on load, the figures
 refresh every second, and a Redis outage shows (and clears) a notice."""
 
-import importlib.util
-import os
 import time
-from pathlib import Path
 
 import pytest
 from django.contrib.staticfiles import finders
 
 from mining import store, views
-from tests.conftest import ON_CI
+from tests.browser import SCREENSHOTS, chromium, why_no_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium keeps calling outside hosts.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-SCREENSHOTS = Path(os.environ.get("SCREENSHOT_DIR", "/tmp"))
-
 
 def _why_not() -> str:
-    if importlib.util.find_spec("playwright") is None:
-        return "the playwright package is not installed"
-    if not os.access(CHROMIUM, os.X_OK):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
     if not finders.find(views.CHART_JS):
         return "Chart.js is not installed: run deploy/vendor-static.sh"
-    return ""
+    return why_no_browser()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    why = _why_not()
-    if why:
-        if ON_CI:
-            pytest.fail(f"CI needs the dashboard's browser test: {why}")
-        print(f"\n{'!' * 8} SKIPPING DASHBOARD BROWSER TEST: {why}")
-        pytest.skip(f"SKIPPING DASHBOARD BROWSER TEST: {why}")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the live
-    # server's database set-up is synchronous ORM work.
-    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+    yield from chromium(_why_not)
 
 
 def mine_history(seconds: int, per_second: int) -> None:

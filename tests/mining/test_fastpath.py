@@ -2,12 +2,15 @@
 
 import io
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
+import redis
 from django.core.signals import request_started
 from django.core.wsgi import get_wsgi_application
 
-from mining import store
+from mining import fastpath, store
 from mining.fastpath import with_fast_json
 
 
@@ -105,3 +108,24 @@ def test_the_webui_wsgi_application_serves_json_on_the_fast_path(redis_url):
 
     assert status == "200 OK"
     assert len(django_requests) == 1  # /api/totals/ only
+
+
+def test_json_reads_redis_at_most_every_tenth_of_a_second(redis_url, monkeypatch):
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(
+        fastpath,
+        "time",
+        SimpleNamespace(monotonic=lambda: clock["now"], time=time.time),
+    )
+    db = redis.Redis.from_url(redis_url)
+    db.set("hashes", 1)
+    first = json.loads(fastpath.classic_answer()[1])
+    db.incrby("hashes", 5)
+
+    again = json.loads(fastpath.classic_answer()[1])
+    clock["now"] += fastpath.CACHE_SECONDS
+    later = json.loads(fastpath.classic_answer()[1])
+
+    assert again == first  # the same reading, "now" included: a consistent pair
+    assert (first["hashes"], later["hashes"]) == (1, 6)
+    assert later["now"] >= first["now"]

@@ -18,6 +18,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ROLE = env_str("DOCKERCOINS_ROLE", "webui")
 
 DEBUG = env_bool("DEBUG", False)
+# Without one, each process invents its own: fine for tests and one-off commands,
+# but sessions break across gunicorn workers; `check --deploy` says so.
+SECRET_KEY_FROM_ENV = bool(env_secret("SECRET_KEY"))
 SECRET_KEY = env_secret("SECRET_KEY") or get_random_secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "*")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")

@@ -74,6 +74,9 @@ def test_fast_json_answers_503_json_when_redis_is_down(app, redis_url, redis_ser
     assert json.loads(body)["detail"].startswith("Redis is unavailable at ")
 
 
+# Whatever reaches Django's handler may touch the database: Django closes stale
+# connections at every request start.
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("method", "path"), [("GET", "/api/totals/"), ("POST", "/json")]
 )
@@ -91,6 +94,7 @@ def test_rng_keeps_reading_json_as_a_byte_count(settings):
     assert with_fast_json(django_app) is django_app
 
 
+@pytest.mark.django_db
 def test_the_webui_wsgi_application_serves_json_on_the_fast_path(redis_url):
     from dockercoins.wsgi import application
 

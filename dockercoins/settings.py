@@ -5,6 +5,7 @@ SQLite next to the code, Redis on localhost. Inside the stack the compose file
 sets the few that differ (REDIS_URL, the database path, the role).
 """
 
+import os
 from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
@@ -151,6 +152,12 @@ WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).
 STACK_NAME = env_str("STACK_NAME", "dockercoins")
 DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1)
+# Only the controller has the Docker socket. The entrypoint sets the role of
+# every process of the stack; unset (`manage.py rollout` in the controller's
+# container, tests, a laptop) means a command line that may talk to the engine.
+DOCKER_ENABLED = env_bool(
+    "DOCKER_ENABLED", os.environ.get("DOCKERCOINS_ROLE") in (None, "controller")
+)
 
 LOGGING = {
     "version": 1,

@@ -1,23 +1,23 @@
-"""The controller's unit of work; `manage.py rollout controller` loops over it."""
+"""`manage.py rollout controller`: apply queued rollouts and watch them to the end.
+
+In the shape of healthchecks' sendalerts: a signal only sets the stop flag,
+`handle_one()` does one unit of work and says whether it found any, idle and
+back-off sleeps are taken in one-second slices so that a stop is quick.
+"""
 
 import logging
 import time
+from pathlib import Path
 
 from django.db import DatabaseError
 
-from rollouts.models import Rollout, RolloutState
-from rollouts.services import (
-    default_owner,
-    rollout_apply,
-    rollout_claim_next,
-    rollout_take_over,
-    rollout_watch_step,
-    rollouts_to_drive,
-    service_sync,
-)
-from rollouts.swarm import SwarmClient, SwarmUnreachable
+from rollouts.driver import default_owner, drive, rollout_claim_next, rollouts_to_drive
+from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
+from rollouts.sync import service_sync
 
 log = logging.getLogger("rollouts")
+
+MAX_BACKOFF = 30.0  # seconds
 
 
 class Controller:
@@ -31,16 +31,17 @@ class Controller:
     def __init__(
         self,
         *,
+        client: SwarmClient,
         owner: str | None = None,
-        client: SwarmClient | None = None,
         stack: str | None = None,
         sync_interval: float = 10.0,
     ) -> None:
         self.owner = owner or default_owner("controller")
-        self.client = client or SwarmClient()
+        self.client = client
         self.stack = stack
-        self.sync_interval = sync_interval
+        self.sync_interval = sync_interval  # seconds
         self.next_sync = 0.0
+        self.stop = False
 
     def handle_one(self) -> bool:
         """Sync when due, step every rollout this controller drives (or may take
@@ -51,9 +52,9 @@ class Controller:
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
             try:
-                self._drive(rollout)
+                drive(rollout=rollout, owner=self.owner, client=self.client)
             except (SwarmUnreachable, DatabaseError):
-                raise  # nothing can progress: the command backs off
+                raise  # nothing can progress: the loop backs off
             except Exception:
                 # One rollout's trouble must not stall the others; it is
                 # tried again on the next loop.
@@ -63,15 +64,42 @@ class Controller:
         claimed = rollout_claim_next(owner=self.owner)
         if claimed is None:
             return False
-        rollout_apply(rollout=claimed, client=self.client)
+        drive(rollout=claimed, owner=self.owner, client=self.client)
         return True
 
-    def _drive(self, rollout: Rollout) -> None:
-        if not rollout_take_over(rollout=rollout, owner=self.owner):
-            return
-        if rollout.state == RolloutState.APPLYING:
-            # Its driver stopped between claiming and writing: write again
-            # (the same spec, so a second write changes nothing).
-            rollout_apply(rollout=rollout, client=self.client)
-        else:
-            rollout_watch_step(rollout=rollout, client=self.client)
+    def run(self, alive_file: Path) -> None:
+        """Loop until `stop` is set, touching `alive_file` (the healthcheck's)
+        every round; errors of the engine or the database back off, never kill."""
+        log.info("controller %s started", self.owner)
+        backoff = 0.0
+        while not self.stop:
+            alive_file.touch()
+            try:
+                worked = self.handle_one()
+                backoff = 0.0
+            except Exception as error:  # the engine or the DB; never die for it
+                backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
+                log.warning("%s; retrying in %gs", _describe(error), backoff)
+                self.sleep(backoff)
+                continue
+            if not worked:
+                self.sleep(1)
+        log.info("controller %s stopped", self.owner)
+
+    def request_stop(self, *args: object) -> None:
+        """A signal handler: finish the current step, then leave the loop."""
+        self.stop = True
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep in one-second slices, so that a stop is quick."""
+        deadline = time.monotonic() + seconds
+        while not self.stop and time.monotonic() < deadline:
+            time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, SwarmError):
+        return str(error)
+    if isinstance(error, DatabaseError):
+        return f"database not ready ({error})"
+    return f"{error.__class__.__name__}: {error}"

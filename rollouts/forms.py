@@ -5,81 +5,65 @@ The forms parse and present; what is *valid* for a swarm service is decided by
 admin and the command can never disagree about what may be sent to the engine.
 """
 
-import math
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 
-from rollouts import selectors, specs, validation
-from rollouts.models import SPEC_FIELDS, KnownImage, Service
-
-DURATION_FIELDS = (
-    "update_delay",
-    "update_monitor",
-    "rollback_delay",
-    "rollback_monitor",
-    "progress_deadline",
+from rollouts import selectors, validation
+from rollouts.fields import (
+    BY_NAME,
+    CHOICE,
+    DURATION,
+    FIELDS,
+    SPEC_FIELDS,
+    TEXT,
+    ParseError,
+    SpecField,
+    human_duration,
 )
+from rollouts.models import KnownImage, Service
+
+_INVALID = {
+    DURATION: "Enter seconds (e.g. 5 or 0.5) or a duration like 500ms, 20s, 1m30s.",
+    "count": "Enter a whole number (digits 0-9).",
+    "ratio": "Enter a number such as 0.2.",
+}
 
 
-class DurationField(forms.Field):
-    """A duration in seconds, typed as seconds or in Docker's notation."""
+class SpecFormField(forms.Field):
+    """A number or duration typed in the admin, read by its field's own parser."""
 
-    default_error_messages = {
-        "invalid": "Enter seconds (e.g. 5 or 0.5) or a duration like 500ms, 20s, 1m30s."
-    }
+    def __init__(self, spec: SpecField, **kwargs: Any) -> None:
+        self.spec = spec
+        kwargs.setdefault("required", not spec.optional)
+        super().__init__(**kwargs)
 
-    def to_python(self, value) -> float | None:
+    def to_python(self, value: Any) -> Any:
         if value in self.empty_values:
             return None
-        if isinstance(value, int | float):
-            return float(value)
         try:
-            # A leading "-" is kept so that validation, not parsing, explains
-            # why a negative duration is refused.
-            text = str(value).strip().replace(" ", "")
-            sign, text = (-1.0, text[1:]) if text.startswith("-") else (1.0, text)
-            seconds = sign * specs.parse_duration(text)
-        except ValueError:
-            seconds = math.nan
-        if not math.isfinite(seconds):  # "nan" and "1e999" parse as floats
-            raise ValidationError(self.error_messages["invalid"], code="invalid")
-        return seconds
+            return self.spec.parse(value)
+        except ParseError:
+            raise ValidationError(_INVALID[self.spec.kind], code="invalid") from None
 
-    def prepare_value(self, value):
-        if isinstance(value, int | float) and value >= 0:
-            return specs.human_duration(value)
+    def prepare_value(self, value: Any) -> Any:
+        if self.spec.kind == DURATION and isinstance(value, int | float) and value >= 0:
+            return human_duration(value)
         return value
 
 
-_HELP = {
-    "image": "Repository, without the tag (dockercoins).",
-    "tag": "Tag to run (1.0, 1.1, bugged). Must be an image the swarm node has.",
-    "mode": "Replicated runs N tasks; global runs one task on every node. "
-    "Changing it removes and re-creates the service.",
-    "replicas": "Number of tasks. Leave empty for a global service.",
-    "update_parallelism": "Tasks replaced at once (engine default 1; 0 = all at once).",
-    "update_delay": "Wait between batches, e.g. 5s (engine default 0s).",
-    "update_failure_action": "What the engine does when too many new tasks fail "
-    "(engine default pause).",
-    "update_monitor": "How long each new task is watched for failure after it "
-    "starts, e.g. 20s (engine default 5s).",
-    "update_max_failure_ratio": "Share of tasks that may fail before the failure "
-    "action, 0 to 1 (0.2 = 20%; engine default 0).",
-    "update_order": "stop-first stops an old task before starting its "
-    "replacement; start-first overlaps them (engine default stop-first).",
-    "rollback_parallelism": "Tasks rolled back at once (engine default 1).",
-    "rollback_delay": "Wait between rollback batches (engine default 0s).",
-    "rollback_failure_action": "What the engine does when a rollback itself fails "
-    "(engine default pause).",
-    "rollback_monitor": "How long each rolled-back task is watched (default 5s).",
-    "rollback_max_failure_ratio": "Share of tasks that may fail during a rollback, "
-    "0 to 1 (engine default 0).",
-    "rollback_order": "Order of stop and start during a rollback.",
-    "progress_deadline": "A rollout not finished after this long is failed, e.g. "
-    "10m (default 10m). Swarm alone would wait forever.",
-    "deadline_action": "What to do when the deadline passes.",
-}
+def form_field(spec: SpecField) -> forms.Field:
+    """The admin's form field for one declared spec field."""
+    label = spec.label[0].upper() + spec.label[1:]
+    common: dict[str, Any] = {"label": label, "help_text": spec.help}
+    if spec.kind == CHOICE:
+        assert spec.choices is not None
+        return forms.ChoiceField(choices=spec.choices.choices, **common)
+    if spec.kind == TEXT:
+        attrs = {"list": "rollouts-known-tags"} if spec.name == "tag" else {}
+        return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+    return SpecFormField(spec, **common)
 
 
 def add_validation_errors(form: forms.Form, error: ValidationError) -> None:
@@ -118,10 +102,11 @@ class ServiceChangeForm(forms.ModelForm):
     class Meta:
         model = Service
         fields = SPEC_FIELDS
-        field_classes = {name: DurationField for name in DURATION_FIELDS}
-        help_texts = _HELP
-        labels = {"image": "Image repository", "tag": "Image tag"}
-        widgets = {"tag": forms.TextInput(attrs={"list": "rollouts-known-tags"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for spec in FIELDS:  # every spec field as its declaration says
+            self.fields[spec.name] = form_field(spec)
 
     def known_tags(self) -> list[str]:
         """Tags of this repository the controller's engine reported (datalist)."""
@@ -196,7 +181,9 @@ class ApplyForm(CauseForm, RecreateMixin):
 
 
 class ScaleForm(CauseForm):
-    replicas = forms.IntegerField(min_value=0, help_text="Number of tasks.")
+    replicas = SpecFormField(
+        BY_NAME["replicas"], required=True, help_text="Number of tasks."
+    )
     field_order = ["replicas", "change_cause"]
 
     def __init__(self, *args, **kwargs) -> None:

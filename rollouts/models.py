@@ -6,6 +6,8 @@ of the desired spec) and queues a `Rollout` that applies it. `RolloutEvent` rows
 the step-by-step record a rollout leaves behind.
 """
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -37,30 +39,6 @@ class DeadlineAction(models.TextChoices):
     ROLLBACK = "rollback", "roll the service back"
 
 
-# The fields of a Service that make up its desired spec. A Revision stores exactly
-# these, so undo can put any of them back.
-SPEC_FIELDS = (
-    "image",
-    "tag",
-    "mode",
-    "replicas",
-    "update_parallelism",
-    "update_delay",
-    "update_failure_action",
-    "update_monitor",
-    "update_max_failure_ratio",
-    "update_order",
-    "rollback_parallelism",
-    "rollback_delay",
-    "rollback_failure_action",
-    "rollback_monitor",
-    "rollback_max_failure_ratio",
-    "rollback_order",
-    "progress_deadline",
-    "deadline_action",
-)
-
-
 class Service(models.Model):
     # Identity in the swarm.
     name = models.CharField(max_length=200, unique=True, help_text="dockercoins_worker")
@@ -68,7 +46,8 @@ class Service(models.Model):
     short_name = models.CharField(max_length=100, help_text="worker")
     swarm_id = models.CharField(max_length=64, blank=True)
 
-    # Desired spec. Durations are seconds here; the swarm module converts to ns.
+    # Desired spec: the columns of rollouts.fields.FIELDS, where each field is
+    # declared (kind, unit, default, flag, help). Durations are seconds here.
     # Defaults are the engine's (docker service create), not the SDK's.
     image = models.CharField(max_length=255, help_text="Repository, e.g. dockercoins")
     tag = models.CharField(max_length=128, help_text="e.g. 1.0, 1.1, bugged")
@@ -134,7 +113,11 @@ class Service(models.Model):
     def image_ref(self) -> str:
         return f"{self.image}:{self.tag}"
 
-    def desired_spec(self) -> dict:
+    def desired_spec(self) -> dict[str, Any]:
+        """The desired spec fields (rollouts.fields.SPEC_FIELDS) as stored. A
+        Revision stores exactly these, so undo can put any of them back."""
+        from rollouts.fields import SPEC_FIELDS  # declared there, from our choices
+
         return {field: getattr(self, field) for field in SPEC_FIELDS}
 
 

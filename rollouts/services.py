@@ -1,10 +1,11 @@
 """Every write path of the rollouts app: the admin, the API and `manage.py rollout`
 all call these functions, so a change is validated, recorded and applied alike.
 
-Requests (service_change, _rollback, _undo, _scale) only touch the database and
-queue a Rollout; the controller (or `rollout apply`) claims it, writes to the
-swarm and watches it to the end with the functions of rollouts.driving,
-re-exported here (rollout_claim_next, rollout_apply, rollout_watch_step, ...).
+These requests (service_change, _rollback, _undo, _scale) only touch the
+database and queue a Rollout: none of them is ever given a Docker client, so the
+webui, which has no socket, can serve them. The controller (or `rollout apply`)
+then claims the rollout, writes to the swarm and watches it to the end with
+`rollouts.driver.drive`.
 
 A service has at most one active rollout: a new request is refused while one is
 queued or running, rather than queued behind it, because what the operator
@@ -12,100 +13,25 @@ wants next usually depends on how the running one ends.
 """
 
 import logging
+from typing import Any
 
-from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
-from django.utils import timezone
 
-from rollouts.driving import (
-    default_owner,
-    rollout_apply,
-    rollout_claim,
-    rollout_claim_next,
-    rollout_release,
-    rollout_take_over,
-    rollout_watch_step,
-    rollouts_to_drive,
-)
-from rollouts.history import event, record_live, revision_create
+from rollouts.history import event, revision_create
 from rollouts.models import (
-    KnownImage,
     Mode,
     Rollout,
     RolloutKind,
     Service,
 )
 from rollouts.selectors import revision_current, rollout_active_for
-from rollouts.specs import desired_from_spec
-from rollouts.swarm import SwarmClient
-from rollouts.validation import validate_desired
+from rollouts.validation import parse_values, validate_desired
+
+User = AbstractBaseUser | None  # None: the command line without --user
 
 log = logging.getLogger("rollouts")
-
-
-# --- the swarm -> the database ---------------------------------------------------
-
-
-def service_sync(
-    *, stack: str | None = None, client: SwarmClient | None = None
-) -> list[Service]:
-    """Import or refresh one Service row per swarm service of `stack`.
-
-    New rows take their desired fields from the live spec (revision 1); every
-    row gets its live state refreshed; rows whose service vanished are marked
-    missing. The engine's image inventory (KnownImage) is refreshed too.
-    """
-    stack = stack or settings.STACK_NAME
-    client = client or SwarmClient()
-    live = client.list_services(stack)
-    tasks: dict[str, list] = {svc["ID"]: [] for svc in live}
-    for task in client.tasks():
-        tasks.get(task.get("ServiceID"), []).append(task)
-    nodes = client.node_names()
-    images = client.images()
-    now = timezone.now()
-    with transaction.atomic():
-        _record_images(images, now)
-        rows = [_import(svc, stack, tasks[svc["ID"]], nodes, now) for svc in live]
-        names = [row.name for row in rows]
-        gone = Service.objects.filter(stack=stack, missing=False).exclude(
-            name__in=names
-        )
-        for row in gone:
-            log.info("%s: no longer in the swarm", row.name)
-        gone.update(missing=True)
-    return rows
-
-
-def _record_images(images: list[dict], now) -> None:
-    for image in images:
-        KnownImage.objects.update_or_create(
-            reference=image["reference"],
-            defaults={
-                "image_id": image["image_id"],
-                "digest": image["digest"],
-                "seen_at": now,
-            },
-        )
-    refs = [image["reference"] for image in images]
-    KnownImage.objects.exclude(reference__in=refs).delete()
-
-
-def _import(svc: dict, stack: str, tasks: list, nodes: dict, now) -> Service:
-    name = svc["Spec"]["Name"]
-    service = Service.objects.filter(name=name).first()
-    if service is None:
-        prefix = f"{stack}_"
-        short = name[len(prefix) :] if name.startswith(prefix) else name
-        service = Service(name=name, stack=stack, short_name=short)
-        for field, value in desired_from_spec(svc["Spec"]).items():
-            setattr(service, field, value)
-        service.save()
-        revision_create(service, None, "imported from the swarm by `rollout sync`")
-        log.info("%s: imported (%s:%s)", name, service.image, service.tag)
-    record_live(service, svc, tasks, nodes, now)
-    return service
 
 
 # --- requests ----------------------------------------------------------------------
@@ -135,10 +61,10 @@ def _mode_changes(service: Service, mode: str) -> bool:
 def service_change(
     *,
     service: Service,
-    user,
+    user: User,
     change_cause: str,
     recreate_confirmed: bool = False,
-    **desired,
+    **desired: Any,
 ) -> Rollout:
     """Save new desired fields as revision N+1 and queue a rollout applying it.
 
@@ -148,6 +74,7 @@ def service_change(
     """
     service = Service.objects.select_for_update().get(pk=service.pk)
     _need_cause(change_cause)
+    desired = parse_values(desired)
     validate_desired(service=service, desired=desired)
     mode = desired.get("mode", service.mode)
     if _mode_changes(service, mode) and not recreate_confirmed:
@@ -175,7 +102,7 @@ def service_change(
     )
 
 
-def _queue(service: Service, user, **fields) -> Rollout:
+def _queue(service: Service, user: User, **fields: Any) -> Rollout:
     rollout = Rollout.objects.create(service=service, requested_by=user, **fields)
     who = getattr(user, "username", None) or "the command line"
     event(rollout, "state", f"queued by {who}: {fields['change_cause']}")
@@ -183,7 +110,7 @@ def _queue(service: Service, user, **fields) -> Rollout:
 
 
 @transaction.atomic
-def service_rollback(*, service: Service, user, change_cause: str) -> Rollout:
+def service_rollback(*, service: Service, user: User, change_cause: str) -> Rollout:
     """Queue the engine's own rollback to the spec before the last update."""
     service = Service.objects.select_for_update().get(pk=service.pk)
     _need_cause(change_cause)
@@ -198,7 +125,7 @@ def service_rollback(*, service: Service, user, change_cause: str) -> Rollout:
 def service_undo(
     *,
     service: Service,
-    user,
+    user: User,
     to_revision: int | None = None,
     change_cause: str = "",
     recreate_confirmed: bool = False,
@@ -242,7 +169,7 @@ def service_undo(
 
 
 def service_scale(
-    *, service: Service, user, replicas: int, change_cause: str = ""
+    *, service: Service, user: User, replicas: int, change_cause: str = ""
 ) -> Rollout:
     if service.mode == Mode.GLOBAL:
         raise ValidationError(
@@ -254,20 +181,3 @@ def service_scale(
         change_cause=change_cause or f"scale to {replicas}",
         replicas=replicas,
     )
-
-
-__all__ = [
-    "default_owner",
-    "rollout_apply",
-    "rollout_claim",
-    "rollout_claim_next",
-    "rollout_release",
-    "rollout_take_over",
-    "rollout_watch_step",
-    "rollouts_to_drive",
-    "service_change",
-    "service_rollback",
-    "service_scale",
-    "service_sync",
-    "service_undo",
-]

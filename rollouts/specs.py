@@ -1,49 +1,33 @@
 """Pure translations between our desired fields and the engine's service spec.
 
-No Docker here: these functions take and return the plain dicts the Engine API
-speaks (durations in nanoseconds), so they are tested without an engine.
+No engine here: these functions take and return the plain dicts the Engine API
+speaks (durations in nanoseconds; the policies as docker-py's typed
+UpdateConfig/RollbackConfig, which are dicts too), so they are tested without an
+engine. Which fields exist, and their units, comes from `rollouts.fields`.
 """
 
 import copy
 import math
 import re
 from datetime import datetime
+from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from docker.types import RollbackConfig, UpdateConfig
+
+from rollouts.fields import (
+    BY_NAME,
+    COUNT,
+    DURATION,
+    ENGINE_POLICY_DEFAULTS,
+    RATIO,
+    SWARM_FIELDS,
+    human_duration,
+    policy_fields,
+)
 
 NS = 1_000_000_000
-
-# What the engine uses when a spec has no UpdateConfig / RollbackConfig at all
-# (`docker service create` without flags). The SDK's own defaults differ
-# (parallelism 0 = all at once, failure action continue), which is why every
-# write sets every field.
-ENGINE_POLICY_DEFAULTS = {
-    "parallelism": 1,
-    "delay": 0.0,
-    "failure_action": "pause",
-    "monitor": 5.0,
-    "max_failure_ratio": 0.0,
-    "order": "stop-first",
-}
-POLICY_KEYS = {
-    "parallelism": "Parallelism",
-    "delay": "Delay",
-    "failure_action": "FailureAction",
-    "monitor": "Monitor",
-    "max_failure_ratio": "MaxFailureRatio",
-    "order": "Order",
-}
-_DURATIONS = {"delay", "monitor"}
-
-# Fields of the desired spec that live in the swarm (the rest, progress deadline
-# and deadline action, are ours alone).
-SWARM_FIELDS = (
-    "image",
-    "tag",
-    "mode",
-    "replicas",
-    *(f"{prefix}_{key}" for prefix in ("update", "rollback") for key in POLICY_KEYS),
-)
+_CONFIGS = {"update": UpdateConfig, "rollback": RollbackConfig}
 
 
 def to_ns(seconds: float) -> int:
@@ -54,20 +38,21 @@ def from_ns(value: int | None) -> float:
     return (value or 0) / NS
 
 
-def policy_config(desired: dict, prefix: str) -> dict:
-    """The UpdateConfig (prefix "update") or RollbackConfig, every field set."""
-    config = {}
-    for key, engine_key in POLICY_KEYS.items():
-        value = desired[f"{prefix}_{key}"]
-        if key in _DURATIONS:
+def policy_config(desired: dict[str, Any], prefix: str) -> UpdateConfig:
+    """The UpdateConfig (prefix "update") or RollbackConfig, every field set
+    (durations in nanoseconds), as docker-py's typed config."""
+    arguments: dict[str, Any] = {}
+    for field in policy_fields(prefix):
+        value = desired[field.name]
+        if field.kind == DURATION:
             value = to_ns(value)
-        elif key == "max_failure_ratio":
+        elif field.policy == "max_failure_ratio":
             value = float(value)
-        config[engine_key] = value
-    return config
+        arguments[field.policy] = value
+    return _CONFIGS[prefix](**arguments)
 
 
-def policy_from_config(config: dict | None) -> dict:
+def policy_from_config(config: dict[str, Any] | None) -> dict[str, Any]:
     """Our policy fields from an engine config, with the engine's meaning of gaps.
 
     A missing config means the engine defaults. Inside a config the engine omits
@@ -75,14 +60,19 @@ def policy_from_config(config: dict | None) -> dict:
     """
     if config is None:
         return dict(ENGINE_POLICY_DEFAULTS)
-    return {
-        "parallelism": int(config.get("Parallelism", 0)),
-        "delay": from_ns(config.get("Delay")),
-        "failure_action": config.get("FailureAction") or "pause",
-        "monitor": from_ns(config.get("Monitor")) or ENGINE_POLICY_DEFAULTS["monitor"],
-        "max_failure_ratio": round(float(config.get("MaxFailureRatio") or 0), 6),
-        "order": config.get("Order") or "stop-first",
-    }
+    policy: dict[str, Any] = {}
+    for field in policy_fields("update"):  # the same keys as "rollback"
+        raw = config.get(field.engine_key)
+        if field.kind == DURATION:
+            policy[field.policy] = from_ns(raw)
+        elif field.kind == COUNT:
+            policy[field.policy] = int(raw or 0)
+        elif field.kind == RATIO:
+            policy[field.policy] = round(float(raw or 0), 6)
+        else:
+            policy[field.policy] = raw or ENGINE_POLICY_DEFAULTS[field.policy]
+    policy["monitor"] = policy["monitor"] or ENGINE_POLICY_DEFAULTS["monitor"]
+    return policy
 
 
 _REFERENCE = re.compile(
@@ -198,74 +188,32 @@ def group_tasks(tasks: list[dict], nodes: dict[str, str]) -> list[dict]:
 
 
 def _slot_key(slot: str) -> tuple:
-    return (0, int(slot), "") if slot.isdigit() else (1, 0, slot)
+    numbered = slot.isascii() and slot.isdigit()
+    return (0, int(slot), "") if numbered else (1, 0, slot)
 
 
 # --- plan --------------------------------------------------------------------
 
 
-def human_duration(seconds: float) -> str:
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    minutes, rest = divmod(round(seconds, 3), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    if rest or not (hours or minutes):
-        parts.append(f"{rest:g}s")
-    return "".join(parts)
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from "5", "5s", "500ms", "1m30s", "2h"; ValueError otherwise."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    return sum(float(n) * scale[u] for n, u in parts)
-
-
-def _human(field: str, value) -> str:
-    if value is None:
-        return "-"
-    if field.endswith(("_delay", "_monitor")) or field == "progress_deadline":
-        return human_duration(value)
-    if field.endswith("_parallelism") and value == 0:
-        return "0 (all at once)"
-    if field.endswith("_ratio"):
-        return f"{value:g}"
-    return str(value)
-
-
-LABELS = {
-    "image": "image",
-    "mode": "mode",
-    "replicas": "replicas",
-    **{
-        f"{prefix}_{key}": f"{prefix} {key.replace('_', ' ')}"
-        for prefix in ("update", "rollback")
-        for key in POLICY_KEYS
-    },
-}
-
-
-def spec_diff(live: dict, desired: dict) -> list[tuple[str, str, str]]:
-    """[(label, live, desired)] for every swarm field that differs, in human units."""
-    live = {**live, "image": f"{live['image']}:{live['tag']}"}
-    desired = {**desired, "image": f"{desired['image']}:{desired['tag']}"}
+def spec_diff(
+    live: dict[str, Any], desired: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """[(label, live, desired)] for every swarm field that differs, in human
+    units; the image and its tag make one row, "image"."""
     rows = []
-    for field, label in LABELS.items():
-        old, new = live.get(field), desired.get(field)
+    old_image, new_image = (f"{d['image']}:{d['tag']}" for d in (live, desired))
+    if old_image != new_image:
+        rows.append(("image", old_image, new_image))
+    for name in SWARM_FIELDS:
+        if name in ("image", "tag"):
+            continue
+        field, old, new = BY_NAME[name], live.get(name), desired.get(name)
         if isinstance(old, float) or isinstance(new, float):
             same = old is not None and new is not None and math.isclose(old, new)
         else:
             same = old == new
         if not same:
-            rows.append((label, _human(field, old), _human(field, new)))
+            rows.append((field.label, field.human(old), field.human(new)))
     return rows
 
 

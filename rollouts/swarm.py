@@ -1,20 +1,24 @@
-"""The one module that talks to Docker.
+"""The one module that talks to Docker: a plain adapter that takes and returns data.
 
 Everything the rest of the app knows about the engine goes through `SwarmClient`,
 which speaks plain Engine API dicts (see `rollouts.specs`) and turns the SDK's
 exceptions into `SwarmError`s whose message is one line an operator understands.
+It decides nothing: which spec to write, and what to do when a write is out of
+sequence, is the driver's (`rollouts.driver`).
 """
 
 import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 import docker
 import requests
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from rollouts.specs import parse_engine_time
 
@@ -22,7 +26,10 @@ log = logging.getLogger(__name__)
 
 STACK_LABEL = "com.docker.stack.namespace"
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
-WRITE_ATTEMPTS = 5
+# The docker SDK release `_post_rollback` was written against (see there).
+SDK_VERSION = "7.1.0"
+
+Service = dict[str, Any]  # an Engine API service: ID, Version, Spec, ...
 
 
 class SwarmError(Exception):
@@ -41,26 +48,32 @@ class NoPreviousSpec(SwarmError):
     pass
 
 
+class OutOfSequence(SwarmError):
+    """The service's version moved since it was read: read it again, then write."""
+
+
 def _explain(exc: docker.errors.APIError) -> str:
     text = str(exc.explanation or exc).strip().splitlines()[0]
     # "rpc error: code = Unknown desc = update out of sequence" -> the desc.
     return text.split(" desc = ", 1)[-1]
 
 
-def _out_of_sequence(exc: Exception) -> bool:
-    return isinstance(exc, docker.errors.APIError) and "out of sequence" in _explain(
-        exc
-    )
-
-
 class SwarmClient:
     """A swarm manager's engine, seen through the low-level SDK client."""
 
-    def __init__(self, api=None) -> None:
+    def __init__(self, api: Any = None) -> None:
+        """`api`: a docker-py APIClient (or a fake of one); None connects to the
+        engine of DOCKER_HOST on first use. A process configured without the
+        socket (the webui: settings.DOCKER_ENABLED false) refuses at once."""
+        if api is None and not settings.DOCKER_ENABLED:
+            raise ImproperlyConfigured(
+                f"this process ({settings.ROLE}) has no Docker socket: only the "
+                "controller and `manage.py rollout` talk to the engine"
+            )
         self._api = api
 
     @property
-    def api(self):
+    def api(self) -> Any:
         if self._api is None:
             with self._errors("connect"):
                 self._api = docker.from_env(timeout=settings.DOCKER_TIMEOUT).api
@@ -73,7 +86,8 @@ class SwarmClient:
         except docker.errors.NotFound as exc:
             raise ServiceNotFound(f"{what}: {_explain(exc)}") from exc
         except docker.errors.APIError as exc:
-            raise SwarmError(f"{what}: {_explain(exc)}") from exc
+            kind = OutOfSequence if "out of sequence" in _explain(exc) else SwarmError
+            raise kind(f"{what}: {_explain(exc)}") from exc
         except (
             requests.exceptions.RequestException,
             docker.errors.DockerException,
@@ -84,8 +98,12 @@ class SwarmClient:
     # --- reads ----------------------------------------------------------------
 
     def engine_time(self) -> datetime:
+        """The engine's clock now (UpdateStatus and task times are on it)."""
         with self._errors("engine info"):
-            return parse_engine_time(self.api.info()["SystemTime"])
+            moment = parse_engine_time(self.api.info().get("SystemTime"))
+        if moment is None:
+            raise SwarmError("engine info: no SystemTime in the answer")
+        return moment
 
     def list_services(self, stack: str) -> list[dict]:
         """The stack's services, each with its ServiceStatus (running/desired)."""
@@ -156,17 +174,13 @@ class SwarmClient:
             "digest": _digest_for(reference, image.get("RepoDigests")),
         }
 
-    # --- writes ---------------------------------------------------------------
+    # --- writes: each one attempt at the version the service was read with -----
 
-    def update(self, name: str, change: Callable[[dict], dict]) -> dict:
-        """Write `change(current spec)`; returns the service as read before it.
-
-        The service is re-read before every attempt: its version moves during a
-        rollout and other tools write too, so "update out of sequence" is retried.
-        """
-
-        def write(service: dict) -> None:
-            spec = change(service["Spec"])
+    def update(self, service: Service, spec: dict[str, Any]) -> None:
+        """Write `spec` over `service` (as inspected); OutOfSequence when the
+        service changed since it was read."""
+        name = service["Spec"]["Name"]
+        with self._errors(f"update service {name}"):
             self.api.update_service(
                 service["ID"],
                 service["Version"]["Index"],
@@ -179,26 +193,13 @@ class SwarmClient:
                 endpoint_spec=spec.get("EndpointSpec"),
             )
 
-        return self._write(name, f"update service {name}", write)
-
-    def rollback(self, name: str) -> dict:
-        """The engine's own rollback to PreviousSpec, under the rollback policy.
-
-        The SDK has no call for it: it is POST /services/{id}/update with
-        rollback=previous (the body is ignored by the engine but required).
-        """
-
-        def write(service: dict) -> None:
-            api = self.api
-            response = api._post_json(
-                api._url("/services/{0}/update", service["ID"]),
-                data=service["Spec"],
-                params={"version": service["Version"]["Index"], "rollback": "previous"},
-            )
-            api._result(response, json=True)
-
+    def rollback(self, service: Service) -> None:
+        """The engine's own rollback to PreviousSpec, under the rollback policy;
+        NoPreviousSpec when the engine has none, OutOfSequence as for update."""
+        name = service["Spec"]["Name"]
         try:
-            return self._write(name, f"roll back service {name}", write)
+            with self._errors(f"roll back service {name}"):
+                _post_rollback(self.api, service)
         except SwarmError as exc:
             if "previous spec" in str(exc):
                 raise NoPreviousSpec(
@@ -207,39 +208,24 @@ class SwarmClient:
                 ) from exc
             raise
 
-    def _write(self, name: str, what: str, write: Callable[[dict], None]) -> dict:
-        for attempt in range(1, WRITE_ATTEMPTS + 1):
-            service = self.inspect(name)
-            with self._errors(what):
-                try:
-                    write(service)
-                    return service
-                except docker.errors.APIError as exc:
-                    if not _out_of_sequence(exc) or attempt == WRITE_ATTEMPTS:
-                        raise
-            log.info("%s: update out of sequence, re-reading (%d)", what, attempt)
-            time.sleep(0.1 * attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def recreate(
-        self, name: str, change: Callable[[dict], dict], timeout: float = 60
-    ) -> dict:
-        """Remove the service and create it again from `change(its spec)`.
+        self, service: Service, spec: dict[str, Any], timeout: float = 60
+    ) -> Service:
+        """Remove `service` and create `spec` in its place; returns the new service.
 
         For what cannot change in place (the mode). The old tasks must be gone
-        first: their host-mode ports and names are in the way. Returns the new
-        service. If the create fails, the old spec is created again.
+        first: their host-mode ports and names are in the way. If the create
+        fails, the old spec is created again.
         """
-        old = self.inspect(name)
-        spec = change(old["Spec"])
+        name = service["Spec"]["Name"]
         with self._errors(f"remove service {name}"):
-            self.api.remove_service(old["ID"])
-        self._wait_tasks_gone(old, timeout)
+            self.api.remove_service(service["ID"])
+        self._wait_tasks_gone(service, timeout)
         try:
             return self._create(spec)
         except SwarmError as exc:
             try:
-                self._create(old["Spec"])
+                self._create(service["Spec"])
             except SwarmError as again:
                 raise SwarmError(
                     f"re-creating {name} failed ({exc}) and so did restoring it "
@@ -247,7 +233,7 @@ class SwarmClient:
                 ) from exc
             raise SwarmError(f"re-creating {name} failed ({exc}); restored it") from exc
 
-    def _wait_tasks_gone(self, service: dict, timeout: float) -> None:
+    def _wait_tasks_gone(self, service: Service, timeout: float) -> None:
         grace = (service["Spec"]["TaskTemplate"].get("ContainerSpec") or {}).get(
             "StopGracePeriod", 10 * 10**9
         )
@@ -258,7 +244,7 @@ class SwarmClient:
                 raise SwarmError(f"the tasks of removed service {name} did not stop")
             time.sleep(0.5)
 
-    def _create(self, spec: dict) -> dict:
+    def _create(self, spec: dict[str, Any]) -> Service:
         name = spec["Name"]
         with self._errors(f"create service {name}"):
             self.api.create_service(
@@ -271,6 +257,23 @@ class SwarmClient:
                 endpoint_spec=spec.get("EndpointSpec"),
             )
         return self.inspect(name)
+
+
+def _post_rollback(api: Any, service: Service) -> None:
+    """POST /services/{id}/update?rollback=previous, through the SDK's privates.
+
+    Why private: docker-py has no call for the engine's rollback (its
+    `update_service` never sends `rollback=previous`), and this is the SDK's own
+    request path (auth, API version, error mapping to APIError). Written for
+    docker==7.1.0; tests/rollouts/test_swarm_client.py pins that version, so an
+    upgrade makes someone look here. The engine ignores the body but requires one.
+    """
+    response = api._post_json(
+        api._url("/services/{0}/update", service["ID"]),
+        data=service["Spec"],
+        params={"version": service["Version"]["Index"], "rollback": "previous"},
+    )
+    api._result(response, json=True)
 
 
 def _digest_for(reference: str, repo_digests: list[str] | None) -> str:

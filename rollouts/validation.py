@@ -1,36 +1,68 @@
 """What may be sent to the swarm: one set of rules for the admin, the API and the
 command line. Nothing that fails here ever reaches the engine.
+
+The per-field rules (kind, choices, range) come from `rollouts.fields`; the rules
+between fields and those that need what the controller recorded (the images the
+engine has, whether the service still exists) are here.
 """
+
+from collections.abc import Callable
+from typing import Any, TypeGuard
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from rollouts.models import (
+from rollouts.fields import (
+    BY_NAME,
+    CHOICE,
+    COUNT,
+    DURATION,
+    MAX_COUNT,
+    RATIO,
     SPEC_FIELDS,
-    DeadlineAction,
-    FailureAction,
-    KnownImage,
-    Mode,
-    Order,
-    RollbackFailureAction,
-    Service,
+    ParseError,
+    SpecField,
+    human_duration,
 )
-from rollouts.specs import TAG_PATTERN, human_duration, parse_image
+from rollouts.models import FailureAction, KnownImage, Mode, Service
+from rollouts.specs import TAG_PATTERN, parse_image
 
-MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
-MAX_REPLICAS = 1000
-MAX_PARALLELISM = 1000
-
-_CHOICES = {
-    "mode": Mode,
-    "update_failure_action": FailureAction,
-    "update_order": Order,
-    "rollback_failure_action": RollbackFailureAction,
-    "rollback_order": Order,
-    "deadline_action": DeadlineAction,
-}
+Report = Callable[[str, str], None]
 
 
-def validate_desired(*, service: Service, desired: dict) -> None:
+def parse_values(desired: dict[str, object]) -> dict[str, Any]:
+    """`desired` through each field's own strict parser (rollouts.fields), so a
+    caller may pass text ("5s", "3") or numbers alike. Raises ValidationError
+    keyed by field for what is outside a field's grammar (nan, "٣", "1e3")."""
+    errors = _Errors()
+    parsed: dict[str, Any] = {}
+    for name, value in desired.items():
+        field = BY_NAME.get(name)
+        if field is None:
+            errors(NON_FIELD_ERRORS, f"unknown field {name!r}")
+            continue
+        try:
+            parsed[name] = field.parse(value)
+        except ParseError as error:
+            errors(name, str(error))
+    errors.raise_any()
+    return parsed
+
+
+def validate_values(desired: dict[str, Any]) -> None:
+    """Raise ValidationError({field: [messages]}) for every value of `desired`
+    that breaks its own field's rule. Needs neither the database nor the engine,
+    so the command line reports bad input even with the engine away."""
+    errors = _Errors()
+    unknown = set(desired) - set(SPEC_FIELDS)
+    if unknown:
+        errors(NON_FIELD_ERRORS, f"unknown fields: {sorted(unknown)}")
+    for name, value in desired.items():
+        if name in BY_NAME and value is not None:
+            _check_field(BY_NAME[name], value, errors)
+    errors.raise_any()
+
+
+def validate_desired(*, service: Service, desired: dict[str, Any]) -> None:
     """Raise ValidationError({field: [messages]}) unless `desired` may be applied.
 
     `desired` may hold only some SPEC_FIELDS; the others are the service's own.
@@ -39,31 +71,62 @@ def validate_desired(*, service: Service, desired: dict) -> None:
     if unknown:
         raise ValidationError({NON_FIELD_ERRORS: f"unknown fields: {sorted(unknown)}"})
     spec = {**service.desired_spec(), **desired}
-    errors: dict[str, list[str]] = {}
-
-    def error(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
+    errors = _Errors()
     if service.missing:
-        error(
+        errors(
             NON_FIELD_ERRORS,
             f"service {service.name} no longer exists in the swarm "
             "(run `rollout sync` after re-deploying the stack)",
         )
-    for field, choices in _CHOICES.items():
-        if spec[field] not in choices.values:
-            allowed = ", ".join(choices.values)
-            error(field, f"{spec[field]!r} is not one of: {allowed}")
-    _check_image(spec, error)
-    _check_replicas(spec, error)
-    _check_policy(spec, "update", error)
-    _check_policy(spec, "rollback", error)
-    _check_duration(spec, "progress_deadline", error, minimum=1)
-    if errors:
-        raise ValidationError(errors)
+    for name, field in BY_NAME.items():
+        if field.name != "replicas":
+            _check_field(field, spec[name], errors)
+    _check_image(spec, errors)
+    _check_replicas(spec, errors)
+    for prefix in ("update", "rollback"):
+        _check_monitor(spec, prefix, errors)
+    errors.raise_any()
 
 
-def _check_image(spec: dict, error) -> None:
+class _Errors(dict[str, list[str]]):
+    def __call__(self, field: str, message: str) -> None:
+        self.setdefault(field, []).append(message)
+
+    def raise_any(self) -> None:
+        if self:
+            raise ValidationError(dict(self))
+
+
+def _check_field(field: SpecField, value: object, error: Report) -> None:
+    name = field.name
+    if field.kind == CHOICE:
+        assert field.choices is not None
+        if value not in field.choices.values:
+            allowed = ", ".join(field.choices.values)
+            error(name, f"{value!r} is not one of: {allowed}")
+    elif field.kind == COUNT:
+        if not (_is_int(value) and field.minimum <= value <= MAX_COUNT):
+            low = "0 (all at once)" if field.policy == "parallelism" else "0"
+            error(name, f"must be a whole number from {low} to {MAX_COUNT}")
+    elif field.kind == RATIO:
+        if not (_is_finite(value) and 0 <= value <= 1):
+            error(name, "must be between 0 and 1 (0.2 = 20%)")
+    elif field.kind == DURATION:
+        _check_duration(field, value, error)
+
+
+def _check_duration(field: SpecField, value: object, error: Report) -> None:
+    if not _is_finite(value):
+        error(field.name, "must be a number of seconds")
+        return
+    seconds = float(value)
+    if seconds < field.minimum:
+        error(field.name, f"must be at least {human_duration(field.minimum)}")
+    elif field.maximum is not None and seconds > field.maximum:
+        error(field.name, f"must be at most {human_duration(field.maximum)}")
+
+
+def _check_image(spec: dict[str, Any], error: Report) -> None:
     image, tag = spec["image"] or "", spec["tag"] or ""
     if not image or ":" in image.split("/")[-1] or "@" in image:
         error("image", f"{image!r} is not an image repository (e.g. dockercoins)")
@@ -86,36 +149,23 @@ def _check_image(spec: dict, error) -> None:
         )
 
 
-def _check_replicas(spec: dict, error) -> None:
+def _check_replicas(spec: dict[str, Any], error: Report) -> None:
     replicas = spec["replicas"]
     if spec["mode"] == Mode.GLOBAL:
         if replicas is not None:
             error("replicas", "a global service runs one task per node: leave empty")
     elif replicas is None:
         error("replicas", "a replicated service needs a number of replicas")
-    elif not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
-        error("replicas", f"must be a whole number from 0 to {MAX_REPLICAS}")
+    else:
+        _check_field(BY_NAME["replicas"], replicas, error)
 
 
-def _check_policy(spec: dict, prefix: str, error) -> None:
-    parallelism = spec[f"{prefix}_parallelism"]
-    # 0 is the engine's "all tasks at once"; allowed, and shown as such.
-    if not isinstance(parallelism, int) or not 0 <= parallelism <= MAX_PARALLELISM:
-        error(
-            f"{prefix}_parallelism",
-            f"must be a whole number from 0 (all at once) to {MAX_PARALLELISM}",
-        )
-    ratio = spec[f"{prefix}_max_failure_ratio"]
-    if not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
-        error(f"{prefix}_max_failure_ratio", "must be between 0 and 1 (0.2 = 20%)")
-    _check_duration(spec, f"{prefix}_delay", error, minimum=0)
-    # The engine reads a zero monitor as "use the default" (5 s).
-    _check_duration(spec, f"{prefix}_monitor", error, minimum=0.001)
+def _check_monitor(spec: dict[str, Any], prefix: str, error: Report) -> None:
     delay, monitor = spec[f"{prefix}_delay"], spec[f"{prefix}_monitor"]
     if (
         spec[f"{prefix}_failure_action"] == FailureAction.ROLLBACK
-        and _is_number(delay)
-        and _is_number(monitor)
+        and _is_finite(delay)
+        and _is_finite(monitor)
         and monitor < delay
     ):
         error(
@@ -126,15 +176,12 @@ def _check_policy(spec: dict, prefix: str, error) -> None:
         )
 
 
-def _check_duration(spec: dict, field: str, error, *, minimum: float) -> None:
-    value = spec[field]
-    if not _is_number(value):
-        error(field, "must be a number of seconds")
-    elif value < minimum:
-        error(field, f"must be at least {human_duration(minimum)}")
-    elif value > MAX_DURATION:
-        error(field, f"must be at most {human_duration(MAX_DURATION)}")
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _is_finite(value: object) -> TypeGuard[int | float]:
+    """A real number: NaN fails every comparison, so it must be refused first."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value == value and abs(value) != float("inf")

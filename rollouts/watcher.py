@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from rollouts.fields import human_duration
 from rollouts.history import event, record_live
 from rollouts.models import (
     DeadlineAction,
@@ -25,7 +26,6 @@ from rollouts.models import (
     Service,
 )
 from rollouts.specs import (
-    human_duration,
     parse_engine_time,
     short_image,
     task_fingerprint,

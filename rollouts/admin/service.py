@@ -26,9 +26,10 @@ from rollouts.admin.display import (
 )
 from rollouts.admin.operation_views import OperationViewsMixin
 from rollouts.admin.operations import OPERATIONS, queued_message
+from rollouts.fields import policy_fields
 from rollouts.forms import ServiceChangeForm
 from rollouts.models import ACTIVE_STATES, Rollout, Service
-from rollouts.specs import POLICY_KEYS, short_image
+from rollouts.specs import short_image
 
 RECENT_ROLLOUTS = 5
 EVENTS_PER_ROLLOUT = 15
@@ -65,7 +66,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
             "Update policy",
             {
                 "description": "How the engine replaces tasks when the spec changes.",
-                "fields": [f"update_{key}" for key in POLICY_KEYS],
+                "fields": [f.name for f in policy_fields("update")],
             },
         ),
         (
@@ -73,7 +74,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
             {
                 "description": "How the engine restores the previous spec, after "
                 "a failed update (failure action rollback) or on “Roll back”.",
-                "fields": [f"rollback_{key}" for key in POLICY_KEYS],
+                "fields": [f.name for f in policy_fields("rollback")],
             },
         ),
         ("Progress deadline", {"fields": ("progress_deadline", "deadline_action")}),

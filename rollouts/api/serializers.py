@@ -1,8 +1,11 @@
 """Output serializers shared by several API views (nested pieces)."""
 
+from typing import Any
+
 from rest_framework import serializers
 
-from rollouts.models import SPEC_FIELDS, Revision, Rollout, RolloutEvent, Service
+from rollouts.fields import CHOICE, COUNT, FIELDS, TEXT, SpecField
+from rollouts.models import Revision, Rollout, RolloutEvent, Service
 
 
 class TaskSerializer(serializers.Serializer):
@@ -27,12 +30,26 @@ class SlotSerializer(serializers.Serializer):
     tasks = TaskSerializer(many=True, default=list)
 
 
-class DesiredSerializer(serializers.ModelSerializer):
-    """The desired spec; durations in seconds."""
+def _spec_serializer_field(spec: SpecField) -> serializers.Field:
+    common: dict[str, Any] = {
+        "help_text": spec.help + (f" ({spec.unit})" if spec.unit else "")
+    }
+    if spec.kind == TEXT:
+        return serializers.CharField(**common)
+    if spec.kind == CHOICE:
+        assert spec.choices is not None
+        return serializers.ChoiceField(choices=spec.choices.choices, **common)
+    if spec.kind == COUNT:
+        return serializers.IntegerField(allow_null=spec.optional, **common)
+    return serializers.FloatField(**common)
 
-    class Meta:
-        model = Service
-        fields = SPEC_FIELDS
+
+# The desired spec; durations in seconds. One field per declared spec field.
+DesiredSerializer = type(
+    "DesiredSerializer",
+    (serializers.Serializer,),
+    {spec.name: _spec_serializer_field(spec) for spec in FIELDS},
+)
 
 
 class LiveSerializer(serializers.ModelSerializer):

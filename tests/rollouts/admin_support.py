@@ -4,7 +4,6 @@ known images, and staff users with and without the apply permission."""
 
 from datetime import timedelta
 
-import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
@@ -70,12 +69,6 @@ def make_service(short_name: str = "worker", **fields) -> Service:
         **fields,
     }
     return Service.objects.create(**values)
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings) -> None:
-    """pytest-django's admin_user has a password; hash it cheaply (tests only)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def known_images(*tags: str, repository: str = "dockercoins") -> None:

@@ -4,8 +4,7 @@ import pytest
 from django.urls import reverse
 
 from rollouts.models import Rollout
-from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
-    fast_passwords,
+from tests.rollouts.admin_support import (
     known_images,
     make_service,
     make_staff,

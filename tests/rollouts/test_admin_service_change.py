@@ -9,13 +9,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from rollouts.models import Revision, Rollout, Service
-from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
+from tests.rollouts.admin_support import (
     active_rollout,
-    fast_passwords,
     form_data,
     known_images,
     make_service,
-    make_staff,
 )
 
 pytestmark = pytest.mark.django_db
@@ -25,14 +23,6 @@ pytestmark = pytest.mark.django_db
 def service() -> Service:
     known_images("1.0", "1.1", "bugged")
     return make_service(live_update_state="completed")
-
-
-@pytest.fixture
-def operator(client, django_user_model):
-    user = make_staff(django_user_model, "operator", can_apply=True)
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 def change_url(service: Service) -> str:

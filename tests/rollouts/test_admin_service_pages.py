@@ -6,10 +6,9 @@ import pytest
 from django.urls import reverse
 
 from rollouts.models import Service
-from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
+from tests.rollouts.admin_support import (
     BUGGED_ERROR,
     active_rollout,
-    fast_passwords,
     known_images,
     make_service,
     make_staff,

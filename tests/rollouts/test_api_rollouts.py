@@ -4,9 +4,8 @@ import pytest
 from django.urls import reverse
 
 from rollouts.models import Rollout
-from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
+from tests.rollouts.admin_support import (
     active_rollout,
-    fast_passwords,
     make_service,
     make_staff,
 )
@@ -15,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def worker():
+def recorded_worker():
     return make_service()
 
 
@@ -25,8 +24,8 @@ def api(client, django_user_model):
     return client
 
 
-def test_services_list_shows_desired_live_and_the_active_rollout(api, worker):
-    rollout = active_rollout(worker, tasks_done=2, tasks_total=10)
+def test_services_list_shows_desired_live_and_the_active_rollout(api, recorded_worker):
+    rollout = active_rollout(recorded_worker, tasks_done=2, tasks_total=10)
     make_service("rng", replicas=None, mode="global", live_tasks=[])
 
     data = api.get(reverse("rollouts:service-list")).json()
@@ -44,8 +43,8 @@ def test_services_list_shows_desired_live_and_the_active_rollout(api, worker):
 
 
 @pytest.mark.parametrize("key", ["pk", "dockercoins_worker", "worker"])
-def test_service_detail_has_the_task_table(api, worker, key):
-    key = str(worker.pk) if key == "pk" else key
+def test_service_detail_has_the_task_table(api, recorded_worker, key):
+    key = str(recorded_worker.pk) if key == "pk" else key
     data = api.get(reverse("rollouts:service-detail", args=[key])).json()
 
     slot3 = next(g for g in data["tasks"] if g["slot"] == "3")
@@ -55,10 +54,10 @@ def test_service_detail_has_the_task_table(api, worker, key):
     assert slot3["tasks"][1]["error"] == "task: non-zero exit (1)"
 
 
-def test_service_revisions_newest_first(api, worker, admin_user):
-    spec = worker.desired_spec()
-    worker.revisions.create(number=1, spec=spec, change_cause="first")
-    worker.revisions.create(
+def test_service_revisions_newest_first(api, recorded_worker, admin_user):
+    spec = recorded_worker.desired_spec()
+    recorded_worker.revisions.create(number=1, spec=spec, change_cause="first")
+    recorded_worker.revisions.create(
         number=2,
         spec={**spec, "tag": "1.1"},
         change_cause="1.1",
@@ -69,17 +68,22 @@ def test_service_revisions_newest_first(api, worker, admin_user):
     assert data[0]["created_by"] == "admin" and data[0]["spec"]["tag"] == "1.1"
 
 
-def test_rollouts_list_filters_by_service_and_state(api, worker):
+def test_rollouts_list_filters_by_service_and_state(api, recorded_worker):
     rng = make_service("rng")
-    done = Rollout.objects.create(service=worker, kind="apply", state="completed")
-    Rollout.objects.create(service=worker, kind="apply", state="rolled_back")
+    done = Rollout.objects.create(
+        service=recorded_worker, kind="apply", state="completed"
+    )
+    Rollout.objects.create(service=recorded_worker, kind="apply", state="rolled_back")
     Rollout.objects.create(service=rng, kind="rollback", state="completed")
     url = reverse("rollouts:rollout-list")
 
     assert len(api.get(url).json()) == 3
     both = api.get(url, {"service": "worker", "state": "completed"}).json()
     assert [r["id"] for r in both] == [done.pk]
-    assert both[0]["service"] == {"id": worker.pk, "name": "dockercoins_worker"}
+    assert both[0]["service"] == {
+        "id": recorded_worker.pk,
+        "name": "dockercoins_worker",
+    }
     assert len(api.get(url, {"state": "rolled_back"}).json()) == 1
 
 
@@ -92,16 +96,20 @@ def test_rollouts_list_filters_by_service_and_state(api, worker):
         ({"limit": "many"}, "limit"),
     ],
 )
-def test_a_bad_filter_is_a_400_with_the_reason(api, worker, params, field):
+def test_a_bad_filter_is_a_400_with_the_reason(api, recorded_worker, params, field):
     response = api.get(reverse("rollouts:rollout-list"), params)
     assert response.status_code == 400
     assert field in response.json()
 
 
-def test_rollout_detail_has_state_reason_progress_events_and_tasks(api, worker):
-    revision = worker.revisions.create(number=3, spec={}, change_cause="bugged")
+def test_rollout_detail_has_state_reason_progress_events_and_tasks(
+    api, recorded_worker
+):
+    revision = recorded_worker.revisions.create(
+        number=3, spec={}, change_cause="bugged"
+    )
     rollout = Rollout.objects.create(
-        service=worker,
+        service=recorded_worker,
         kind="apply",
         state="rolled_back",
         revision=revision,
@@ -134,7 +142,7 @@ def test_rollout_detail_has_state_reason_progress_events_and_tasks(api, worker):
         ("rollouts:service-revisions", "nope"),
     ],
 )
-def test_unknown_ids_are_a_json_404(api, worker, name, key):
+def test_unknown_ids_are_a_json_404(api, recorded_worker, name, key):
     response = api.get(reverse(name, args=[key]))
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
@@ -150,14 +158,14 @@ URLS = [
 
 
 @pytest.mark.parametrize("name,args", URLS)
-def test_the_api_is_staff_only(client, django_user_model, worker, name, args):
+def test_the_api_is_staff_only(client, django_user_model, recorded_worker, name, args):
     url = reverse(name, args=args)
     assert client.get(url).status_code in (401, 403)
     client.force_login(django_user_model.objects.create_user("visitor"))
     assert client.get(url).status_code == 403
 
 
-def test_the_api_is_read_only(api, worker):
+def test_the_api_is_read_only(api, recorded_worker):
     url = reverse("rollouts:service-detail", args=["worker"])
     assert api.post(url, {"tag": "bugged"}).status_code == 405
     assert api.delete(url).status_code == 405

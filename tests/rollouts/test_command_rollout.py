@@ -9,15 +9,10 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from rollouts.controller import Controller
-from rollouts.management.commands.rollout import Command
 from rollouts.models import Rollout, RolloutState, Service
 from rollouts.swarm import SwarmUnreachable
-from tests.rollouts import core_support
 
 pytestmark = pytest.mark.django_db
-
-engine = core_support.engine
-worker = core_support.worker
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +20,7 @@ def fake_docker(engine, monkeypatch):
     monkeypatch.setattr(
         "rollouts.management.commands.rollout.SwarmClient", engine.client
     )
-    monkeypatch.setattr("rollouts.cli.time.sleep", lambda seconds: engine.tick())
+    monkeypatch.setattr("rollouts.terminal.time.sleep", lambda seconds: engine.tick())
 
 
 def rollout(*args: str) -> str:
@@ -260,7 +255,9 @@ def test_the_controller_backs_off_on_errors_and_stops_on_sigterm(
 
     sleeps = []
     monkeypatch.setattr(Controller, "handle_one", handle_one)
-    monkeypatch.setattr(Command, "sleep", lambda self, seconds: sleeps.append(seconds))
+    monkeypatch.setattr(
+        Controller, "sleep", lambda self, seconds: sleeps.append(seconds)
+    )
     handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     alive = tmp_path / "alive"
     try:
@@ -274,7 +271,15 @@ def test_the_controller_backs_off_on_errors_and_stops_on_sigterm(
     assert alive.exists()
 
 
-def test_a_stop_cuts_the_controllers_sleep_short():
-    command = Command()
-    command.stop = True
-    command.sleep(30)  # returns at once
+def test_a_stop_cuts_the_controllers_sleep_short(engine, monkeypatch):
+    controller = Controller(owner="a", client=engine.client())
+    slices = []
+
+    def one_slice(seconds):
+        slices.append(seconds)
+        controller.request_stop()  # SIGTERM arrives during the first slice
+
+    monkeypatch.setattr("rollouts.controller.time.sleep", one_slice)
+    controller.sleep(30)
+
+    assert slices == [1.0]  # one 1 s slice, not 30 s

@@ -5,16 +5,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rollouts import services
+from rollouts import driver, services
 from rollouts.controller import Controller
 from rollouts.models import Rollout, RolloutState, Service
 from rollouts.swarm import SwarmUnreachable
-from tests.rollouts import core_support
 
 pytestmark = pytest.mark.django_db
-
-engine = core_support.engine
-worker = core_support.worker
 
 
 def queued(worker: Service, **desired) -> Rollout:
@@ -34,12 +30,12 @@ def test_of_two_controllers_claiming_at_once_exactly_one_gets_it(worker):
     seen_by_a = Rollout.objects.get(pk=rollout.pk)
     seen_by_b = Rollout.objects.get(pk=rollout.pk)  # both read it as queued
 
-    assert services.rollout_claim(rollout=seen_by_a, owner="a")
-    assert not services.rollout_claim(rollout=seen_by_b, owner="b")
+    assert driver.rollout_claim(rollout=seen_by_a, owner="a")
+    assert not driver.rollout_claim(rollout=seen_by_b, owner="b")
 
     rollout.refresh_from_db()
     assert (rollout.state, rollout.lease_owner) == (RolloutState.APPLYING, "a")
-    assert services.rollout_claim_next(owner="b") is None
+    assert driver.rollout_claim_next(owner="b") is None
 
 
 def test_claim_next_takes_the_oldest_queued_rollout(worker, engine):
@@ -47,26 +43,26 @@ def test_claim_next_takes_the_oldest_queued_rollout(worker, engine):
     first = queued(worker)
     queued(rng, replicas=2)
 
-    assert services.rollout_claim_next(owner="a") == first
+    assert driver.rollout_claim_next(owner="a") == first
 
 
 def test_a_queued_rollout_waits_while_its_service_has_a_running_one(worker):
     Rollout.objects.create(service=worker, kind="apply", state=RolloutState.WATCHING)
     waiting = Rollout.objects.create(service=worker, kind="apply")
 
-    assert not services.rollout_claim(rollout=waiting, owner="a")
-    assert services.rollout_claim_next(owner="a") is None
+    assert not driver.rollout_claim(rollout=waiting, owner="a")
+    assert driver.rollout_claim_next(owner="a") is None
 
 
 def test_a_lease_is_taken_over_only_once_it_ran_out(worker, engine):
     rollout = queued(worker)
-    services.rollout_claim(rollout=rollout, owner="a")
+    driver.rollout_claim(rollout=rollout, owner="a")
 
-    assert services.rollout_take_over(rollout=rollout, owner="a")  # renewal
-    assert not services.rollout_take_over(rollout=rollout, owner="b")
+    assert driver.rollout_take_over(rollout=rollout, owner="a")  # renewal
+    assert not driver.rollout_take_over(rollout=rollout, owner="b")
     lapse(rollout)
-    assert services.rollout_take_over(rollout=rollout, owner="b")
-    assert not services.rollout_take_over(rollout=rollout, owner="a")
+    assert driver.rollout_take_over(rollout=rollout, owner="b")
+    assert not driver.rollout_take_over(rollout=rollout, owner="a")
 
     assert rollout.lease_owner == "b"
     assert rollout.events.filter(message__contains="taken over by b").exists()
@@ -118,7 +114,7 @@ def test_a_restarted_controller_resumes_watching_at_once(worker, engine):
 
 def test_a_rollout_left_applying_is_applied_again_by_the_next_driver(worker, engine):
     rollout = queued(worker)
-    services.rollout_claim(rollout=rollout, owner="crashed")
+    driver.rollout_claim(rollout=rollout, owner="crashed")
     lapse(rollout)
 
     Controller(owner="b", client=engine.client()).handle_one()
@@ -179,14 +175,14 @@ def test_one_rollouts_trouble_does_not_stall_the_others(worker, engine, monkeypa
     controller.handle_one()
     controller.handle_one()  # both applied, both watched
     engine.add_task(engine.service("dockercoins_rng"), 2, "running")
-    real_step = services.rollout_watch_step
+    real_step = driver.rollout_watch_step
 
     def step(*, rollout, client):
         if rollout.pk == broken.pk:
             raise RuntimeError("a bug")
         return real_step(rollout=rollout, client=client)
 
-    monkeypatch.setattr("rollouts.controller.rollout_watch_step", step)
+    monkeypatch.setattr("rollouts.driver.rollout_watch_step", step)
 
     controller.handle_one()
 

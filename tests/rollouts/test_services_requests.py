@@ -7,12 +7,9 @@ from django.core.exceptions import ValidationError
 from rollouts import services
 from rollouts.models import KnownImage, Revision, Rollout, RolloutState, Service
 from rollouts.selectors import service_get
-from tests.rollouts import core_support
+from rollouts.sync import service_sync
 
 pytestmark = pytest.mark.django_db
-
-engine = core_support.engine
-worker = core_support.worker
 
 
 def test_sync_imports_the_stacks_services_with_the_live_spec_as_desired(engine):
@@ -25,7 +22,7 @@ def test_sync_imports_the_stacks_services_with_the_live_spec_as_desired(engine):
         "Order": "stop-first",
     }
 
-    rows = services.service_sync(client=engine.client())
+    rows = service_sync(client=engine.client())
 
     assert [r.name for r in rows] == ["dockercoins_rng", "dockercoins_worker"]
     worker = Service.objects.get(name="dockercoins_worker")
@@ -54,7 +51,7 @@ def test_sync_refreshes_live_state_but_never_the_desired_fields(engine, worker):
     spec = engine.service("dockercoins_worker")["Spec"]
     spec["Mode"]["Replicated"]["Replicas"] = 5
 
-    services.service_sync(client=engine.client())
+    service_sync(client=engine.client())
 
     worker.refresh_from_db()
     assert (worker.tag, worker.replicas) == ("1.1", 2)
@@ -66,7 +63,7 @@ def test_sync_marks_vanished_services_and_forgets_deleted_images(engine, worker)
     del engine.svcs[engine.service("dockercoins_worker")["ID"]]
     engine.image_list = engine.image_list[:1]
 
-    services.service_sync(client=engine.client())
+    service_sync(client=engine.client())
 
     worker.refresh_from_db()
     assert worker.missing

@@ -2,7 +2,7 @@
 
 import pytest
 
-from rollouts import specs
+from rollouts import fields, specs
 from rollouts.models import Service
 
 SEED = {  # the workshop's step 7 policy
@@ -69,7 +69,7 @@ def test_omitted_config_values_read_as_the_engine_reads_them():
 
 def test_model_defaults_are_the_engine_defaults():
     service = Service()
-    for key, value in specs.ENGINE_POLICY_DEFAULTS.items():
+    for key, value in fields.ENGINE_POLICY_DEFAULTS.items():
         assert getattr(service, f"update_{key}") == value
         assert getattr(service, f"rollback_{key}") == value
 
@@ -135,13 +135,13 @@ def test_image_references_are_parsed_like_docker(reference, parsed):
     [("5", 5.0), ("5s", 5.0), ("500ms", 0.5), ("1m30s", 90.0), ("2h", 7200.0)],
 )
 def test_durations_parse_from_docker_notation(text, seconds):
-    assert specs.parse_duration(text) == seconds
+    assert fields.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["5 sec", "s", "1x", ""])
 def test_bad_durations_are_refused(text):
     with pytest.raises(ValueError, match="not a duration"):
-        specs.parse_duration(text)
+        fields.parse_duration(text)
 
 
 def test_the_plan_diff_speaks_human_units():

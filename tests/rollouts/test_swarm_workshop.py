@@ -25,6 +25,8 @@ from rollouts import services
 from rollouts.controller import Controller
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
 from rollouts.specs import parse_engine_time
+from rollouts.swarm import SwarmClient
+from rollouts.sync import service_sync
 from tests.helpers import wait_until
 from tests.stacks import REPO, Stack, deployed_stack
 
@@ -60,7 +62,7 @@ def history(stack, django_db_setup, django_db_blocker):
             )
         previous = settings.STACK_NAME
         settings.STACK_NAME = stack.name
-        services.service_sync()
+        service_sync(client=SwarmClient())
         yield
         settings.STACK_NAME = previous
         Service.objects.all().delete()
@@ -88,7 +90,7 @@ def refused(*args: str) -> str:
 
 
 def service(stack: Stack, short: str) -> Service:
-    services.service_sync()
+    service_sync(client=SwarmClient())
     return Service.objects.get(name=stack.service(short))
 
 
@@ -136,7 +138,9 @@ def test_a_scale_saved_in_the_admin_is_applied_by_the_controller(stack, docker):
     rollout = services.service_change(
         service=worker, user=operator, change_cause="workshop step 2", replicas=2
     )
-    controller = Controller(owner="test-controller", sync_interval=3600)
+    controller = Controller(
+        owner="test-controller", client=SwarmClient(), sync_interval=3600
+    )
 
     def controller_finished() -> bool:
         controller.handle_one()

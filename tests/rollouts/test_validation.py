@@ -5,12 +5,9 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from rollouts.models import Service
 from rollouts.validation import validate_desired
-from tests.rollouts import core_support
 
 pytestmark = pytest.mark.django_db
 
-engine = core_support.engine
-worker = core_support.worker
 
 
 def errors(service: Service, **desired) -> dict:

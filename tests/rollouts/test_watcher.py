@@ -6,15 +6,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rollouts import services
+from rollouts import driver, services
 from rollouts.models import Rollout, RolloutState, Service
 from rollouts.swarm import SwarmUnreachable
-from tests.rollouts import core_support
 
 pytestmark = pytest.mark.django_db
-
-engine = core_support.engine
-worker = core_support.worker
 
 
 def applied(worker: Service, engine, **desired) -> Rollout:
@@ -25,15 +21,15 @@ def applied(worker: Service, engine, **desired) -> Rollout:
         recreate_confirmed="mode" in desired,
         **desired,
     )
-    assert services.rollout_claim(rollout=rollout, owner="controller-a")
-    services.rollout_apply(rollout=rollout, client=engine.client())
+    assert driver.rollout_claim(rollout=rollout, owner="controller-a")
+    driver.rollout_apply(rollout=rollout, client=engine.client())
     assert rollout.state == RolloutState.WATCHING, rollout.reason
     engine.tick()
     return rollout
 
 
 def step(rollout: Rollout, engine) -> bool:
-    return services.rollout_watch_step(rollout=rollout, client=engine.client())
+    return driver.rollout_watch_step(rollout=rollout, client=engine.client())
 
 
 def messages(rollout: Rollout, kind: str | None = None) -> list[str]:
@@ -238,8 +234,8 @@ def test_a_requested_engine_rollback_completes_as_a_new_revision(worker, engine)
     to_11 = applied(worker, engine, tag="1.1")
     Rollout.objects.filter(pk=to_11.pk).update(state=RolloutState.COMPLETED)
     rollout = services.service_rollback(service=worker, user=None, change_cause="slow")
-    assert services.rollout_claim(rollout=rollout, owner="controller-a")
-    services.rollout_apply(rollout=rollout, client=engine.client())
+    assert driver.rollout_claim(rollout=rollout, owner="controller-a")
+    driver.rollout_apply(rollout=rollout, client=engine.client())
     svc = engine.service("dockercoins_worker")
     engine.set_update(svc, "rollback_started", "manually requested rollback")
     assert not step(rollout, engine)
@@ -293,7 +289,7 @@ def test_an_image_the_engine_lacks_fails_before_anything_is_sent(worker, engine)
         i for i in engine.image_list if "dockercoins:1.1" not in i["RepoTags"]
     ]
 
-    services.rollout_apply(rollout=rollout, client=engine.client())
+    driver.rollout_apply(rollout=rollout, client=engine.client())
 
     assert rollout.state == RolloutState.FAILED
     assert (
@@ -309,7 +305,7 @@ def test_an_unreachable_engine_puts_the_rollout_back_in_the_queue(worker, engine
     engine.down = True
 
     with pytest.raises(SwarmUnreachable):
-        services.rollout_apply(rollout=rollout, client=engine.client())
+        driver.rollout_apply(rollout=rollout, client=engine.client())
 
     rollout.refresh_from_db()
     assert (rollout.state, rollout.lease_owner) == (RolloutState.QUEUED, "")

@@ -7,39 +7,66 @@ input ends in one CommandError line, and nothing is sent to the swarm.
 import argparse
 import logging
 import signal
-import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from rollouts import selectors, services
-from rollouts.cli import (
+from rollouts import selectors, services, validation
+from rollouts.controller import Controller
+from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
+from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
+from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
+from rollouts.sync import service_sync
+from rollouts.terminal import (
     RolloutRunner,
     add_desired_flags,
     describe_flags,
     desired_from_options,
+    flag_type,
     format_table,
     one_line,
+    one_line_parser,
 )
-from rollouts.controller import Controller
-from rollouts.models import KnownImage, Rollout, RolloutState, Service
-from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
-from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
 
 log = logging.getLogger("rollouts")
 
 ALIVE_FILE = "/tmp/controller-alive"
-MAX_BACKOFF = 30.0
+
+
+def _whole_number(text: str) -> int:
+    try:
+        return parse_int(text)
+    except ParseError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _interval(text: str) -> float:
+    """A positive duration in seconds ("10", "10s", "1m")."""
+    try:
+        seconds = parse_duration(text)
+    except ParseError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return seconds
 
 
 class Command(BaseCommand):
     help = "Apply, watch, inspect and undo rollouts of the stack's swarm services."
 
-    def add_arguments(self, parser) -> None:
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
+        return one_line_parser(super().create_parser(prog_name, subcommand, **kwargs))
+
+    def add_arguments(self, parser: CommandParser) -> None:
         common = argparse.ArgumentParser(add_help=False)
         common.add_argument("--stack", help="stack name (default: settings.STACK_NAME)")
         change = argparse.ArgumentParser(add_help=False)
@@ -69,24 +96,25 @@ class Command(BaseCommand):
         history.add_argument("service")
         undo = sub.add_parser("undo", parents=[common, change], help="undo a change")
         undo.add_argument("service")
-        undo.add_argument("--to-revision", type=int)
+        undo.add_argument("--to-revision", type=_whole_number)
         rollback = sub.add_parser(
             "rollback", parents=[common, change], help="the engine's rollback"
         )
         rollback.add_argument("service")
         scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
         scale.add_argument("service")
-        scale.add_argument("replicas", type=int)
+        scale.add_argument("replicas", type=flag_type(BY_NAME["replicas"]))
         controller = sub.add_parser(
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
-        controller.add_argument("--sync-interval", type=float, default=10.0)
+        controller.add_argument(
+            "--sync-interval", type=_interval, default=10.0, metavar="DURATION"
+        )
         controller.add_argument("--alive-file", default=ALIVE_FILE)
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         self.options = options
         self.stack = options.get("stack")
-        self.stop = False
         self._client: SwarmClient | None = None
         logger = logging.getLogger("rollouts")
         level = logger.level
@@ -96,7 +124,7 @@ class Command(BaseCommand):
             getattr(self, f"do_{options['subcommand']}")()
         except ValidationError as error:
             raise CommandError(one_line(error)) from None
-        except (Service.DoesNotExist, SwarmError) as error:
+        except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:
             raise CommandError(
@@ -107,19 +135,38 @@ class Command(BaseCommand):
 
     @property
     def client(self) -> SwarmClient:
+        """The engine, for the subcommands that drive (this is the controller's
+        process, or a command line with the socket): built on first use."""
         if self._client is None:
             self._client = SwarmClient()
         return self._client
+
+    def sync(self) -> list[Service]:
+        return service_sync(stack=self.stack, client=self.client)
+
+    def find(self, name: str) -> Service:
+        """The service `name`, from the database first: an unknown name is
+        reported even when the engine is unreachable; an unknown one is looked
+        for in the swarm (a `rollout sync`) before it is refused."""
+        try:
+            return self.service(name)
+        except Service.DoesNotExist as unknown:
+            try:
+                self.sync()
+            except SwarmUnreachable as error:
+                raise CommandError(f"{unknown} ({error})") from None
+            return self.service(name)
 
     def say(self, line: str = "") -> None:
         self.stdout.write(line)
 
     def service(self, name: str | None = None) -> Service:
+        """The service `name` (default: the SERVICE argument) as recorded."""
         return selectors.service_get(
             name=name or self.options["service"], stack=self.stack
         )
 
-    def user(self):
+    def user(self) -> AbstractBaseUser | None:
         name = self.options.get("user")
         if not name:
             return None
@@ -134,7 +181,7 @@ class Command(BaseCommand):
     # --- read-only ----------------------------------------------------------------
 
     def do_sync(self) -> None:
-        rows = services.service_sync(stack=self.stack, client=self.client)
+        rows = self.sync()
         stack = self.stack or settings.STACK_NAME
         self.say(f"stack {stack}: {len(rows)} services")
         for row in rows:
@@ -146,7 +193,8 @@ class Command(BaseCommand):
         self.say(f"images on the engine: {', '.join(images) or 'none'}")
 
     def do_plan(self) -> None:
-        services.service_sync(stack=self.stack, client=self.client)
+        self.find(self.options["service"])
+        self.sync()
         service = self.service()
         if service.missing:
             raise CommandError(f"service {service.name} no longer exists in the swarm")
@@ -168,7 +216,7 @@ class Command(BaseCommand):
 
     def do_status(self) -> None:
         try:
-            services.service_sync(stack=self.stack, client=self.client)
+            self.sync()
         except SwarmUnreachable as error:
             self.stderr.write(f"{error}: showing the last recorded state")
         rows = []
@@ -237,7 +285,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "field flags (--image-tag, ...) need exactly one SERVICE"
             )
-        services.service_sync(stack=self.stack, client=self.client)
+        validation.validate_values(desired)  # bad input first, engine or not
+        for name in names:
+            self.find(name)
+        self.sync()
         targets = [self.service(n) for n in names] or list(
             selectors.service_list(stack=self.stack).filter(missing=False)
         )
@@ -275,7 +326,8 @@ class Command(BaseCommand):
         )
 
     def do_undo(self) -> None:
-        services.service_sync(stack=self.stack, client=self.client)
+        self.find(self.options["service"])
+        self.sync()
         rollout = services.service_undo(
             service=self.service(),
             user=self.user(),
@@ -286,7 +338,8 @@ class Command(BaseCommand):
         self.run_rollouts([rollout])
 
     def do_rollback(self) -> None:
-        services.service_sync(stack=self.stack, client=self.client)
+        self.find(self.options["service"])
+        self.sync()
         service = self.service()
         rollout = services.service_rollback(
             service=service,
@@ -296,7 +349,9 @@ class Command(BaseCommand):
         self.run_rollouts([rollout])
 
     def do_scale(self) -> None:
-        services.service_sync(stack=self.stack, client=self.client)
+        validation.validate_values({"replicas": self.options["replicas"]})
+        self.find(self.options["service"])
+        self.sync()
         rollout = services.service_scale(
             service=self.service(),
             user=self.user(),
@@ -322,46 +377,21 @@ class Command(BaseCommand):
     # --- the controller ---------------------------------------------------------
 
     def do_controller(self) -> None:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        alive = Path(self.options["alive_file"])
+        try:
+            alive.touch()
+        except OSError as error:
+            raise CommandError(
+                f"--alive-file {alive}: cannot write it ({error.strerror})"
+            ) from None
         controller = Controller(
             client=self.client,
             stack=self.stack,
             sync_interval=self.options["sync_interval"],
         )
-        alive = Path(self.options["alive_file"])
-        log.info("controller %s started", controller.owner)
-        backoff = 0.0
-        while not self.stop:
-            alive.touch()
-            try:
-                worked = controller.handle_one()
-                backoff = 0.0
-            except Exception as error:  # the engine or the DB; never die for it
-                backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
-                log.warning("%s; retrying in %gs", _describe(error), backoff)
-                self.sleep(backoff)
-                continue
-            if not worked:
-                self.sleep(1)
-        log.info("controller %s stopped", controller.owner)
-
-    def _on_signal(self, signum, frame) -> None:
-        self.stop = True
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep in one-second slices, so that a stop is quick."""
-        deadline = time.monotonic() + seconds
-        while not self.stop and time.monotonic() < deadline:
-            time.sleep(min(1.0, deadline - time.monotonic()))
-
-
-def _describe(error: Exception) -> str:
-    if isinstance(error, SwarmError):
-        return str(error)
-    if isinstance(error, DatabaseError):
-        return f"database not ready ({error})"
-    return f"{error.__class__.__name__}: {error}"
+        signal.signal(signal.SIGTERM, controller.request_stop)
+        signal.signal(signal.SIGINT, controller.request_stop)
+        controller.run(alive)
 
 
 def _duration(rollout: Rollout) -> str:

@@ -1,6 +1,7 @@
 """Driving rollouts: claiming them, holding leases, writing to the swarm, and
-stepping the watcher. The controller and `rollout apply` use these; requests
-(rollouts.services) only queue.
+stepping the watcher. `drive` is the one step both the controller loop and
+`rollout apply --wait` take; requests (rollouts.services) only queue, and only
+this module (with rollouts.sync) is ever handed a Docker client.
 
 Applying is claimed with a conditional UPDATE (`filter(state=QUEUED).update()`
 == 1), and whoever drives a rollout holds a lease on it (lease_owner,
@@ -12,7 +13,10 @@ over a rollout it was watching once the lease runs out.
 import logging
 import os
 import socket
-from datetime import timedelta
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -30,17 +34,21 @@ from rollouts.models import (
 )
 from rollouts.specs import apply_desired, desired_from_spec, spec_diff, spec_mode
 from rollouts.swarm import (
+    OutOfSequence,
     ServiceNotFound,
     SwarmClient,
     SwarmError,
     SwarmUnreachable,
 )
+from rollouts.swarm import Service as EngineService
 
 log = logging.getLogger("rollouts")
 
 LEASE = timedelta(seconds=30)
 # Writing can take minutes: a re-creation waits for the old tasks to stop.
 WRITE_LEASE = timedelta(minutes=5)
+# The service's version moves during a rollout and other tools write too.
+WRITE_ATTEMPTS = 5
 
 
 def default_owner(role: str) -> str:
@@ -115,10 +123,38 @@ def rollout_release(*, rollout: Rollout, owner: str) -> None:
     )
 
 
+# --- the one drive step ---------------------------------------------------------
+
+
+def drive(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
+    """One step of one rollout by `owner`: claim it if queued (or take it over
+    if its driver's lease ran out), then write it to the swarm if it was not
+    written yet, or look at the swarm once if it is being watched.
+
+    Returns False when someone else drives it (nothing was done). Raises
+    SwarmUnreachable when no engine answers (the rollout is left for later).
+    """
+    rollout.refresh_from_db()
+    if rollout.state == RolloutState.QUEUED:
+        if not rollout_claim(rollout=rollout, owner=owner):
+            return False
+    elif rollout.state not in RUNNING_STATES or not rollout_take_over(
+        rollout=rollout, owner=owner
+    ):
+        return False
+    if rollout.state == RolloutState.APPLYING:
+        # Claimed just now, or its driver stopped between claiming and writing:
+        # write again (the same spec, so a second write changes nothing).
+        rollout_apply(rollout=rollout, client=client)
+    else:
+        rollout_watch_step(rollout=rollout, client=client)
+    return True
+
+
 # --- applying and watching ------------------------------------------------------------
 
 
-def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rollout:
+def rollout_apply(*, rollout: Rollout, client: SwarmClient) -> Rollout:
     """Write the rollout to the swarm; it is then WATCHING (or FAILED, with why).
 
     A queued rollout is claimed first (ValidationError if that fails). When the
@@ -141,7 +177,6 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rol
                 "not applying"
             }
         )
-    client = client or SwarmClient()
     Rollout.objects.filter(pk=rollout.pk, state=RolloutState.APPLYING).update(
         lease_until=timezone.now() + WRITE_LEASE
     )
@@ -168,7 +203,7 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient | None = None) -> Rol
     return rollout
 
 
-def _write(rollout: Rollout, client: SwarmClient):
+def _write(rollout: Rollout, client: SwarmClient) -> datetime:
     """Send the rollout to the engine; returns the engine time just before.
 
     The tasks as they were before the write become the watcher's baseline, so
@@ -179,9 +214,11 @@ def _write(rollout: Rollout, client: SwarmClient):
         live = client.inspect(service.name)
         rollout.seen_tasks = _task_states(client.tasks(live["ID"]))
         applied_at = client.engine_time()
-        client.rollback(service.name)
+        write_rollback(client, service.name)
         event(rollout, "info", "asked the engine to roll back to the previous spec")
         return applied_at
+    if rollout.revision is None:  # an apply always has one; deleted since?
+        raise SwarmError(f"rollout #{rollout.pk} has no revision: nothing was sent")
     desired = rollout.revision.spec
     reference = f"{desired['image']}:{desired['tag']}"
     if client.image(reference) is None:
@@ -199,9 +236,7 @@ def _write(rollout: Rollout, client: SwarmClient):
                 f"changing {service.name} from {mode} to {desired['mode']} re-creates "
                 "the service and was not confirmed: nothing was sent"
             )
-        new = client.recreate(
-            service.name, lambda spec: apply_desired(spec, desired, image)
-        )
+        new = client.recreate(live, apply_desired(live["Spec"], desired, image))
         event(
             rollout,
             "info",
@@ -209,7 +244,7 @@ def _write(rollout: Rollout, client: SwarmClient):
             f"{live['ID'][:12]} removed, {new['ID'][:12]} created): {summary}",
         )
     else:
-        client.update(service.name, lambda spec: apply_desired(spec, desired, image))
+        write_update(client, service.name, lambda s: apply_desired(s, desired, image))
         event(rollout, "info", f"updated: {summary or 'no change to the swarm spec'}")
     return applied_at
 
@@ -218,7 +253,37 @@ def _task_states(tasks: list[dict]) -> dict[str, str]:
     return {task["ID"]: task["Status"]["State"] for task in tasks}
 
 
-def rollout_watch_step(*, rollout: Rollout, client: SwarmClient | None = None) -> bool:
+def write_update(
+    client: SwarmClient, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> EngineService:
+    """Write `change(live spec)` to service `name`; returns the service as read
+    before the write that went through. Each attempt reads the service again,
+    since "update out of sequence" means its version moved meanwhile."""
+    return _retry(client, name, lambda svc: client.update(svc, change(svc["Spec"])))
+
+
+def write_rollback(client: SwarmClient, name: str) -> EngineService:
+    """Ask the engine to roll `name` back to its previous spec (retried alike)."""
+    return _retry(client, name, client.rollback)
+
+
+def _retry(
+    client: SwarmClient, name: str, write: Callable[[EngineService], None]
+) -> EngineService:
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
+        service = client.inspect(name)
+        try:
+            write(service)
+            return service
+        except OutOfSequence:
+            if attempt == WRITE_ATTEMPTS:
+                raise
+        log.info("%s: update out of sequence, re-reading (%d)", name, attempt)
+        time.sleep(0.1 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
     """Observe the swarm once and record what changed; True once the rollout is
     final. The caller must hold the rollout's lease (rollout_take_over)."""
     rollout.refresh_from_db()
@@ -226,7 +291,6 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient | None = None) -
         return True
     if rollout.state != RolloutState.WATCHING:
         return False
-    client = client or SwarmClient()
     decision = watcher.watch_step(rollout, client)
     if decision is None:
         return False
@@ -240,7 +304,7 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient | None = None) -
 def _deadline_rollback(rollout: Rollout, reason: str, client: SwarmClient) -> None:
     try:
         applied_at = client.engine_time()
-        client.rollback(rollout.service.name)
+        write_rollback(client, rollout.service.name)
     except SwarmError as exc:
         finish(rollout, RolloutState.FAILED, f"{reason}; the rollback failed: {exc}")
         return

@@ -1,109 +1,99 @@
-"""Pieces of `manage.py rollout`: field flags, tables, one-line errors, and
-driving rollouts in-process (`apply --wait`)."""
+"""What `manage.py rollout` reads and prints: the desired-field flags (derived
+from rollouts.fields), one-line errors, tables, and following rollouts in
+process (`apply --wait`) with the driver's one drive step."""
 
 import argparse
+import re
 import time
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from rollouts.driver import default_owner, drive, rollout_release
+from rollouts.fields import FIELDS, ParseError, SpecField
 from rollouts.models import RUNNING_STATES, Rollout, RolloutState
-from rollouts.services import (
-    default_owner,
-    rollout_apply,
-    rollout_claim,
-    rollout_release,
-    rollout_take_over,
-    rollout_watch_step,
-)
-from rollouts.specs import human_duration, parse_duration
+from rollouts.swarm import SwarmClient
 
-# desired field -> command-line flag
-DESIRED_FLAGS = {
-    "image": "image",
-    "tag": "image-tag",
-    "mode": "mode",
-    "replicas": "replicas",
-    **{
-        f"{prefix}_{key}": f"{prefix}-{key.replace('_', '-')}"
-        for prefix in ("update", "rollback")
-        for key in (
-            "parallelism",
-            "delay",
-            "failure_action",
-            "monitor",
-            "max_failure_ratio",
-            "order",
-        )
-    },
-    "progress_deadline": "progress-deadline",
-    "deadline_action": "deadline-action",
-}
+DESIRED_FLAGS = {field.name: field.flag for field in FIELDS}
 OTHER_FLAGS = {
     "change_cause": "cause",
     "to_revision": "to-revision",
     "recreate_confirmed": "confirm-recreate",
 }
+# argparse reads "-5s" as an unknown option and only "-5" as a number; every
+# value starting with "-" and a digit is a value here (validation explains why
+# a negative duration or count is refused).
+_NEGATIVE_VALUE = re.compile(r"^-[0-9.]")
 
 
-def _duration(text: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+class OneLineParser(CommandParser):
+    """Usage errors as one line (`rollout apply: error: ...`), exit status 2,
+    instead of argparse's usage block above the message."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = _NEGATIVE_VALUE
+
+    def error(self, message: str) -> NoReturn:
+        if self.called_from_command_line:
+            self.exit(2, f"{self.prog}: error: {message}\n")
+        raise CommandError(f"Error: {message}")
 
 
-_METAVARS = {
-    "image": "REPOSITORY",
-    "tag": "TAG",
-    "mode": "replicated|global",
-    "replicas": "N",
-    "failure_action": "pause|continue|rollback",
-    "order": "stop-first|start-first",
-    "deadline_action": "report|pause|rollback",
-}
+def one_line_parser(parser: CommandParser) -> CommandParser:
+    """The command's own parser, switched to OneLineParser (its subparsers
+    inherit the class)."""
+    parser.__class__ = OneLineParser
+    parser._negative_number_matcher = _NEGATIVE_VALUE
+    return parser
 
 
-def add_desired_flags(parser) -> None:
+def flag_type(field: SpecField) -> Callable[[str], Any]:
+    """The field's own strict parser, as argparse wants it."""
+
+    def parse(text: str) -> Any:
+        try:
+            return field.parse(text)
+        except ParseError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = field.kind  # argparse names it in "invalid <name> value"
+    return parse
+
+
+def add_desired_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "desired fields (saved as a new revision; durations like 5s, 500ms, 1m30s)"
     )
-    for field, flag in DESIRED_FLAGS.items():
-        kind, metavar = (
-            str,
-            _METAVARS.get(field) or _METAVARS.get(field.split("_", 1)[-1], "VALUE"),
-        )
-        if field.endswith(("parallelism", "replicas")):
-            kind, metavar = int, "N"
-        elif field.endswith("ratio"):
-            kind, metavar = float, "0..1"
-        elif field.endswith(("delay", "monitor", "deadline")):
-            kind, metavar = _duration, "DURATION"
-        if field == "rollback_failure_action":
-            metavar = "pause|continue"
+    for field in FIELDS:
         group.add_argument(
-            f"--{flag}", dest=f"set_{field}", type=kind, default=None, metavar=metavar
+            f"--{field.flag}",
+            dest=f"set_{field.name}",
+            type=flag_type(field),
+            default=None,
+            metavar=field.metavar,
+            help=field.help,
         )
 
 
-def desired_from_options(options: dict) -> dict:
+def desired_from_options(options: dict[str, Any]) -> dict[str, Any]:
     return {
-        field: options[f"set_{field}"]
-        for field in DESIRED_FLAGS
-        if options.get(f"set_{field}") is not None
+        field.name: options[f"set_{field.name}"]
+        for field in FIELDS
+        if options.get(f"set_{field.name}") is not None
     }
 
 
-def describe_flags(desired: dict) -> str:
+def describe_flags(desired: dict[str, Any]) -> str:
     """The flags that would set `desired`, for a default change cause."""
-    parts = []
-    for field, value in desired.items():
-        if value is None:
-            continue
-        if field.endswith(("delay", "monitor", "deadline")):
-            value = human_duration(value)
-        parts.append(f"--{DESIRED_FLAGS[field]} {value}")
-    return " ".join(parts)
+    by_name = {field.name: field for field in FIELDS}
+    return " ".join(
+        by_name[name].flag_text(value)
+        for name, value in desired.items()
+        if value is not None
+    )
 
 
 def one_line(error: ValidationError) -> str:
@@ -137,37 +127,29 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 class RolloutRunner:
     """Applies rollouts from the command line and, with --wait, follows them.
 
-    It drives a rollout itself when it can claim it (or take over a lapsed
-    lease) and otherwise follows what its driver, the controller, records.
+    Each round it takes the driver's one drive step for every rollout it
+    follows: it drives a rollout when it can claim it (or take over a lapsed
+    lease), and otherwise follows what its driver, the controller, records.
     """
 
-    def __init__(self, command, rollouts: list[Rollout], client) -> None:
+    def __init__(
+        self, command: BaseCommand, rollouts: list[Rollout], client: SwarmClient
+    ) -> None:
         self.command = command
         self.rollouts = rollouts
         self.client = client
         self.owner = default_owner("cli")
         self.printed: dict[int, int] = {}
+        self.stop = False
 
     def say(self, line: str) -> None:
         self.command.stdout.write(line)
 
     def start(self) -> None:
         for rollout in self.rollouts:
-            self._drive(rollout)
+            drive(rollout=rollout, owner=self.owner, client=self.client)
+            rollout.refresh_from_db()
             self._print_events(rollout)
-
-    def _drive(self, rollout: Rollout) -> None:
-        rollout.refresh_from_db()
-        if rollout.state == RolloutState.QUEUED:
-            if rollout_claim(rollout=rollout, owner=self.owner):
-                rollout_apply(rollout=rollout, client=self.client)
-        elif rollout.state in RUNNING_STATES and rollout_take_over(
-            rollout=rollout, owner=self.owner
-        ):
-            if rollout.state == RolloutState.APPLYING:
-                rollout_apply(rollout=rollout, client=self.client)
-            else:
-                rollout_watch_step(rollout=rollout, client=self.client)
 
     def release(self) -> None:
         for rollout in self.rollouts:
@@ -178,18 +160,18 @@ class RolloutRunner:
         """Follow every rollout to its end; CommandError unless all completed."""
         followed = list(self.rollouts)
         try:
-            while not self.command.stop:
-                pending = [r for r in followed if not r.is_final]
-                for rollout in pending:
-                    self._drive(rollout)
+            while not self.stop:
+                for rollout in [r for r in followed if not r.is_final]:
+                    drive(rollout=rollout, owner=self.owner, client=self.client)
+                    rollout.refresh_from_db()
                     self._print_events(rollout)
                     followed += self._follow_ups(rollout, followed)
                 if all(r.is_final for r in followed):
                     break
                 time.sleep(1)
         except KeyboardInterrupt:
-            self.command.stop = True
-        if self.command.stop:
+            self.stop = True
+        if self.stop:
             self.release()
             raise CommandError(
                 "interrupted: the rollout goes on; a running controller takes it over"
@@ -198,7 +180,7 @@ class RolloutRunner:
         if failed:
             raise CommandError(self.summary(failed))
         for rollout in self.rollouts:
-            took = (rollout.finished_at - rollout.started_at).total_seconds()
+            took = _took(rollout)
             self.say(f"{rollout.service.name}: completed in {took:.1f}s")
 
     def _follow_ups(self, rollout: Rollout, followed: list[Rollout]) -> list[Rollout]:
@@ -225,3 +207,10 @@ class RolloutRunner:
             f"{r.service.name}: rollout #{r.pk} {r.state.replace('_', ' ')}: {r.reason}"
             for r in rollouts
         )
+
+
+def _took(rollout: Rollout) -> float:
+    """Seconds from claiming to the verdict."""
+    if rollout.started_at is None or rollout.finished_at is None:
+        return 0.0
+    return (rollout.finished_at - rollout.started_at).total_seconds()

@@ -1,0 +1,372 @@
+"""The desired spec of a service, declared once: one `SpecField` per field.
+
+Each declaration carries the field's name, kind, unit, default, engine key,
+command-line flag, label and help, and owns its one strict parser. The admin
+form, the API serializer, `manage.py rollout`'s flags, validation, the plan's
+wording and the translation to the engine's UpdateConfig/RollbackConfig are all
+derived from `FIELDS`; adding a policy field means adding one `SpecField` here
+and its column in `models.Service` (a test checks that the two agree).
+
+Parsing is strict and happens before any conversion (issue 9): ASCII digits in
+the documented grammar only (`"²".isdigit()` and `int("٣")` would accept what no
+operator typed), finite values only (no nan, inf or 1e999), bounded length. A
+leading "-" is read, so that validation, not parsing, explains why a negative
+value is refused.
+"""
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+
+from rollouts.models import DeadlineAction, FailureAction, Mode, Order
+from rollouts.models import RollbackFailureAction as RollbackAction
+
+MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
+MAX_COUNT = 1000  # replicas and parallelism
+_MAX_DIGITS = 15  # far below Python's int-string limit, above any sane value
+
+_INTEGER = re.compile(r"-?[0-9]{1,15}", re.ASCII)
+_DECIMAL = re.compile(r"-?(?:[0-9]{1,15}(?:\.[0-9]{1,9})?|\.[0-9]{1,9})", re.ASCII)
+_DURATION_PART = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(ms|s|m|h)", re.ASCII)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class ParseError(ValueError):
+    """A value outside the field's grammar; str() is one line for the operator."""
+
+
+# --- the strict parsers -------------------------------------------------------------
+
+
+def _number(value: object, *, whole: bool) -> float | int | None:
+    """An int (or a finite float) given as a number; None when it is text."""
+    if isinstance(value, bool):
+        raise ParseError(f"{value!r} is not a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value) or (whole and not value.is_integer()):
+            kind = "whole number" if whole else "finite number"
+            raise ParseError(f"{value!r} is not a {kind}")
+        return int(value) if whole else value
+    if not isinstance(value, str):
+        raise ParseError(f"{value!r} is not a number")
+    return None
+
+
+def parse_int(value: object) -> int:
+    """A whole number from an int or from ASCII digits ("12", "-1"); ParseError
+    otherwise ("1.5", "1e3", "٣", "²", " ", more than 15 digits)."""
+    number = _number(value, whole=True)
+    if number is not None:
+        return int(number)
+    text = str(value).strip()
+    if not _INTEGER.fullmatch(text):
+        raise ParseError(f"{text!r} is not a whole number (digits 0-9)")
+    return int(text)
+
+
+def parse_id(value: object) -> int:
+    """A database id: 1 to 15 ASCII digits, no sign; ParseError otherwise."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > _MAX_DIGITS:
+        raise ParseError(f"{text!r} is not an id (digits 0-9)")
+    return int(text)
+
+
+def parse_decimal(value: object) -> float:
+    """A finite number from a number or from "0.2", ".5", "-1"; no exponent,
+    no nan or inf; ParseError otherwise."""
+    number = _number(value, whole=False)
+    if number is not None:
+        return float(number)
+    text = str(value).strip()
+    if not _DECIMAL.fullmatch(text) or not text.isascii():
+        raise ParseError(f"{text!r} is not a number (e.g. 0.2)")
+    return float(text)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or from "5", "0.5", "5s", "500ms", "1m30s", "2h"
+    (Docker's notation, ASCII only); a leading "-" is kept. ParseError otherwise."""
+    number = _number(value, whole=False)
+    if number is not None:
+        return float(number)
+    text = str(value).strip().replace(" ", "")
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text[1:] if sign < 0 else text
+    if body.isascii() and _DECIMAL.fullmatch(body) and not body.startswith("-"):
+        return sign * float(body)
+    parts = _DURATION_PART.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
+    return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def parse_text(value: object) -> str:
+    if not isinstance(value, str):
+        raise ParseError(f"{value!r} is not text")
+    return value.strip()
+
+
+def human_duration(seconds: float) -> str:
+    """5 -> "5s", 0.5 -> "500ms", 90 -> "1m30s", 7200 -> "2h"."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    minutes, rest = divmod(round(seconds, 3), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    if rest or not (hours or minutes):
+        parts.append(f"{rest:g}s")
+    return "".join(parts)
+
+
+# --- the declaration ----------------------------------------------------------------
+
+TEXT, CHOICE, COUNT, RATIO, DURATION = "text", "choice", "count", "ratio", "duration"
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    TEXT: parse_text,
+    CHOICE: parse_text,
+    COUNT: parse_int,
+    RATIO: parse_decimal,
+    DURATION: parse_duration,
+}
+
+
+@dataclass(frozen=True)
+class SpecField:
+    """One field of the desired spec.
+
+    `policy` is the docker-py UpdateConfig/RollbackConfig argument of a policy
+    field ("delay"), `engine_key` its key in the Engine API ("Delay"); both are
+    empty for the rest. Durations are seconds here and nanoseconds in the engine.
+    """
+
+    name: str
+    kind: str
+    label: str
+    help: str
+    default: Any
+    flag: str
+    metavar: str
+    choices: type[models.TextChoices] | None = None
+    minimum: float = 0
+    maximum: float | None = None
+    policy: str = ""
+    engine_key: str = ""
+    swarm: bool = True  # False: ours alone (the progress deadline)
+    optional: bool = False  # may be None (replicas of a global service)
+
+    @property
+    def unit(self) -> str:
+        return "seconds" if self.kind == DURATION else ""
+
+    def parse(self, value: object) -> Any:
+        """The typed value of `value` (text from a form or a flag, or a number
+        from JSON); ParseError when it is outside the grammar."""
+        if value is None or value == "":
+            if self.optional:
+                return None
+            raise ParseError("a value is required")
+        return _PARSERS[self.kind](value)
+
+    def human(self, value: Any) -> str:
+        """The value in the words `rollout plan` and the admin use."""
+        if value is None:
+            return "-"
+        if self.kind == DURATION:
+            return human_duration(value)
+        if self.policy == "parallelism" and value == 0:
+            return "0 (all at once)"
+        if self.kind == RATIO:
+            return f"{value:g}"
+        return str(value)
+
+    def flag_text(self, value: Any) -> str:
+        shown = human_duration(value) if self.kind == DURATION else value
+        return f"--{self.flag} {shown}"
+
+
+def _choices(values: type[models.TextChoices]) -> str:
+    return "|".join(values.values)
+
+
+_POLICY_HELP = {
+    "update": {
+        "parallelism": "Tasks replaced at once (engine default 1; 0 = all at once).",
+        "delay": "Wait between batches, e.g. 5s (engine default 0s).",
+        "failure_action": "What the engine does when too many new tasks fail "
+        "(engine default pause).",
+        "monitor": "How long each new task is watched for failure after it "
+        "starts, e.g. 20s (engine default 5s).",
+        "max_failure_ratio": "Share of tasks that may fail before the failure "
+        "action, 0 to 1 (0.2 = 20%; engine default 0).",
+        "order": "stop-first stops an old task before starting its "
+        "replacement; start-first overlaps them (engine default stop-first).",
+    },
+    "rollback": {
+        "parallelism": "Tasks rolled back at once (engine default 1).",
+        "delay": "Wait between rollback batches (engine default 0s).",
+        "failure_action": "What the engine does when a rollback itself fails "
+        "(engine default pause).",
+        "monitor": "How long each rolled-back task is watched (default 5s).",
+        "max_failure_ratio": "Share of tasks that may fail during a rollback, "
+        "0 to 1 (engine default 0).",
+        "order": "Order of stop and start during a rollback.",
+    },
+}
+
+# The engine's own defaults (`docker service create` without flags), not the
+# SDK's (parallelism 0, failure action continue): every write sets every field.
+ENGINE_POLICY_DEFAULTS: dict[str, Any] = {
+    "parallelism": 1,
+    "delay": 0.0,
+    "failure_action": "pause",
+    "monitor": 5.0,
+    "max_failure_ratio": 0.0,
+    "order": "stop-first",
+}
+POLICY_KEYS = {
+    "parallelism": "Parallelism",
+    "delay": "Delay",
+    "failure_action": "FailureAction",
+    "monitor": "Monitor",
+    "max_failure_ratio": "MaxFailureRatio",
+    "order": "Order",
+}
+
+
+def _policy(prefix: str) -> list[SpecField]:
+    failure = FailureAction if prefix == "update" else RollbackAction
+    kinds: dict[str, tuple[str, str, Any, float]] = {
+        # policy key: (kind, metavar, choices, minimum)
+        "parallelism": (COUNT, "N", None, 0),
+        "delay": (DURATION, "DURATION", None, 0),
+        "failure_action": (CHOICE, _choices(failure), failure, 0),
+        # The engine reads a zero monitor as "use the default" (5 s).
+        "monitor": (DURATION, "DURATION", None, 0.001),
+        "max_failure_ratio": (RATIO, "0..1", None, 0),
+        "order": (CHOICE, _choices(Order), Order, 0),
+    }
+    maxima = {COUNT: MAX_COUNT, RATIO: 1, DURATION: MAX_DURATION}
+    return [
+        SpecField(
+            name=f"{prefix}_{key}",
+            kind=kind,
+            label=f"{prefix} {key.replace('_', ' ')}",
+            help=_POLICY_HELP[prefix][key],
+            default=ENGINE_POLICY_DEFAULTS[key],
+            flag=f"{prefix}-{key.replace('_', '-')}",
+            metavar=metavar,
+            choices=choices,
+            minimum=minimum,
+            maximum=maxima.get(kind),
+            policy=key,
+            engine_key=engine_key,
+        )
+        for key, engine_key in POLICY_KEYS.items()
+        for kind, metavar, choices, minimum in [kinds[key]]
+    ]
+
+
+FIELDS: tuple[SpecField, ...] = (
+    SpecField(
+        "image",
+        TEXT,
+        "image repository",
+        "Repository, without the tag (dockercoins).",
+        None,
+        "image",
+        "REPOSITORY",
+    ),
+    SpecField(
+        "tag",
+        TEXT,
+        "image tag",
+        "Tag to run (1.0, 1.1, bugged). Must be an image the swarm node has.",
+        None,
+        "image-tag",
+        "TAG",
+    ),
+    SpecField(
+        "mode",
+        CHOICE,
+        "mode",
+        "Replicated runs N tasks; global runs one task on every node. "
+        "Changing it removes and re-creates the service.",
+        Mode.REPLICATED,
+        "mode",
+        _choices(Mode),
+        choices=Mode,
+    ),
+    SpecField(
+        "replicas",
+        COUNT,
+        "replicas",
+        "Number of tasks. Leave empty for a global service.",
+        None,
+        "replicas",
+        "N",
+        maximum=MAX_COUNT,
+        optional=True,
+    ),
+    *_policy("update"),
+    *_policy("rollback"),
+    SpecField(
+        "progress_deadline",
+        DURATION,
+        "progress deadline",
+        "A rollout not finished after this long is failed, e.g. 10m (default "
+        "10m). Swarm alone would wait forever.",
+        600.0,
+        "progress-deadline",
+        "DURATION",
+        minimum=1,
+        maximum=MAX_DURATION,
+        swarm=False,
+    ),
+    SpecField(
+        "deadline_action",
+        CHOICE,
+        "deadline action",
+        "What to do when the deadline passes.",
+        DeadlineAction.REPORT,
+        "deadline-action",
+        _choices(DeadlineAction),
+        choices=DeadlineAction,
+        swarm=False,
+    ),
+)
+
+BY_NAME = {field.name: field for field in FIELDS}
+SPEC_FIELDS = tuple(BY_NAME)
+# What lives in the swarm's service spec; the rest is ours alone.
+SWARM_FIELDS = tuple(field.name for field in FIELDS if field.swarm)
+
+
+def policy_fields(prefix: str) -> list[SpecField]:
+    """The UpdateConfig ("update") or RollbackConfig ("rollback") fields."""
+    return [f for f in FIELDS if f.policy and f.name.startswith(f"{prefix}_")]
+
+
+def parse_desired(values: dict[str, object]) -> dict[str, Any]:
+    """Every value of `values` through its field's parser.
+
+    Raises ParseError naming the field ("update_delay: 'nan' is not a
+    duration ..."); an unknown name is a ParseError too.
+    """
+    parsed = {}
+    for name, value in values.items():
+        field = BY_NAME.get(name)
+        if field is None:
+            raise ParseError(f"unknown field {name!r}")
+        try:
+            parsed[name] = field.parse(value)
+        except ParseError as error:
+            raise ParseError(f"{name}: {error}") from None
+    return parsed

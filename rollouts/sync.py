@@ -1,0 +1,84 @@
+"""The swarm -> the database: import and refresh the stack's services.
+
+Run by the controller every sync interval and by `manage.py rollout` before it
+plans or applies; it alone, with rollouts.driver, is handed a Docker client.
+"""
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from rollouts.history import record_live, revision_create
+from rollouts.models import KnownImage, Service
+from rollouts.specs import desired_from_spec
+from rollouts.swarm import SwarmClient
+
+log = logging.getLogger("rollouts")
+
+
+def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Service]:
+    """Import or refresh one Service row per swarm service of `stack`.
+
+    New rows take their desired fields from the live spec (revision 1); every
+    row gets its live state refreshed; rows whose service vanished are marked
+    missing. The engine's image inventory (KnownImage) is refreshed too.
+    """
+    stack = stack or settings.STACK_NAME
+    live = client.list_services(stack)
+    tasks: dict[str, list[dict[str, Any]]] = {svc["ID"]: [] for svc in live}
+    for task in client.tasks():
+        tasks.get(task.get("ServiceID"), []).append(task)
+    nodes = client.node_names()
+    images = client.images()
+    now = timezone.now()
+    with transaction.atomic():
+        _record_images(images, now)
+        rows = [_import(svc, stack, tasks[svc["ID"]], nodes, now) for svc in live]
+        names = [row.name for row in rows]
+        gone = Service.objects.filter(stack=stack, missing=False).exclude(
+            name__in=names
+        )
+        for row in gone:
+            log.info("%s: no longer in the swarm", row.name)
+        gone.update(missing=True)
+    return rows
+
+
+def _record_images(images: list[dict[str, str]], now: datetime) -> None:
+    for image in images:
+        KnownImage.objects.update_or_create(
+            reference=image["reference"],
+            defaults={
+                "image_id": image["image_id"],
+                "digest": image["digest"],
+                "seen_at": now,
+            },
+        )
+    refs = [image["reference"] for image in images]
+    KnownImage.objects.exclude(reference__in=refs).delete()
+
+
+def _import(
+    svc: dict[str, Any],
+    stack: str,
+    tasks: list[dict[str, Any]],
+    nodes: dict[str, str],
+    now: datetime,
+) -> Service:
+    name = svc["Spec"]["Name"]
+    service = Service.objects.filter(name=name).first()
+    if service is None:
+        prefix = f"{stack}_"
+        short = name[len(prefix) :] if name.startswith(prefix) else name
+        service = Service(name=name, stack=stack, short_name=short)
+        for field, value in desired_from_spec(svc["Spec"]).items():
+            setattr(service, field, value)
+        service.save()
+        revision_create(service, None, "imported from the swarm by `rollout sync`")
+        log.info("%s: imported (%s:%s)", name, service.image, service.tag)
+    record_live(service, svc, tasks, nodes, now)
+    return service

@@ -19,7 +19,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 MAX_BYTES = 1024
-_NUMBER = re.compile(r"[+-]?[0-9]+")
+# ASCII digits only, and few of them: int() of thousands of digits raises
+# (Python's int-string limit), and none of that many is a byte count we serve.
+_NUMBER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_MAX_DIGITS = 15
 _device = threading.Lock()
 
 
@@ -36,7 +39,9 @@ def banner(request: HttpRequest) -> HttpResponse:
 def random_bytes(request: HttpRequest, count: str) -> HttpResponse:
     if not _NUMBER.fullmatch(count):
         return _bad_request("not a number")
-    how_many = int(count)
+    digits = count.lstrip("+-").lstrip("0")
+    sign = -1 if count.startswith("-") else 1
+    how_many = sign * int(digits or "0") if len(digits) <= _MAX_DIGITS else 0
     if not 1 <= how_many <= MAX_BYTES:
         return _bad_request(f"n must be between 1 and {MAX_BYTES}")
     return _sized(HttpResponse(draw(how_many), content_type="application/octet-stream"))

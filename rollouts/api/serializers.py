@@ -4,8 +4,27 @@ from typing import Any
 
 from rest_framework import serializers
 
-from rollouts.fields import CHOICE, COUNT, FIELDS, TEXT, SpecField
+from rollouts.fields import (
+    CHOICE,
+    COUNT,
+    FIELDS,
+    TEXT,
+    ParseError,
+    SpecField,
+    parse_int,
+)
 from rollouts.models import Revision, Rollout, RolloutEvent, Service
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """An integer from ASCII digits only (DRF's own accepts "٣" as 3)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        try:
+            value = parse_int(data)
+        except ParseError:
+            self.fail("invalid")
+        return super().to_internal_value(value)
 
 
 class TaskSerializer(serializers.Serializer):

@@ -22,7 +22,9 @@ from rollouts.api.serializers import (
     RolloutSummarySerializer,
     ServiceRefSerializer,
     SlotSerializer,
+    StrictIntegerField,
 )
+from rollouts.fields import ParseError, parse_id
 from rollouts.models import ACTIVE_STATES, Rollout, RolloutState, Service
 
 
@@ -42,11 +44,15 @@ def get_service(key: str, queryset: QuerySet[Service] | None = None) -> Service:
     the names resolved as `manage.py rollout` resolves them."""
     queryset = Service.objects.all() if queryset is None else queryset
     try:
-        if key.isdigit():
-            return queryset.get(pk=int(key))
+        pk = parse_id(key)
+    except ParseError:
+        pk = None  # a name (or nothing we know): looked up by name
+    try:
+        if pk is not None:
+            return queryset.get(pk=pk)
         return queryset.get(pk=selectors.service_get(name=key).pk)
     except Service.DoesNotExist as error:
-        detail = str(error) if not key.isdigit() else f"no service with id {key}"
+        detail = str(error) if pk is None else f"no service with id {key}"
         raise NotFound(detail) from None
 
 
@@ -126,7 +132,7 @@ class RolloutListApi(StaffApi):
     class FilterSerializer(serializers.Serializer):
         service = serializers.CharField(required=False)
         state = serializers.ChoiceField(choices=RolloutState.choices, required=False)
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+        limit = StrictIntegerField(min_value=1, max_value=500, default=50)
 
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -162,7 +168,10 @@ class RolloutDetailApi(StaffApi):
         rollouts = Rollout.objects.select_related(
             "service", "revision", "requested_by"
         ).prefetch_related("events")
-        found = rollouts.filter(pk=int(rollout)).first() if rollout.isdigit() else None
+        try:
+            found = rollouts.filter(pk=parse_id(rollout)).first()
+        except ParseError:
+            found = None
         if found is None:
             raise NotFound(f"No rollout {rollout!r}.")
         return Response(self.OutputSerializer(found).data)

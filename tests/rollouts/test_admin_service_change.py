@@ -109,6 +109,16 @@ BAD_INPUTS = {
     "unreadable duration": ({"update_delay": "five seconds"}, "update_delay"),
     "absurd duration": ({"update_monitor": "1000h"}, "update_monitor"),
     "no change cause": ({"tag": "1.1", "change_cause": ""}, "change_cause"),
+    # Issue 9: ASCII digits in the documented grammar only, finite values only.
+    "Arabic-Indic replicas": ({"replicas": "\u0663"}, "replicas"),
+    "superscript replicas": ({"replicas": "\u00b2"}, "replicas"),
+    "fractional replicas": ({"replicas": "2.5"}, "replicas"),
+    "Arabic-Indic duration": ({"update_delay": "\u0665s"}, "update_delay"),
+    "exponent duration": ({"update_delay": "1e3"}, "update_delay"),
+    "nan duration": ({"update_monitor": "nan"}, "update_monitor"),
+    "infinite duration": ({"progress_deadline": "inf"}, "progress_deadline"),
+    "nan ratio": ({"update_max_failure_ratio": "nan"}, "update_max_failure_ratio"),
+    "exponent parallelism": ({"update_parallelism": "1e2"}, "update_parallelism"),
 }
 
 

@@ -94,6 +94,9 @@ def test_rollouts_list_filters_by_service_and_state(api, recorded_worker):
         ({"service": "nope"}, "service"),
         ({"limit": "0"}, "limit"),
         ({"limit": "many"}, "limit"),
+        ({"limit": "\u0663"}, "limit"),  # ٣, an Arabic-Indic three
+        ({"limit": "\u00b2"}, "limit"),  # ², which str.isdigit() accepts
+        ({"service": "\u2460"}, "service"),  # ①, likewise
     ],
 )
 def test_a_bad_filter_is_a_400_with_the_reason(api, recorded_worker, params, field):
@@ -140,6 +143,10 @@ def test_rollout_detail_has_state_reason_progress_events_and_tasks(
         ("rollouts:service-detail", "999"),
         ("rollouts:service-detail", "nope"),
         ("rollouts:service-revisions", "nope"),
+        ("rollouts:rollout-detail", "\u00b2"),
+        ("rollouts:service-detail", "\u00b2"),
+        ("rollouts:service-revisions", "\u00b2"),
+        ("rollouts:service-detail", "9" * 5000),
     ],
 )
 def test_unknown_ids_are_a_json_404(api, recorded_worker, name, key):

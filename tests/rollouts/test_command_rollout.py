@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from rollouts.controller import Controller
+from rollouts.management.commands.rollout import Command
 from rollouts.models import Rollout, RolloutState, Service
 from rollouts.swarm import SwarmUnreachable
 
@@ -109,6 +110,71 @@ def test_an_unreachable_engine_is_one_line(worker, engine):
     engine.down = True
     with pytest.raises(CommandError, match="^Docker engine unreachable at "):
         rollout("apply", "worker", "--image-tag", "1.1")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--update-delay", "-5s"], "--update-delay: must be at least 0s"),
+        (["--update-delay", "nan"], "'nan' is not a duration"),
+        (["--update-delay", "inf"], "'inf' is not a duration"),
+        (["--update-delay", "1e999"], "'1e999' is not a duration"),
+        (["--progress-deadline", "nan"], "'nan' is not a duration"),
+        (["--update-delay", "\u0665s"], "is not a duration"),  # ٥s
+        (["--update-max-failure-ratio", "nan"], "'nan' is not a number"),
+        (["--replicas", "\u0663"], "is not a whole number"),  # ٣
+        (["--replicas", "\u00b2"], "is not a whole number"),  # ²
+        (["--replicas", "-1"], "--replicas: must be a whole number from 0 to 1000"),
+    ],
+)
+def test_numbers_are_read_strictly_and_refused_in_one_line(
+    worker, engine, args, message
+):
+    with pytest.raises(CommandError) as raised:
+        rollout("apply", "worker", *args)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert engine.writes == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["apply", "worker", "--replicas", "-1"], "--replicas: must be a whole"),
+        (["scale", "worker", "-1"], "--replicas: must be a whole number"),
+        (["apply", "nope", "--replicas", "3"], "no service 'nope'"),
+        (["scale", "nope", "3"], "no service 'nope'"),
+        (["undo", "nope"], "no service 'nope'"),
+        (["plan", "nope"], "no service 'nope'"),
+    ],
+)
+def test_bad_input_is_reported_before_the_engine_is_asked(
+    worker, engine, args, message
+):
+    engine.down = True
+    with pytest.raises(CommandError, match=message):
+        rollout(*args)
+
+
+def test_a_usage_error_is_one_line_and_exit_2(worker, capsys):
+    with pytest.raises(SystemExit) as exited:
+        Command().run_from_argv(["manage.py", "rollout", "apply", "--no-such-flag"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "error: unrecognized arguments: --no-such-flag" in err
+
+
+def test_a_controller_without_a_writable_alive_file_is_one_line(worker):
+    with pytest.raises(CommandError, match="^--alive-file /nonexistent/dir/x: cannot"):
+        rollout("controller", "--alive-file", "/nonexistent/dir/x")
+
+
+@pytest.mark.parametrize("interval", ["-1", "0", "nan", "soon"])
+def test_the_sync_interval_must_be_a_positive_duration(worker, tmp_path, interval):
+    alive = str(tmp_path / "alive")
+    with pytest.raises(CommandError, match="--sync-interval"):
+        rollout("controller", f"--sync-interval={interval}", "--alive-file", alive)
 
 
 def test_apply_wait_follows_the_rollout_and_exits_0_when_completed(worker, engine):

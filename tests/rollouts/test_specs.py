@@ -213,3 +213,39 @@ def test_engine_times_keep_microseconds():
         571248,
         0,
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["nan", "inf", "-inf", "1e3", "1e999", "\u0665s", "\u00b2", "5s5", "1_000"]
+)
+def test_durations_outside_the_grammar_are_refused(text):
+    with pytest.raises(fields.ParseError):
+        fields.parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    "value", ["\u0663", "\u00b2", "\u2460", "1e3", "1.5", "9" * 16]
+)
+def test_whole_numbers_are_ascii_digits_only(value):
+    with pytest.raises(fields.ParseError):
+        fields.parse_int(value)
+
+
+def test_numbers_given_as_numbers_must_be_finite():
+    for parse in (fields.parse_duration, fields.parse_decimal):
+        for value in (float("nan"), float("inf"), True):
+            with pytest.raises(fields.ParseError):
+                parse(value)
+    assert fields.parse_int(3) == 3 and fields.parse_duration(2) == 2.0
+
+
+def test_the_declaration_matches_the_model_columns():
+    # models.Service stores what rollouts.fields declares: same defaults and
+    # choices, so the admin, the API and the command agree with the database.
+    for field in fields.FIELDS:
+        column = Service._meta.get_field(field.name)
+        if field.default is not None:
+            assert column.default == field.default, field.name
+        if field.choices is not None:
+            assert list(column.choices) == list(field.choices.choices), field.name
+        assert column.null == field.optional, field.name

@@ -9,7 +9,6 @@ from rollouts.validation import validate_desired
 pytestmark = pytest.mark.django_db
 
 
-
 def errors(service: Service, **desired) -> dict:
     with pytest.raises(ValidationError) as raised:
         validate_desired(service=service, desired=desired)
@@ -76,3 +75,17 @@ def test_a_service_that_no_longer_exists_is_refused(worker):
 def test_every_error_is_reported_at_once(worker):
     found = errors(worker, tag="9.9", update_max_failure_ratio=2.0, replicas=None)
     assert set(found) == {"tag", "update_max_failure_ratio", "replicas"}
+
+
+@pytest.mark.parametrize(
+    "field", ["update_delay", "update_monitor", "progress_deadline", "rollback_delay"]
+)
+def test_nan_and_infinite_durations_are_refused(worker, field):
+    # NaN fails both range comparisons, so it must be refused before them.
+    for value in (float("nan"), float("inf")):
+        assert field in errors(worker, **{field: value})
+
+
+def test_a_nan_ratio_is_refused(worker):
+    found = errors(worker, update_max_failure_ratio=float("nan"))
+    assert "between 0 and 1" in found["update_max_failure_ratio"][0]

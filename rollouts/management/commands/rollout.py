@@ -61,12 +61,8 @@ def _interval(text: str) -> float:
 class Command(BaseCommand):
     help = "Apply, watch, inspect and undo rollouts of the stack's swarm services."
 
-    def create_parser(
-        self, prog_name: str, subcommand: str, **kwargs: Any
-    ) -> CommandParser:
-        return one_line_parser(super().create_parser(prog_name, subcommand, **kwargs))
-
     def add_arguments(self, parser: CommandParser) -> None:
+        one_line_parser(parser)  # before the subparsers, which inherit its class
         common = argparse.ArgumentParser(add_help=False)
         common.add_argument("--stack", help="stack name (default: settings.STACK_NAME)")
         change = argparse.ArgumentParser(add_help=False)

@@ -28,6 +28,7 @@ images:
 
 lint:
 	$(VENV)/ruff check .
+	$(VENV)/mypy
 	$(VENV)/python manage.py makemigrations --check --dry-run
 
 # Stacks left by killed earlier runs go first; every test stack removes itself.

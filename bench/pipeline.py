@@ -270,7 +270,7 @@ def run_worker(stack: Stack, urls: dict, *, concurrency: int, seconds: float):
     worker.send_signal(signal.SIGTERM)
     worker.wait(timeout=20)
     made = end_count - start_count
-    per_hash = {
+    per_hash: dict[str, float] = {
         role: round((cpu_after[role] - cpu_before[role]) / max(made, 1) * 1e6)
         for role in cpu_after
     }
@@ -313,7 +313,10 @@ def _wrk(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
     ).stdout
 
     def latency(percent: str) -> float:
-        value, unit = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out).groups()
+        found = re.search(rf"\s{percent}%\s+([\d.]+)(us|ms|s)", out)
+        if found is None:
+            raise RuntimeError(f"wrk printed no {percent}% latency:\n{out}")
+        value, unit = found.groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -323,7 +326,7 @@ def _wrk(url: str, path: str, *, connections: int, seconds: float) -> LoadRun:
     return LoadRun(
         path=path,
         tool="wrk",
-        requests_per_second=float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1]),
+        requests_per_second=float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", out)),
         p50_ms=latency("50"),
         p99_ms=latency("99"),
         errors=int(errors.group(1)) if errors else 0,
@@ -433,6 +436,13 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
         f" {runs[0].requests_per_second / run.requests_per_second:.0%} of it"
     )
     return runs
+
+
+def _wrk_figure(pattern: str, out: str) -> str:
+    found = re.search(pattern, out)
+    if found is None:
+        raise RuntimeError(f"wrk printed nothing like {pattern!r}:\n{out}")
+    return found[1]
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ a status line, headers, and a body sized by Content-Length, chunked, or ended
 by closing the connection. Anything else is an HttpError.
 """
 
+import io
 import socket
 from urllib.parse import urlsplit
 
@@ -37,7 +38,7 @@ class KeepAliveClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._sock: socket.socket | None = None
-        self._reader = None
+        self._reader: io.BufferedReader | None = None
 
     def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
         """Send one request and return (status, body); raise HttpError.
@@ -69,9 +70,16 @@ class KeepAliveClient:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock, self._reader = sock, sock.makefile("rb")
 
+    @property
+    def reader(self) -> io.BufferedReader:
+        if self._reader is None:
+            raise HttpError("not connected")
+        return self._reader
+
     def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         if self._sock is None:
             self._connect()
+        assert self._sock is not None
         head = (
             f"{method} {self.prefix}{path} HTTP/1.1\r\n".encode()
             + b"Host: "
@@ -90,7 +98,7 @@ class KeepAliveClient:
         return status, data
 
     def _status_line(self) -> tuple[int, bytes]:
-        line = self._reader.readline(1024)
+        line = self.reader.readline(1024)
         if not line:
             raise HttpError("connection closed by the server")
         version, _, rest = line.partition(b" ")
@@ -101,7 +109,7 @@ class KeepAliveClient:
     def _headers(self) -> dict[bytes, bytes]:
         headers: dict[bytes, bytes] = {}
         for _ in range(MAX_HEADER_LINES):
-            line = self._reader.readline(8192)
+            line = self.reader.readline(8192)
             if line in (b"\r\n", b"\n", b""):
                 return headers
             name, _, value = line.partition(b":")
@@ -115,29 +123,30 @@ class KeepAliveClient:
             length = int(headers[b"content-length"])
             if length > MAX_BODY:
                 raise HttpError(f"answer of {length} bytes is too large")
-            data = self._reader.read(length)
+            data = self.reader.read(length)
             if len(data) != length:
                 raise HttpError("connection closed mid-answer")
             return data
         # HTTP/1.0 style: the body ends when the server closes the connection.
-        data = self._reader.read(MAX_BODY + 1)
+        data = self.reader.read(MAX_BODY + 1)
         self.close()
         if len(data) > MAX_BODY:
             raise HttpError("answer too large")
         return data
 
     def _chunked(self) -> bytes:
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
-            size = int(self._reader.readline(1024).split(b";")[0], 16)
+            size = int(self.reader.readline(1024).split(b";")[0], 16)
             if size == 0:
                 self._headers()  # trailers, then the blank line
                 return b"".join(parts)
             total += size
             if total > MAX_BODY:
                 raise HttpError("answer too large")
-            parts.append(self._reader.read(size))
-            self._reader.readline(16)  # the CRLF after each chunk
+            parts.append(self.reader.read(size))
+            self.reader.readline(16)  # the CRLF after each chunk
 
 
 def _describe(exc: Exception) -> str:

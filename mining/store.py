@@ -120,7 +120,7 @@ def reset() -> None:
 def _where() -> str:
     kwargs = _client.connection_pool.connection_kwargs if _client else {}
     if "path" in kwargs:
-        return kwargs["path"]
+        return str(kwargs["path"])
     return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
@@ -186,7 +186,8 @@ def forget_worker(worker_id: str) -> None:
 
 def store_coin(hex_hash: str, random_bytes: bytes) -> None:
     pipe = client().pipeline(transaction=False)
-    pipe.hset(WALLET, hex_hash, random_bytes)
+    # redis-py's hints say str; the protocol (and redis-py) take bytes as is.
+    pipe.hset(WALLET, hex_hash, random_bytes)  # type: ignore[arg-type]
     _run(pipe)
 
 

@@ -5,7 +5,7 @@ The forms parse and present; what is *valid* for a swarm service is decided by
 admin and the command can never disagree about what may be sent to the engine.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -22,7 +22,7 @@ from rollouts.fields import (
     SpecField,
     human_duration,
 )
-from rollouts.models import KnownImage, Service
+from rollouts.models import KnownImage, Rollout, Service
 
 _INVALID = {
     DURATION: "Enter seconds (e.g. 5 or 0.5) or a duration like 500ms, 20s, 1m30s.",
@@ -66,7 +66,7 @@ def form_field(spec: SpecField) -> forms.Field:
     return SpecFormField(spec, **common)
 
 
-def add_validation_errors(form: forms.Form, error: ValidationError) -> None:
+def add_validation_errors(form: forms.BaseForm, error: ValidationError) -> None:
     """Attach a service-layer ValidationError to the form fields it names."""
     if not hasattr(error, "error_dict"):
         form.add_error(None, error)
@@ -114,10 +114,10 @@ class ServiceChangeForm(forms.ModelForm):
         refs = KnownImage.objects.filter(reference__startswith=prefix)
         return [ref[len(prefix) :] for ref in refs.values_list("reference", flat=True)]
 
-    def desired(self) -> dict:
+    def desired(self) -> dict[str, Any]:
         return {name: self.cleaned_data.get(name) for name in SPEC_FIELDS}
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         if any(name in self.errors for name in SPEC_FIELDS):
             return cleaned  # the spec is incomplete; its own errors say why
@@ -128,7 +128,7 @@ class ServiceChangeForm(forms.ModelForm):
                 "Nothing changed. Use the “Apply now” action to re-apply the "
                 "current spec."
             )
-        if mode_change_pending(service, desired["mode"]) and not cleaned.get(
+        if mode_change_pending(service, desired["mode"]) and not self.cleaned_data.get(
             "recreate_confirmed"
         ):
             self.add_error(
@@ -146,7 +146,7 @@ class ServiceChangeForm(forms.ModelForm):
         return cleaned
 
 
-def refusal(service: Service, active) -> str:
+def refusal(service: Service, active: Rollout) -> str:
     """The one message every refused operation shows."""
     return (
         f"{service.name} already has rollout #{active.pk} ({active.state}); "
@@ -163,7 +163,9 @@ class CauseForm(forms.Form):
         help_text="Why; recorded with the rollout.",
     )
 
-    def __init__(self, *args, service: Service | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args: Any, service: Service | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.service = service  # None when the action runs on several services
 
@@ -186,7 +188,7 @@ class ScaleForm(CauseForm):
     )
     field_order = ["replicas", "change_cause"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.service is not None:
             self.fields["replicas"].initial = self.service.replicas
@@ -198,10 +200,13 @@ class UndoForm(CauseForm, RecreateMixin):
     )
     field_order = ["to_revision", "change_cause", "recreate_confirmed"]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.service is None:
+            raise ValueError("undo works on one service at a time")
         revisions = list(self.service.revisions.order_by("-number"))
-        self.fields["to_revision"].choices = [
+        to_revision = cast(forms.TypedChoiceField, self.fields["to_revision"])
+        to_revision.choices = [
             (
                 r.number,
                 f"{r.number}: {r.spec.get('image')}:{r.spec.get('tag')}"
@@ -210,7 +215,7 @@ class UndoForm(CauseForm, RecreateMixin):
             for r in revisions
         ]
         if len(revisions) > 1:  # like `kubectl rollout undo`: the one before
-            self.fields["to_revision"].initial = revisions[1].number
+            to_revision.initial = revisions[1].number
 
 
 def mode_change_pending(service: Service, mode: str | None = None) -> bool:

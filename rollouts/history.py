@@ -1,7 +1,10 @@
 """Writing down what happened: events, revisions, live state, final verdicts."""
 
 import logging
+from datetime import datetime
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -39,7 +42,7 @@ def event(rollout: Rollout, kind: str, message: str) -> RolloutEvent:
     return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
 
 
-def revision_create(service: Service, user, change_cause: str) -> Revision:
+def revision_create(service: Service, user: User | None, change_cause: str) -> Revision:
     last = service.revisions.order_by("-number").values_list("number", flat=True)
     known = KnownImage.objects.filter(reference=service.image_ref).first()
     return Revision.objects.create(
@@ -53,7 +56,13 @@ def revision_create(service: Service, user, change_cause: str) -> Revision:
     )
 
 
-def record_live(service: Service, svc: dict, tasks: list, nodes: dict, now) -> None:
+def record_live(
+    service: Service,
+    svc: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    nodes: dict[str, str],
+    now: datetime,
+) -> None:
     """Store what the engine says about `service` now (only the live_* fields, so
     an operator's concurrent edit of the desired fields is never overwritten)."""
     spec = svc["Spec"]

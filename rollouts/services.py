@@ -15,7 +15,7 @@ wants next usually depends on how the running one ends.
 import logging
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User as AuthUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 
@@ -29,7 +29,8 @@ from rollouts.models import (
 from rollouts.selectors import revision_current, rollout_active_for
 from rollouts.validation import parse_values, validate_desired
 
-User = AbstractBaseUser | None  # None: the command line without --user
+# settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
+User = AuthUser | None
 
 log = logging.getLogger("rollouts")
 

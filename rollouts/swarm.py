@@ -127,7 +127,8 @@ class SwarmClient:
                 found = [s for s in found if s["ID"] == name]
         if not found:
             raise ServiceNotFound(f"service {name} not found")
-        return found[0]
+        service: Service = found[0]
+        return service
 
     def tasks(self, service_id: str | None = None) -> list[dict]:
         """The tasks of one service (of all services without `service_id`)."""

@@ -31,7 +31,7 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
     live = client.list_services(stack)
     tasks: dict[str, list[dict[str, Any]]] = {svc["ID"]: [] for svc in live}
     for task in client.tasks():
-        tasks.get(task.get("ServiceID"), []).append(task)
+        tasks.get(task.get("ServiceID") or "", []).append(task)
     nodes = client.node_names()
     images = client.images()
     now = timezone.now()

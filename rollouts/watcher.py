@@ -12,6 +12,7 @@ does not converge.
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -170,7 +171,8 @@ def _record_tasks(rollout: Rollout, view: _View) -> None:
         if state == previous:
             continue
         created = parse_engine_time(task.get("CreatedAt"))
-        if previous is None and created and created < rollout.applied_at:
+        applied_at = rollout.applied_at  # None only before our write
+        if previous is None and created and applied_at and created < applied_at:
             continue
         image = short_image(task["Spec"]["ContainerSpec"]["Image"])
         message = (
@@ -214,7 +216,7 @@ def _record_update_state(rollout: Rollout, view: _View) -> None:
             rollout.reason = reason
 
 
-def _decide(rollout: Rollout, view: _View, now) -> Decision | None:
+def _decide(rollout: Rollout, view: _View, now: datetime) -> Decision | None:
     state, message = view.update_state, view.update_message
     failures = (
         f"; failed tasks: {', '.join(view.failures[:3])}" if view.failures else ""
@@ -241,7 +243,9 @@ def _decide(rollout: Rollout, view: _View, now) -> Decision | None:
     return _deadline(rollout, view, now, failures)
 
 
-def _deadline(rollout: Rollout, view: _View, now, failures: str) -> Decision | None:
+def _deadline(
+    rollout: Rollout, view: _View, now: datetime, failures: str
+) -> Decision | None:
     service = rollout.service
     started = rollout.started_at or rollout.requested_at
     if (now - started).total_seconds() <= service.progress_deadline:

@@ -4,13 +4,26 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.filters import SimpleListFilter
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 APPLY_PERMISSION = "rollouts.apply_rollout"
 
 
-def can_apply(request) -> bool:
-    return request.user.is_active and request.user.has_perm(APPLY_PERMISSION)
+def can_apply(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.has_perm(APPLY_PERMISSION))
+
+
+def acting_user(request: HttpRequest) -> User:
+    """Who acts: admin views run for logged-in staff only, never anonymously."""
+    if not isinstance(request.user, User):
+        raise PermissionDenied
+    return request.user
+
+
+def is_staff(request: HttpRequest) -> bool:
+    return bool(request.user.is_active and request.user.is_staff)
 
 
 # The query-string lookups our list filters and date hierarchies make. Django
@@ -21,48 +34,42 @@ _FILTER_LOOKUPS = ("", "__exact", "__isnull", "__id__exact")
 _DATE_LOOKUPS = ("__year", "__month", "__day")
 
 
-class DeclaredLookupsOnly:
-    """Changelist filtering by what `list_filter` and `date_hierarchy` declare
-    only; every other lookup in the query string is a 400 (issue 9)."""
-
-    def lookup_allowed(
-        self, lookup: str, value: Any, request: HttpRequest | None = None
-    ) -> bool:
-        allowed: set[str] = set()
-        for item in self.get_list_filter(request):  # type: ignore[attr-defined]
-            if isinstance(item, type) and issubclass(item, SimpleListFilter):
-                allowed.add(item.parameter_name or "")
-                continue
-            path = item[0] if isinstance(item, list | tuple) else item
-            allowed.update(path + suffix for suffix in _FILTER_LOOKUPS)
-        hierarchy = getattr(self, "date_hierarchy", None)
-        if hierarchy:
-            allowed.update(hierarchy + suffix for suffix in _DATE_LOOKUPS)
-        if lookup not in allowed:
-            return False
-        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
-
-
-class StaffViewMixin(DeclaredLookupsOnly):
+class StaffAdmin(admin.ModelAdmin):
     """Every active staff user may look; rows are never added or deleted here.
 
     Services come from `rollout sync`, and revisions, rollouts and events are
     history: deleting any of them would falsify the record of who changed what.
+    Lists filter by what `list_filter` and `date_hierarchy` declare only: any
+    other lookup in the query string is a 400 (issue 9).
     """
 
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_staff
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_staff(request)
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_staff(request)
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def lookup_allowed(
+        self, lookup: str, value: str, request: HttpRequest | None = None
+    ) -> bool:
+        allowed: set[str] = set()
+        for item in self.list_filter:
+            if isinstance(item, type) and issubclass(item, SimpleListFilter):
+                allowed.add(item.parameter_name or "")
+                continue
+            path = item[0] if isinstance(item, list | tuple) else item
+            allowed.update(str(path) + suffix for suffix in _FILTER_LOOKUPS)
+        if self.date_hierarchy:
+            allowed.update(self.date_hierarchy + suffix for suffix in _DATE_LOOKUPS)
+        return lookup in allowed and super().lookup_allowed(lookup, value, request)
 
-class ReadOnlyAdmin(StaffViewMixin, admin.ModelAdmin):
-    def has_change_permission(self, request, obj=None) -> bool:
+
+class ReadOnlyAdmin(StaffAdmin):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

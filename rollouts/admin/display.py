@@ -41,7 +41,7 @@ UPDATE_STATES: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-ROLLOUT_TONES = {
+ROLLOUT_TONES: dict[str, str] = {
     RolloutState.QUEUED: "idle",
     RolloutState.APPLYING: "info",
     RolloutState.WATCHING: "info",

@@ -1,13 +1,19 @@
 """Admin views for the rollout actions: a page per service, and list actions."""
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from rollouts import selectors
+from rollouts.admin.base import acting_user
 from rollouts.admin.operations import OPERATIONS, Operation, queued_message
 from rollouts.forms import add_validation_errors, refusal
 from rollouts.models import Service
@@ -15,15 +21,29 @@ from rollouts.specs import short_image
 
 TEMPLATE = "admin/rollouts/service/operation.html"
 
+if TYPE_CHECKING:
+    _ServiceAdmin = admin.ModelAdmin[Service]
+else:
+    _ServiceAdmin = object
 
-class OperationViewsMixin:
+
+class OperationViewsMixin(_ServiceAdmin):
     """Mixed into ServiceAdmin; `has_apply_permission` guards every action."""
 
-    def operation_view(self, request, object_id, slug: str):
+    def has_apply_permission(self, request: HttpRequest) -> bool:
+        raise NotImplementedError  # ServiceAdmin's
+
+    def operation_view(
+        self, request: HttpRequest, object_id: str, slug: str
+    ) -> HttpResponse:
         op = OPERATIONS[slug]
         service = self.get_object(request, unquote(object_id))
         if service is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+            # Django's own "doesn't exist" message and redirect (not in its stubs).
+            missing: HttpResponse = self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, self.opts, object_id
+            )
+            return missing
         if not self.has_apply_permission(request):
             raise PermissionDenied
         back = reverse("admin:rollouts_service_change", args=[service.pk])
@@ -40,7 +60,7 @@ class OperationViewsMixin:
         form = op.form(data, service=service, initial=initial)
         if form.is_bound and form.is_valid():
             try:
-                rollout = op.run(service, request.user, form.cleaned_data)
+                rollout = op.run(service, acting_user(request), form.cleaned_data)
             except ValidationError as error:
                 add_validation_errors(form, error)
             else:
@@ -48,9 +68,17 @@ class OperationViewsMixin:
                 return redirect(back)
         return self._operation_page(request, op, [service], form, bulk=False)
 
-    def _operation_page(self, request, op: Operation, chosen, form, *, bulk: bool):
+    def _operation_page(
+        self,
+        request: HttpRequest,
+        op: Operation,
+        chosen: list[Service],
+        form: Any,
+        *,
+        bulk: bool,
+    ) -> HttpResponse:
         for service in chosen:
-            service.live_short = short_image(service.live_image)
+            service.live_short = short_image(service.live_image)  # type: ignore[attr-defined]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -59,13 +87,15 @@ class OperationViewsMixin:
             "services": chosen,
             "form": form,
             "bulk": bulk,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         }
         if not bulk:
             context["original"] = chosen[0]
         return TemplateResponse(request, TEMPLATE, context)
 
-    def _bulk_operation(self, request, queryset, slug: str):
+    def _bulk_operation(
+        self, request: HttpRequest, queryset: QuerySet[Service], slug: str
+    ) -> HttpResponse | None:
         """A list action: one service goes to its own page, several share a form."""
         op = OPERATIONS[slug]
         chosen = list(queryset)
@@ -88,13 +118,19 @@ class OperationViewsMixin:
             return None
         return self._operation_page(request, op, chosen, form, bulk=True)
 
-    def _run_and_report(self, request, op: Operation, service: Service, data) -> None:
+    def _run_and_report(
+        self,
+        request: HttpRequest,
+        op: Operation,
+        service: Service,
+        data: dict[str, Any],
+    ) -> None:
         active = selectors.rollout_active_for(service=service)
         if active is not None:
             self.message_user(request, refusal(service, active), messages.ERROR)
             return
         try:
-            rollout = op.run(service, request.user, data)
+            rollout = op.run(service, acting_user(request), data)
         except ValidationError as error:
             text = " ".join(error.messages)
             self.message_user(request, f"{service.name}: {text}", messages.ERROR)
@@ -104,17 +140,25 @@ class OperationViewsMixin:
     @admin.action(
         description="Apply now (re-queue the desired spec)", permissions=["apply"]
     )
-    def apply_now(self, request, queryset):
+    def apply_now(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "apply")
 
     @admin.action(description="Roll back (engine rollback)", permissions=["apply"])
-    def roll_back(self, request, queryset):
+    def roll_back(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "rollback")
 
     @admin.action(description="Undo to revision…", permissions=["apply"])
-    def undo_to_revision(self, request, queryset):
+    def undo_to_revision(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "undo")
 
     @admin.action(description="Scale…", permissions=["apply"])
-    def scale(self, request, queryset):
+    def scale(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "scale")

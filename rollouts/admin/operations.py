@@ -6,15 +6,15 @@ Each one is a form plus a call into `rollouts.services`, the same functions
 
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from django import forms
+from typing import Any
 
 from rollouts import services
 from rollouts.forms import ApplyForm, CauseForm, ScaleForm, UndoForm
 from rollouts.models import Rollout, Service
+from rollouts.services import User
 
 
-def _apply(service: Service, user, data: dict) -> Rollout:
+def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     # "Apply now" re-queues the desired spec as it stands, e.g. after a paused
     # update or a change somebody made with the plain Docker CLI.
     return services.service_change(
@@ -26,13 +26,13 @@ def _apply(service: Service, user, data: dict) -> Rollout:
     )
 
 
-def _rollback(service: Service, user, data: dict) -> Rollout:
+def _rollback(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     return services.service_rollback(
         service=service, user=user, change_cause=data["change_cause"]
     )
 
 
-def _undo(service: Service, user, data: dict) -> Rollout:
+def _undo(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     return services.service_undo(
         service=service,
         user=user,
@@ -42,7 +42,7 @@ def _undo(service: Service, user, data: dict) -> Rollout:
     )
 
 
-def _scale(service: Service, user, data: dict) -> Rollout:
+def _scale(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     return services.service_scale(
         service=service,
         user=user,
@@ -58,10 +58,16 @@ class Operation:
     title: str
     explanation: str
     form_class: type[CauseForm]
-    run: Callable[[Service, object, dict], Rollout]
+    run: Callable[[Service, User, dict[str, Any]], Rollout]
     many: bool = True  # may run on several selected services at once
 
-    def form(self, data=None, *, service: Service | None, initial=None) -> forms.Form:
+    def form(
+        self,
+        data: Any = None,
+        *,
+        service: Service | None,
+        initial: dict[str, Any] | None = None,
+    ) -> CauseForm:
         return self.form_class(data, service=service, initial=initial)
 
 

@@ -1,13 +1,16 @@
 """Read-only admins for the history: revisions, rollouts, their events, images."""
 
 import json
+from typing import Any
 
 from django.contrib import admin
+from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from rollouts.admin.base import ReadOnlyAdmin
+from rollouts.admin.base import ReadOnlyAdmin, is_staff
 from rollouts.admin.display import rollout_badge, task_rows
 from rollouts.models import KnownImage, Revision, Rollout, RolloutEvent
 
@@ -52,14 +55,14 @@ class RolloutEventInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_staff
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return is_staff(request)
 
 
 @admin.register(Rollout)
@@ -101,7 +104,7 @@ class RolloutAdmin(ReadOnlyAdmin):
     inlines = [RolloutEventInline]
 
     @admin.display(description="state", ordering="state")
-    def state_badge(self, rollout: Rollout):
+    def state_badge(self, rollout: Rollout) -> SafeString:
         return rollout_badge(rollout.state)
 
     @admin.display(description="progress")
@@ -111,7 +114,7 @@ class RolloutAdmin(ReadOnlyAdmin):
         return f"{rollout.tasks_done} of {rollout.tasks_total} tasks"
 
     @admin.display(description="tasks now")
-    def task_table(self, rollout: Rollout):
+    def task_table(self, rollout: Rollout) -> SafeString:
         service = rollout.service
         change = reverse("admin:rollouts_service_change", args=[service.pk])
         table = render_to_string(

@@ -6,17 +6,20 @@ serves this admin has no Docker socket: everything "live" here is what the
 controller last recorded in the database.
 """
 
+from typing import Any
+
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
-from django.http import JsonResponse
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from rollouts import selectors, services
-from rollouts.admin.base import StaffViewMixin, can_apply
+from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
     ago,
     rollout_badge,
@@ -41,7 +44,7 @@ def _error_text(error: ValidationError) -> str:
 
 
 @admin.register(Service)
-class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
+class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     form = ServiceChangeForm
     change_form_template = "admin/rollouts/service/change_form.html"
     list_display = (
@@ -87,13 +90,15 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
 
     # --- permissions ------------------------------------------------------
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: Service | None = None
+    ) -> bool:
         return can_apply(request)
 
-    def has_apply_permission(self, request) -> bool:
+    def has_apply_permission(self, request: HttpRequest) -> bool:
         return can_apply(request)
 
-    def get_fieldsets(self, request, obj=None):
+    def get_fieldsets(self, request: HttpRequest, obj: Service | None = None) -> Any:
         if self.has_change_permission(request, obj):
             return self.fieldsets
         # A read-only page has nothing to confirm or explain.
@@ -109,7 +114,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
 
     # --- list -------------------------------------------------------------
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Service]:
         active = Rollout.objects.filter(state__in=ACTIVE_STATES).order_by("-id")
         return (
             super()
@@ -169,7 +174,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
 
     # --- change page ------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         name = f"{self.opts.app_label}_{self.opts.model_name}"
         wrap = self.admin_site.admin_view
         custom = [
@@ -186,7 +191,13 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         ]
         return custom + super().get_urls()
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
         service = self.get_object(request, object_id)
         if service is not None:
@@ -194,7 +205,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
             extra_context["operations"] = OPERATIONS.values()
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def panel_context(self, request, service: Service) -> dict:
+    def panel_context(self, request: HttpRequest, service: Service) -> dict[str, Any]:
         active = selectors.rollout_active_for(service=service)
         recent = list(
             service.rollouts.select_related("revision", "requested_by")[
@@ -203,10 +214,11 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         )
         for rollout in recent:
             newest = rollout.events.order_by("-at", "-id")[:EVENTS_PER_ROLLOUT]
-            rollout.recent_events = list(newest)[::-1]
-            rollout.badge = rollout_badge(rollout.state)
+            # For the template: shown with the rollout, not stored.
+            rollout.recent_events = list(newest)[::-1]  # type: ignore[attr-defined]
+            rollout.badge = rollout_badge(rollout.state)  # type: ignore[attr-defined]
         if active is not None:
-            active.badge = rollout_badge(active.state)
+            active.badge = rollout_badge(active.state)  # type: ignore[attr-defined]
         return {
             "service": service,
             "active": active,
@@ -225,7 +237,7 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
             "live_url": reverse("admin:rollouts_service_live", args=[service.pk]),
         }
 
-    def live_view(self, request, object_id):
+    def live_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         """The live panels as HTML fragments, for live.js to swap in."""
         service = self.get_object(request, object_id)
         if service is None or not self.has_view_permission(request, service):
@@ -245,15 +257,17 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
 
     # --- saving: through the service layer, never a plain model save ------
 
-    def save_model(self, request, obj, form, change) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: Service, form: Any, change: bool
+    ) -> None:
         # `obj` already carries the form's values in memory; hand the service
         # a fresh row so it sees what is really stored and the new values only
         # as arguments.
         service = Service.objects.get(pk=obj.pk)
         try:
-            request._rollouts_queued = services.service_change(
+            request._rollouts_queued = services.service_change(  # type: ignore[attr-defined]
                 service=service,
-                user=request.user,
+                user=acting_user(request),
                 change_cause=form.cleaned_data["change_cause"],
                 recreate_confirmed=form.cleaned_data.get("recreate_confirmed", False),
                 **form.desired(),
@@ -261,14 +275,16 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
         except ValidationError as error:
             # Only a race gets here (clean() checked the same things): another
             # rollout was queued between validation and saving.
-            request._rollouts_refused = error
+            request._rollouts_refused = error  # type: ignore[attr-defined]
 
-    def log_change(self, request, obj, message):
+    def log_change(  # type: ignore[override]  # None: nothing was changed
+        self, request: HttpRequest, obj: Service, message: Any
+    ) -> LogEntry | None:
         if getattr(request, "_rollouts_refused", None) is None:
             return super().log_change(request, obj, message)
         return None
 
-    def response_change(self, request, obj):
+    def response_change(self, request: HttpRequest, obj: Service) -> HttpResponse:
         here = reverse("admin:rollouts_service_change", args=[obj.pk])
         refused = getattr(request, "_rollouts_refused", None)
         if refused is not None:

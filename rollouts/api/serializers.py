@@ -115,7 +115,9 @@ class ServiceRefSerializer(serializers.ModelSerializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    created_by = serializers.StringRelatedField()
+    created_by: "serializers.StringRelatedField[Revision]" = (
+        serializers.StringRelatedField()
+    )
 
     class Meta:
         model = Revision

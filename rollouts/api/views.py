@@ -4,6 +4,8 @@ Staff only: the task table names nodes and images, and error texts can carry
 paths and commands an anonymous visitor has no business reading.
 """
 
+from typing import Any
+
 from django.db.models import Prefetch, QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -63,7 +65,7 @@ class ServiceOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Service
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "name",
             "short_name",
@@ -74,8 +76,8 @@ class ServiceOutput(serializers.ModelSerializer):
             "active_rollout",
         )
 
-    def get_active_rollout(self, service: Service) -> dict | None:
-        active = service.active_rollouts
+    def get_active_rollout(self, service: Service) -> dict[str, Any] | None:
+        active: list[Rollout] = getattr(service, "active_rollouts", [])
         return RolloutSummarySerializer(active[0]).data if active else None
 
 
@@ -106,12 +108,14 @@ class ServiceRevisionsApi(StaffApi):
 class RolloutOutput(serializers.ModelSerializer):
     service = ServiceRefSerializer()
     revision = serializers.IntegerField(source="revision.number", default=None)
-    requested_by = serializers.StringRelatedField()
+    requested_by: "serializers.StringRelatedField[Rollout]" = (
+        serializers.StringRelatedField()
+    )
     progress = ProgressSerializer(source="*")
 
     class Meta:
         model = Rollout
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "service",
             "revision",

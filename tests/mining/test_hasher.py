@@ -71,7 +71,7 @@ def test_hasher_waits_hasher_delay_before_answering(
     client: Client, settings, monkeypatch
 ):
     settings.HASHER_DELAY = 0.25
-    slept = []
+    slept: list[float] = []
     monkeypatch.setattr(views.time, "sleep", slept.append)
 
     post(client, b"x")

@@ -18,6 +18,7 @@ def embedded_stats(html: str):
     match = re.search(
         r'<script id="initial-stats" type="application/json">(.*?)</script>', html, re.S
     )
+    assert match is not None, "no initial-stats script in the page"
     return json.loads(match.group(1))
 
 

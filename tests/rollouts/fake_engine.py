@@ -9,6 +9,7 @@ Answers have the Engine API 1.41 shapes (nanosecond durations, RFC 3339 times).
 import copy
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import docker
 import requests
@@ -97,7 +98,7 @@ class FakeEngine:
         }
         if update_config is not None:
             spec["UpdateConfig"] = update_config
-        service = {
+        service: dict[str, Any] = {
             "ID": f"svc{next(_ids)}".ljust(25, "x"),
             "Version": {"Index": 10},
             "Spec": spec,

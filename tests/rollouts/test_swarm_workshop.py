@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,7 @@ TIMINGS: dict[str, float] = {}
 
 
 @pytest.fixture(scope="module")
-def stack(docker_client) -> Stack:
+def stack(docker_client) -> Iterator[Stack]:
     # rng answers in 20 ms instead of 100 ms, so that on two cores the worker,
     # not rng, limits the rate and a faster worker shows.
     with deployed_stack({"WORKER_REPLICAS": "1", "RNG_DELAY": "0.02"}) as deployed:
@@ -95,7 +96,9 @@ def service(stack: Stack, short: str) -> Service:
 
 
 def latest_rollout(svc: Service) -> Rollout:
-    return svc.rollouts.order_by("-pk").first()
+    rollout = svc.rollouts.order_by("-pk").first()
+    assert rollout is not None, f"{svc.name} has no rollout"
+    return rollout
 
 
 def running_images(docker_client, name: str) -> list[str]:
@@ -110,7 +113,8 @@ def running_images(docker_client, name: str) -> list[str]:
 def batches(rollout: Rollout, image: str) -> tuple[dict, dict]:
     """{task id: when its first event was recorded} and {task id: when it was
     seen running}, for the tasks of `image`, from the rollout's events."""
-    created, running = {}, {}
+    created: dict[str, float] = {}
+    running: dict[str, float] = {}
     for event in rollout.events.filter(kind="task").order_by("pk"):
         if image not in event.message:
             continue
@@ -123,6 +127,7 @@ def batches(rollout: Rollout, image: str) -> tuple[dict, dict]:
 
 def timed(name: str, rollout: Rollout) -> float:
     rollout.refresh_from_db()
+    assert rollout.finished_at and rollout.started_at, rollout.state
     seconds = (rollout.finished_at - rollout.started_at).total_seconds()
     TIMINGS[name] = seconds
     return seconds

@@ -7,6 +7,7 @@ a rolling update loses no hash.
 
 import signal
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -52,7 +53,7 @@ class Command(BaseCommand):
             help="seconds between writes of the hash count to Redis (default 1)",
         )
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
         delay = options["delay"]
         try:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
@@ -63,9 +63,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         one_line_parser(parser)  # before the subparsers, which inherit its class
-        common = argparse.ArgumentParser(add_help=False)
+        common = CommandParser(add_help=False)
         common.add_argument("--stack", help="stack name (default: settings.STACK_NAME)")
-        change = argparse.ArgumentParser(add_help=False)
+        change = CommandParser(add_help=False)
         change.add_argument(
             "--cause", default="", help="why (recorded with the change)"
         )
@@ -162,7 +162,7 @@ class Command(BaseCommand):
             name=name or self.options["service"], stack=self.stack
         )
 
-    def user(self) -> AbstractBaseUser | None:
+    def user(self) -> User | None:
         name = self.options.get("user")
         if not name:
             return None

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "dockercoins.apps.DockercoinsConfig",
     "mining",
     "rollouts",
 ]

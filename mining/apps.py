@@ -7,8 +7,6 @@ class MiningConfig(AppConfig):
     verbose_name = "Mining"
 
     def ready(self) -> None:
-        import dockercoins.checks  # noqa: F401  (registers the project's checks)
-
         if settings.ROLE in ("rng", "hasher"):
             _skip_database_housekeeping()
 

@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class DockercoinsConfig(AppConfig):
+    """The project package as an app, so that its system checks
+    (dockercoins.checks) are registered for every role, whatever apps it runs."""
+
+    name = "dockercoins"
+    verbose_name = "DockerCoins"
+
+    def ready(self) -> None:
+        from dockercoins import checks  # noqa: F401  (registers the checks)

@@ -159,6 +159,7 @@ class SpecField:
     maximum: float | None = None
     policy: str = ""
     engine_key: str = ""
+    max_length: int | None = None  # text: the column's size
     swarm: bool = True  # False: ours alone (the progress deadline)
     optional: bool = False  # may be None (replicas of a global service)
 
@@ -283,6 +284,7 @@ FIELDS: tuple[SpecField, ...] = (
         None,
         "image",
         "REPOSITORY",
+        max_length=255,
     ),
     SpecField(
         "tag",
@@ -292,6 +294,7 @@ FIELDS: tuple[SpecField, ...] = (
         None,
         "image-tag",
         "TAG",
+        max_length=128,
     ),
     SpecField(
         "mode",

@@ -62,7 +62,9 @@ def form_field(spec: SpecField) -> forms.Field:
         return forms.ChoiceField(choices=spec.choices.choices, **common)
     if spec.kind == TEXT:
         attrs = {"list": "rollouts-known-tags"} if spec.name == "tag" else {}
-        return forms.CharField(widget=forms.TextInput(attrs=attrs), **common)
+        return forms.CharField(
+            max_length=spec.max_length, widget=forms.TextInput(attrs=attrs), **common
+        )
     return SpecFormField(spec, **common)
 
 

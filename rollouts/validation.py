@@ -113,6 +113,8 @@ def _check_field(field: SpecField, value: object, error: Report) -> None:
             error(name, "must be between 0 and 1 (0.2 = 20%)")
     elif field.kind == DURATION:
         _check_duration(field, value, error)
+    elif field.max_length is not None and len(str(value)) > field.max_length:
+        error(name, f"must be at most {field.max_length} characters")
 
 
 def _check_duration(field: SpecField, value: object, error: Report) -> None:

@@ -249,3 +249,5 @@ def test_the_declaration_matches_the_model_columns():
         if field.choices is not None:
             assert list(column.choices) == list(field.choices.choices), field.name
         assert column.null == field.optional, field.name
+        if field.max_length is not None:
+            assert column.max_length == field.max_length, field.name

@@ -38,6 +38,7 @@ def test_the_workshop_policies_are_valid(worker):
         ({"image": "Docker Coins"}, "image", "not a valid image reference"),
         ({"image": "dockercoins:1.0"}, "image", "not an image repository"),
         ({"tag": "1.0 beta"}, "tag", "not a valid tag"),
+        ({"image": "d" * 256}, "image", "at most 255 characters"),
         ({"tag": "9.9"}, "tag", "not on the swarm's engine (known tags: 1.0, 1.1"),
         ({"image": "nginx", "tag": "1"}, "tag", "no tag of it is known"),
         ({"update_max_failure_ratio": 1.5}, "update_max_failure_ratio", "between 0"),

@@ -197,81 +197,100 @@ def _choices(values: type[models.TextChoices]) -> str:
     return "|".join(values.values)
 
 
-_POLICY_HELP = {
-    "update": {
-        "parallelism": "Tasks replaced at once (engine default 1; 0 = all at once).",
-        "delay": "Wait between batches, e.g. 5s (engine default 0s).",
-        "failure_action": "What the engine does when too many new tasks fail "
-        "(engine default pause).",
-        "monitor": "How long each new task is watched for failure after it "
-        "starts, e.g. 20s (engine default 5s).",
-        "max_failure_ratio": "Share of tasks that may fail before the failure "
-        "action, 0 to 1 (0.2 = 20%; engine default 0).",
-        "order": "stop-first stops an old task before starting its "
-        "replacement; start-first overlaps them (engine default stop-first).",
-    },
-    "rollback": {
-        "parallelism": "Tasks rolled back at once (engine default 1).",
-        "delay": "Wait between rollback batches (engine default 0s).",
-        "failure_action": "What the engine does when a rollback itself fails "
-        "(engine default pause).",
-        "monitor": "How long each rolled-back task is watched (default 5s).",
-        "max_failure_ratio": "Share of tasks that may fail during a rollback, "
-        "0 to 1 (engine default 0).",
-        "order": "Order of stop and start during a rollback.",
-    },
-}
+@dataclass(frozen=True)
+class _Policy:
+    """One key of UpdateConfig and RollbackConfig: both prefixes share it."""
 
-# The engine's own defaults (`docker service create` without flags), not the
-# SDK's (parallelism 0, failure action continue): every write sets every field.
-ENGINE_POLICY_DEFAULTS: dict[str, Any] = {
-    "parallelism": 1,
-    "delay": 0.0,
-    "failure_action": "pause",
-    "monitor": 5.0,
-    "max_failure_ratio": 0.0,
-    "order": "stop-first",
+    engine_key: str
+    kind: str
+    metavar: str
+    default: Any  # the engine's (`docker service create`), not the SDK's
+    update_help: str
+    rollback_help: str
+    minimum: float = 0
+
+
+# Every write sets every key: the SDK's own defaults (parallelism 0, failure
+# action continue) differ from the engine's.
+_POLICIES = {
+    "parallelism": _Policy(
+        "Parallelism",
+        COUNT,
+        "N",
+        1,
+        "Tasks replaced at once (engine default 1; 0 = all at once).",
+        "Tasks rolled back at once (engine default 1).",
+    ),
+    "delay": _Policy(
+        "Delay",
+        DURATION,
+        "DURATION",
+        0.0,
+        "Wait between batches, e.g. 5s (engine default 0s).",
+        "Wait between rollback batches (engine default 0s).",
+    ),
+    "failure_action": _Policy(
+        "FailureAction",
+        CHOICE,
+        "",  # the prefix's choices
+        "pause",
+        "What the engine does when too many new tasks fail (engine default pause).",
+        "What the engine does when a rollback itself fails (engine default pause).",
+    ),
+    "monitor": _Policy(
+        "Monitor",
+        DURATION,
+        "DURATION",
+        5.0,
+        "How long each new task is watched for failure after it starts, e.g. 20s "
+        "(engine default 5s).",
+        "How long each rolled-back task is watched (default 5s).",
+        # The engine reads a zero monitor as "use the default" (5 s).
+        minimum=0.001,
+    ),
+    "max_failure_ratio": _Policy(
+        "MaxFailureRatio",
+        RATIO,
+        "0..1",
+        0.0,
+        "Share of tasks that may fail before the failure action, 0 to 1 (0.2 = 20%; "
+        "engine default 0).",
+        "Share of tasks that may fail during a rollback, 0 to 1 (engine default 0).",
+    ),
+    "order": _Policy(
+        "Order",
+        CHOICE,
+        _choices(Order),
+        "stop-first",
+        "stop-first stops an old task before starting its replacement; start-first "
+        "overlaps them (engine default stop-first).",
+        "Order of stop and start during a rollback.",
+    ),
 }
-POLICY_KEYS = {
-    "parallelism": "Parallelism",
-    "delay": "Delay",
-    "failure_action": "FailureAction",
-    "monitor": "Monitor",
-    "max_failure_ratio": "MaxFailureRatio",
-    "order": "Order",
-}
+ENGINE_POLICY_DEFAULTS = {key: p.default for key, p in _POLICIES.items()}
+POLICY_KEYS = {key: p.engine_key for key, p in _POLICIES.items()}
+_MAXIMA = {COUNT: MAX_COUNT, RATIO: 1, DURATION: MAX_DURATION}
 
 
 def _policy(prefix: str) -> list[SpecField]:
     failure = FailureAction if prefix == "update" else RollbackAction
-    kinds: dict[str, tuple[str, str, Any, float]] = {
-        # policy key: (kind, metavar, choices, minimum)
-        "parallelism": (COUNT, "N", None, 0),
-        "delay": (DURATION, "DURATION", None, 0),
-        "failure_action": (CHOICE, _choices(failure), failure, 0),
-        # The engine reads a zero monitor as "use the default" (5 s).
-        "monitor": (DURATION, "DURATION", None, 0.001),
-        "max_failure_ratio": (RATIO, "0..1", None, 0),
-        "order": (CHOICE, _choices(Order), Order, 0),
-    }
-    maxima = {COUNT: MAX_COUNT, RATIO: 1, DURATION: MAX_DURATION}
+    choices = {"failure_action": failure, "order": Order}
     return [
         SpecField(
             name=f"{prefix}_{key}",
-            kind=kind,
+            kind=p.kind,
             label=f"{prefix} {key.replace('_', ' ')}",
-            help=_POLICY_HELP[prefix][key],
-            default=ENGINE_POLICY_DEFAULTS[key],
+            help=p.update_help if prefix == "update" else p.rollback_help,
+            default=p.default,
             flag=f"{prefix}-{key.replace('_', '-')}",
-            metavar=metavar,
-            choices=choices,
-            minimum=minimum,
-            maximum=maxima.get(kind),
+            metavar=p.metavar or _choices(failure),
+            choices=choices.get(key),
+            minimum=p.minimum,
+            maximum=_MAXIMA.get(p.kind),
             policy=key,
-            engine_key=engine_key,
+            engine_key=p.engine_key,
         )
-        for key, engine_key in POLICY_KEYS.items()
-        for kind, metavar, choices, minimum in [kinds[key]]
+        for key, p in _POLICIES.items()
     ]
 
 

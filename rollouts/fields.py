@@ -10,8 +10,8 @@ and its column in `models.Service` (a test checks that the two agree).
 Parsing is strict and happens before any conversion (issue 9): ASCII digits in
 the documented grammar only (`"²".isdigit()` and `int("٣")` would accept what no
 operator typed), finite values only (no nan, inf or 1e999), bounded length. A
-leading "-" is read, so that validation, not parsing, explains why a negative
-value is refused.
+plain number keeps a leading "-", so that validation, with the field's range,
+explains why a negative value is refused.
 """
 
 import math
@@ -92,19 +92,24 @@ def parse_decimal(value: object) -> float:
 
 def parse_duration(value: object) -> float:
     """Seconds from a number or from "5", "0.5", "5s", "500ms", "1m30s", "2h"
-    (Docker's notation, ASCII only); a leading "-" is kept. ParseError otherwise."""
+    (Docker's notation, ASCII only). A plain number keeps its sign ("-5", for
+    validation to refuse); Docker's notation has none ("-5s" is refused here).
+    ParseError otherwise."""
     number = _number(value, whole=False)
     if number is not None:
         return float(number)
-    text = str(value).strip().replace(" ", "")
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text[1:] if sign < 0 else text
+    text = str(value).strip()
+    compact = text.replace(" ", "")
+    sign = -1.0 if compact.startswith("-") else 1.0
+    body = compact[1:] if sign < 0 else compact
     if body.isascii() and _DECIMAL.fullmatch(body) and not body.startswith("-"):
         return sign * float(body)
     parts = _DURATION_PART.findall(body)
     if not parts or "".join(n + u for n, u in parts) != body:
         raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
-    return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if sign < 0:
+        raise ParseError(f"{text!r} is not a duration: a duration is never negative")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def parse_text(value: object) -> str:

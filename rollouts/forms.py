@@ -24,12 +24,6 @@ from rollouts.fields import (
 )
 from rollouts.models import KnownImage, Rollout, Service
 
-_INVALID = {
-    DURATION: "Enter seconds (e.g. 5 or 0.5) or a duration like 500ms, 20s, 1m30s.",
-    "count": "Enter a whole number (digits 0-9).",
-    "ratio": "Enter a number such as 0.2.",
-}
-
 
 class SpecFormField(forms.Field):
     """A number or duration typed in the admin, read by its field's own parser."""
@@ -44,8 +38,8 @@ class SpecFormField(forms.Field):
             return None
         try:
             return self.spec.parse(value)
-        except ParseError:
-            raise ValidationError(_INVALID[self.spec.kind], code="invalid") from None
+        except ParseError as error:  # says what the grammar is, in one line
+            raise ValidationError(str(error), code="invalid") from None
 
     def prepare_value(self, value: Any) -> Any:
         if self.spec.kind == DURATION and isinstance(value, int | float) and value >= 0:

@@ -115,7 +115,7 @@ def test_an_unreachable_engine_is_one_line(worker, engine):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--update-delay", "-5s"], "--update-delay: must be at least 0s"),
+        (["--update-delay", "-5s"], "'-5s' is not a duration: a duration is never"),
         (["--update-delay", "nan"], "'nan' is not a duration"),
         (["--update-delay", "inf"], "'inf' is not a duration"),
         (["--update-delay", "1e999"], "'1e999' is not a duration"),

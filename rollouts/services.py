@@ -123,6 +123,7 @@ def service_rollback(*, service: Service, user: User, change_cause: str) -> Roll
     return _queue(service, user, kind=RolloutKind.ROLLBACK, change_cause=change_cause)
 
 
+@transaction.atomic
 def service_undo(
     *,
     service: Service,
@@ -169,6 +170,7 @@ def service_undo(
     )
 
 
+@transaction.atomic
 def service_scale(
     *, service: Service, user: User, replicas: int, change_cause: str = ""
 ) -> Rollout:

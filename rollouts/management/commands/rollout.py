@@ -141,9 +141,9 @@ class Command(BaseCommand):
         return service_sync(stack=self.stack, client=self.client)
 
     def find(self, name: str) -> Service:
-        """The service `name`, from the database first: an unknown name is
-        reported even when the engine is unreachable; an unknown one is looked
-        for in the swarm (a `rollout sync`) before it is refused."""
+        """The service `name`, looked up in the database first and, when unknown
+        there, in the swarm (a `rollout sync`): with the engine unreachable, an
+        unknown name is still reported as unknown."""
         try:
             return self.service(name)
         except Service.DoesNotExist as unknown:

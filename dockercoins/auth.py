@@ -7,6 +7,7 @@ or not: 429 with a reason, plain text in the admin, JSON {"detail"} on the API.
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from drf_spectacular.authentication import BasicScheme
 from rest_framework import status
 from rest_framework.authentication import BasicAuthentication
 from rest_framework.exceptions import APIException, AuthenticationFailed
@@ -54,3 +55,9 @@ class LockableBasicAuthentication(BasicAuthentication):
             if getattr(request, "axes_locked_out", False):
                 raise LoginLockedOut() from None
             raise
+
+
+class LockableBasicScheme(BasicScheme):
+    """The OpenAPI security scheme of LockableBasicAuthentication: HTTP Basic."""
+
+    target_class = LockableBasicAuthentication

@@ -160,6 +160,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # update_order and rollback_order share one set of choices: one name.
+    "ENUM_NAME_OVERRIDES": {"OrderEnum": "rollouts.models.Order"},
 }
 
 # HTTPS_ONLY=1 when a TLS-terminating proxy sits in front (production): redirect

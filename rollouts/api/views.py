@@ -5,6 +5,12 @@ paths and commands an anonymous visitor has no business reading.
 """
 
 from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
@@ -12,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dockercoins.api import DetailSerializer
 from rollouts import selectors
 from rollouts.api.serializers import (
     DesiredSerializer,
@@ -30,6 +37,14 @@ class StaffApi(APIView):
     permission_classes = [IsAdminUser]
 
 
+def staff_schema(output, errors: dict | None = None, **more):
+    """OpenAPI: `output`; 403 for anyone not staff, 404 for an unknown id, 429
+    while failed logins lock the Basic-auth credentials (dockercoins.auth)."""
+    refusals = {code: DetailSerializer for code in (403, 404, 429)}
+    errors = {**refusals, **(errors or {})}
+    return extend_schema(responses={200: output, **errors}, **more)
+
+
 def services_with_active() -> QuerySet[Service]:
     active = Rollout.objects.filter(state__in=ACTIVE_STATES).order_by("-id")
     return Service.objects.prefetch_related(
@@ -37,16 +52,26 @@ def services_with_active() -> QuerySet[Service]:
     )
 
 
+def as_id(key: str) -> int | None:
+    """`key` as a primary key: ASCII digits only, at most 18 of them (SQLite's
+    integers are 64-bit); None otherwise. str.isdigit alone lets "²" through
+    to int(), which refuses it."""
+    if key.isascii() and key.isdigit() and len(key) <= 18:
+        return int(key)
+    return None
+
+
 def get_service(key: str, queryset: QuerySet[Service] | None = None) -> Service:
     """A service by id, swarm name (dockercoins_worker) or short name (worker),
     the names resolved as `manage.py rollout` resolves them."""
     queryset = Service.objects.all() if queryset is None else queryset
+    pk = as_id(key)
     try:
-        if key.isdigit():
-            return queryset.get(pk=int(key))
+        if pk is not None:
+            return queryset.get(pk=pk)
         return queryset.get(pk=selectors.service_get(name=key).pk)
     except Service.DoesNotExist as error:
-        detail = str(error) if not key.isdigit() else f"no service with id {key}"
+        detail = str(error) if pk is None else f"no service with id {key}"
         raise NotFound(detail) from None
 
 
@@ -68,29 +93,34 @@ class ServiceOutput(serializers.ModelSerializer):
             "active_rollout",
         )
 
+    @extend_schema_field(RolloutSummarySerializer(allow_null=True))
     def get_active_rollout(self, service: Service) -> dict | None:
         active = service.active_rollouts
         return RolloutSummarySerializer(active[0]).data if active else None
 
 
 class ServiceListApi(StaffApi):
+    @staff_schema(ServiceOutput(many=True))
     def get(self, request: Request) -> Response:
         return Response(ServiceOutput(services_with_active(), many=True).data)
 
 
 class ServiceDetailApi(StaffApi):
+    @extend_schema_serializer(component_name="ServiceDetail")
     class OutputSerializer(ServiceOutput):
         tasks = SlotSerializer(source="live_tasks", many=True)
 
         class Meta(ServiceOutput.Meta):
             fields = (*ServiceOutput.Meta.fields, "tasks")
 
+    @staff_schema(OutputSerializer)
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service, services_with_active())
         return Response(self.OutputSerializer(found).data)
 
 
 class ServiceRevisionsApi(StaffApi):
+    @staff_schema(RevisionSerializer(many=True))
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service)
         revisions = found.revisions.select_related("created_by").order_by("-number")
@@ -99,7 +129,9 @@ class ServiceRevisionsApi(StaffApi):
 
 class RolloutOutput(serializers.ModelSerializer):
     service = ServiceRefSerializer()
-    revision = serializers.IntegerField(source="revision.number", default=None)
+    revision = serializers.IntegerField(
+        source="revision.number", default=None, allow_null=True
+    )
     requested_by = serializers.StringRelatedField()
     progress = ProgressSerializer(source="*")
 
@@ -128,6 +160,12 @@ class RolloutListApi(StaffApi):
         state = serializers.ChoiceField(choices=RolloutState.choices, required=False)
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
 
+    @staff_schema(
+        RolloutOutput(many=True),
+        parameters=[FilterSerializer],
+        # 400 names the bad filter: {"limit": ["..."]}.
+        errors={400: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)  # 400 naming the bad filter
@@ -145,6 +183,7 @@ class RolloutListApi(StaffApi):
 
 
 class RolloutDetailApi(StaffApi):
+    @extend_schema_serializer(component_name="RolloutDetail")
     class OutputSerializer(RolloutOutput):
         events = EventSerializer(many=True)
         tasks = SlotSerializer(source="service.live_tasks", many=True)
@@ -158,11 +197,13 @@ class RolloutDetailApi(StaffApi):
                 "tasks",
             )
 
+    @staff_schema(OutputSerializer)
     def get(self, request: Request, rollout: str) -> Response:
         rollouts = Rollout.objects.select_related(
             "service", "revision", "requested_by"
         ).prefetch_related("events")
-        found = rollouts.filter(pk=int(rollout)).first() if rollout.isdigit() else None
+        pk = as_id(rollout)
+        found = rollouts.filter(pk=pk).first() if pk is not None else None
         if found is None:
             raise NotFound(f"No rollout {rollout!r}.")
         return Response(self.OutputSerializer(found).data)

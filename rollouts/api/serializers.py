@@ -16,7 +16,7 @@ class TaskSerializer(serializers.Serializer):
     since = serializers.CharField(default="")
     error = serializers.CharField(default="")
     message = serializers.CharField(default="")
-    exit_code = serializers.IntegerField(default=None)
+    exit_code = serializers.IntegerField(default=None, allow_null=True)
 
 
 class SlotSerializer(serializers.Serializer):
@@ -79,7 +79,7 @@ class ServiceRefSerializer(serializers.ModelSerializer):
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    created_by = serializers.StringRelatedField()
+    created_by = serializers.StringRelatedField(allow_null=True)
 
     class Meta:
         model = Revision

@@ -132,7 +132,7 @@ class RolloutOutput(serializers.ModelSerializer):
     revision = serializers.IntegerField(
         source="revision.number", default=None, allow_null=True
     )
-    requested_by = serializers.StringRelatedField()
+    requested_by = serializers.StringRelatedField(allow_null=True)
     progress = ProgressSerializer(source="*")
 
     class Meta:

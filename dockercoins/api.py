@@ -45,13 +45,9 @@ def endpoints() -> tuple[dict, ...]:
         for method in _METHODS:
             if method in operations:
                 operation = operations[method]
-                summary = operation.get("summary") or operation.get("description", "")
+                summary = operation.get("summary", "")
                 found.append(
-                    {
-                        "method": method.upper(),
-                        "path": path,
-                        "summary": summary.split("\n")[0],
-                    }
+                    {"method": method.upper(), "path": path, "summary": summary}
                 )
     return tuple(found)
 
@@ -62,7 +58,7 @@ class ApiRoot(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(responses=ApiRootSerializer)
+    @extend_schema(summary="this index", tags=["index"], responses=ApiRootSerializer)
     def get(self, request: Request) -> Response:
         return Response(
             {

@@ -32,9 +32,11 @@ class StatsView(APIView):
         return super().handle_exception(exc)
 
 
-def stats_schema(output: type[serializers.Serializer]):
+def stats_schema(output: type[serializers.Serializer], summary: str):
     """The OpenAPI description of a stats GET: `output`, or 503 when Redis is down."""
-    return extend_schema(responses={200: output, 503: DetailSerializer})
+    return extend_schema(
+        summary=summary, tags=["mining"], responses={200: output, 503: DetailSerializer}
+    )
 
 
 class TotalsSerializer(serializers.Serializer):
@@ -76,25 +78,25 @@ class WorkersSerializer(serializers.Serializer):
 
 
 class TotalsApi(StatsView):
-    @stats_schema(TotalsSerializer)
+    @stats_schema(TotalsSerializer, "hashes and coins so far")
     def get(self, request: Request) -> Response:
         return Response(TotalsSerializer(selectors.totals()).data)
 
 
 class RateApi(StatsView):
-    @stats_schema(RatesSerializer)
+    @stats_schema(RatesSerializer, "hashes/s over the last 10 s and 60 s")
     def get(self, request: Request) -> Response:
         return Response(RatesSerializer(selectors.dashboard().rates).data)
 
 
 class SeriesApi(StatsView):
-    @stats_schema(SeriesSerializer)
+    @stats_schema(SeriesSerializer, "hashes per second, last 300 s")
     def get(self, request: Request) -> Response:
         return Response(SeriesSerializer(selectors.dashboard().series).data)
 
 
 class WorkersApi(StatsView):
-    @stats_schema(WorkersSerializer)
+    @stats_schema(WorkersSerializer, "worker processes seen lately")
     def get(self, request: Request) -> Response:
         return Response(WorkersSerializer(selectors.dashboard()).data)
 
@@ -104,7 +106,7 @@ class LatencyApi(StatsView):
     class OutputSerializer(serializers.Serializer):
         latency = ProbeSerializer(allow_null=True)
 
-    @stats_schema(OutputSerializer)
+    @stats_schema(OutputSerializer, "rng and hasher answer times")
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(selectors.dashboard()).data)
 
@@ -121,6 +123,6 @@ class StatsApi(StatsView):
         workers = WorkersSerializer(source="*")
         latency = ProbeSerializer(allow_null=True)
 
-    @stats_schema(OutputSerializer)
+    @stats_schema(OutputSerializer, "everything the page shows")
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(selectors.dashboard()).data)

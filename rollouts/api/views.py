@@ -37,12 +37,13 @@ class StaffApi(APIView):
     permission_classes = [IsAdminUser]
 
 
-def staff_schema(output, errors: dict | None = None, **more):
+def staff_schema(output, summary: str, errors: dict | None = None, **more):
     """OpenAPI: `output`; 403 for anyone not staff, 404 for an unknown id, 429
     while failed logins lock the Basic-auth credentials (dockercoins.auth)."""
     refusals = {code: DetailSerializer for code in (403, 404, 429)}
     errors = {**refusals, **(errors or {})}
-    return extend_schema(responses={200: output, **errors}, **more)
+    responses = {200: output, **errors}
+    return extend_schema(summary=summary, responses=responses, **more)
 
 
 def services_with_active() -> QuerySet[Service]:
@@ -100,7 +101,7 @@ class ServiceOutput(serializers.ModelSerializer):
 
 
 class ServiceListApi(StaffApi):
-    @staff_schema(ServiceOutput(many=True))
+    @staff_schema(ServiceOutput(many=True), "every service: desired and live")
     def get(self, request: Request) -> Response:
         return Response(ServiceOutput(services_with_active(), many=True).data)
 
@@ -113,14 +114,14 @@ class ServiceDetailApi(StaffApi):
         class Meta(ServiceOutput.Meta):
             fields = (*ServiceOutput.Meta.fields, "tasks")
 
-    @staff_schema(OutputSerializer)
+    @staff_schema(OutputSerializer, "one service, with its tasks")
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service, services_with_active())
         return Response(self.OutputSerializer(found).data)
 
 
 class ServiceRevisionsApi(StaffApi):
-    @staff_schema(RevisionSerializer(many=True))
+    @staff_schema(RevisionSerializer(many=True), "a service's revisions")
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service)
         revisions = found.revisions.select_related("created_by").order_by("-number")
@@ -162,6 +163,7 @@ class RolloutListApi(StaffApi):
 
     @staff_schema(
         RolloutOutput(many=True),
+        "rollouts, newest first",
         parameters=[FilterSerializer],
         # 400 names the bad filter: {"limit": ["..."]}.
         errors={400: OpenApiTypes.OBJECT},
@@ -197,7 +199,7 @@ class RolloutDetailApi(StaffApi):
                 "tasks",
             )
 
-    @staff_schema(OutputSerializer)
+    @staff_schema(OutputSerializer, "one rollout, with events and tasks")
     def get(self, request: Request, rollout: str) -> Response:
         rollouts = Rollout.objects.select_related(
             "service", "revision", "requested_by"

@@ -76,13 +76,26 @@ def test_a_half_sent_request_line_does_not_stop_rng(pipeline):
     assert len(got) == 16
 
 
-def test_rng_answers_every_one_of_many_concurrent_requests(pipeline):
-    # One draw at a time (a lock), many connections waiting for it: all of
-    # them get their bytes, none is refused or left hanging.
+@pytest.fixture(scope="module")
+def slow_rng() -> Iterator[Served]:
+    """rng with a device delay, so concurrent draws really wait for its lock."""
+    served = serve_role("rng", RNG_DELAY="0.05")
+    yield served
+    stop(served)
+
+
+def test_rng_answers_every_one_of_many_concurrent_requests(slow_rng):
+    # One draw at a time (a lock that yields to the other connections while
+    # held), 20 connections waiting for it: all get their bytes, none hangs.
     results: list[int] = []
 
     def draw() -> None:
-        results.append(len(answers(pipeline.rng_url, path="/8")))
+        conn = http.client.HTTPConnection(*address(slow_rng.url), timeout=DEADLINE)
+        try:
+            conn.request("GET", "/8")
+            results.append(len(conn.getresponse().read()))
+        finally:
+            conn.close()
 
     threads = [threading.Thread(target=draw) for _ in range(20)]
     for thread in threads:

@@ -30,6 +30,11 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 
+# What hypothesis rarely draws but attackers do (issue 9, section 1): digits
+# that are not ASCII, numbers past int()'s 4300-digit limit or SQLite's 64
+# bits, signs, spaces, exponents. Sent as every path and query parameter.
+HOSTILE = ["²", "٣", "①", "9" * 5000, "9" * 20, "-1", "0", " 1", "1e3", "NaN"]
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -91,6 +96,11 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
         names = [p.name for p in operation.path_parameters]
         if names:
             call(operation.Case(path_parameters={n: rows[n] for n in names}))
+        for value in HOSTILE:
+            if names:
+                call(operation.Case(path_parameters=dict.fromkeys(names, value)))
+            for name in (p.name for p in operation.query):
+                call(operation.Case(query={name: value}))
 
         @given(case=operation.as_strategy())
         @settings(

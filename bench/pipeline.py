@@ -2,7 +2,7 @@
 """Benchmark: the mining pipeline with every delay at 0, and the stats endpoints.
 
 Starts, on loopback, a real redis-server and our rng, hasher and webui under
-gunicorn with the same options as deploy/entrypoint.sh, then:
+gunicorn with the image's settings (deploy/gunicorn.conf.py), then:
 
 1. runs ONE worker process (`manage.py mine --delay 0`) for a fixed time per
    --concurrency value and reports hashes/s per worker process (read from the
@@ -12,7 +12,7 @@ gunicorn with the same options as deploy/entrypoint.sh, then:
    connections for a fixed time: requests/s, p50, p99 (wrk if installed,
    else a bounded Python load generator, which is a much weaker client);
 3. serves bench/hello_wsgi.py (a do-nothing WSGI app) with the webui's
-   options the same way: gunicorn's own ceiling on this machine.
+   settings the same way: gunicorn's own ceiling on this machine.
 
 It prints figures next to the targets from issue 2 and never asserts; a JSON
 copy goes to bench/results/. Run from the repository root:
@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import re
+import runpy
 import shutil
 import signal
 import socket
@@ -52,41 +53,26 @@ TARGET_HASHES = 3 * CLASSIC_HASHES[1]
 CLASSIC_JSON_RPS = 3500
 TARGET_P99_MS = 15.0
 
-# deploy/entrypoint.sh's gunicorn options: the common ones, and per role the
-# `serve --workers N --threads M` line read from the script itself, so the
-# benchmark follows the image when its settings change.
-COMMON = [
-    "--worker-class=gthread",
-    "--worker-tmp-dir=/tmp",
-    "--graceful-timeout=10",
-    "--keep-alive=15",
-]
-FALLBACK_ARGS = {
-    "rng": ["--workers=1", "--threads=1"],
-    "hasher": ["--workers=2", "--threads=32"],
-    "webui": ["--workers=4", "--threads=2"],
-}
+# The image's gunicorn settings, per role: the file deploy/entrypoint.sh
+# passes to gunicorn, so the benchmark follows the image when they change.
+CONFIG = ROOT / "deploy" / "gunicorn.conf.py"
 
 
-def image_role_args() -> dict[str, list[str]]:
+def role_settings(role: str) -> str:
+    """What deploy/gunicorn.conf.py gives `role`, as one line to print."""
+    saved = os.environ.get("DOCKERCOINS_ROLE")
+    os.environ["DOCKERCOINS_ROLE"] = role
     try:
-        script = (ROOT / "deploy" / "entrypoint.sh").read_text()
-    except OSError:
-        return dict(FALLBACK_ARGS)
-    found = {}
-    for role in FALLBACK_ARGS:
-        match = re.search(
-            rf"^\s*{role}\)\n(?:.*\n)*?\s*serve ((?:--\S+ \S+ ?)+)", script, re.M
-        )
-        if match:
-            options = match.group(1).split()
-            found[role] = [
-                f"{k}={v}" for k, v in zip(options[::2], options[1::2], strict=False)
-            ]
-    return {role: found.get(role, args) for role, args in FALLBACK_ARGS.items()}
-
-
-ROLE_ARGS = image_role_args()
+        conf = runpy.run_path(str(CONFIG))
+    finally:
+        if saved is None:
+            del os.environ["DOCKERCOINS_ROLE"]
+        else:
+            os.environ["DOCKERCOINS_ROLE"] = saved
+    return (
+        f"-c deploy/gunicorn.conf.py ({conf['worker_class']},"
+        f" {conf['workers']} worker(s) x {conf['worker_connections']} connections)"
+    )
 
 
 def free_port() -> int:
@@ -182,11 +168,11 @@ class Stack:
         app: str = "dockercoins.wsgi:application",
     ) -> str:
         port = free_port()
-        args = ROLE_ARGS[role] if extra is None else extra
+        args = extra or []
         if app.startswith("hello_wsgi"):
             args = [*args, "--pythonpath=bench"]
         self.roles[role] = self.start(
-            [GUNICORN, app, f"--bind=127.0.0.1:{port}"] + COMMON + args,
+            [GUNICORN, app, f"--config={CONFIG}", f"--bind=127.0.0.1:{port}", *args],
             DOCKERCOINS_ROLE=role,
         ).pid
         url = f"http://127.0.0.1:{port}"
@@ -376,7 +362,7 @@ def _python_load(url: str, path: str, *, connections: int, seconds: float) -> Lo
 def measure_pipeline(stack: Stack, urls: dict, options) -> list[WorkerRun]:
     print("\nPipeline, every delay 0: one `manage.py mine` process")
     for role in ("rng", "hasher"):
-        print(f"  {role + ':':7} gunicorn {' '.join(COMMON + ROLE_ARGS[role])}")
+        print(f"  {role + ':':7} gunicorn {role_settings(role)}")
     runs = []
     for concurrency in options.concurrency:
         run = run_worker(stack, urls, concurrency=concurrency, seconds=options.seconds)
@@ -400,7 +386,7 @@ def measure_endpoints(stack: Stack, options) -> list[LoadRun]:
     webui = stack.serve("webui", webui_args)
     seconds = options.seconds
     print(f"\nEndpoints, {options.connections} connections, {seconds:.0f} s each")
-    print(f"  webui:  gunicorn {' '.join(COMMON + webui_args)}")
+    print(f"  webui:  gunicorn {role_settings('webui')} {' '.join(webui_args)}")
     runs = []
     for path in ("/json", "/api/stats/"):
         warm_up(webui, path, connections=options.connections)
@@ -454,8 +440,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--webui-args",
-        default=" ".join(ROLE_ARGS["webui"]),
-        help="gunicorn options for webui (default: as deploy/entrypoint.sh)",
+        default="",
+        help="gunicorn options for webui on top of deploy/gunicorn.conf.py",
     )
     options = parser.parse_args()
 

@@ -19,13 +19,10 @@ mark() {
 }
 
 serve() {
-    # Access logs stay off: a busy rng would log ten lines a second for nothing.
+    # Workers, worker class and timeouts per role: deploy/gunicorn.conf.py.
     exec gunicorn dockercoins.wsgi:application \
+        --config /app/deploy/gunicorn.conf.py \
         --bind 0.0.0.0:80 \
-        --worker-class gthread \
-        --worker-tmp-dir /tmp \
-        --graceful-timeout 10 \
-        --keep-alive 15 \
         "$@"
 }
 
@@ -45,19 +42,20 @@ as_app_user_with_socket() {
 
 case "$role" in
     rng)
-        # One worker, one thread: one request at a time per replica is the
-        # entropy ceiling the workshop's scaling lesson is about.
+        # One worker, and a lock around each draw (mining.rng.views): one
+        # request at a time per replica is the entropy ceiling the workshop's
+        # scaling lesson is about.
         mark rng
-        serve --workers 1 --threads 1 "$@"
+        serve "$@"
         ;;
     hasher)
         mark hasher
-        serve --workers 2 --threads 32 "$@"
+        serve "$@"
         ;;
     webui)
         mark webui
         python manage.py migrate --noinput
-        serve --workers 2 --threads 8 "$@"
+        serve "$@"
         ;;
     worker)
         mark worker

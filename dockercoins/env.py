@@ -42,6 +42,19 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
     return value
 
 
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip()
+    # ASCII digits only: int() would also take "٣" or "1_000".
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number")
+    if int(value) < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return int(value)
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Read NAME, or the file named by NAME_FILE (how Swarm secrets arrive)."""
     path = os.environ.get(f"{name}_FILE")

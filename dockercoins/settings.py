@@ -6,11 +6,19 @@ sets the few that differ (REDIS_URL, the database path, the role).
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.management.utils import get_random_secret_key
 
-from dockercoins.env import env_bool, env_float, env_list, env_secret, env_str
+from dockercoins.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +44,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "dockercoins.apps.DockercoinsConfig",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "mining",
     "rollouts",
 ]
@@ -49,6 +60,8 @@ _FULL_MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 # rng and hasher answer machines, not browsers: no sessions, no CSRF, and every
 # microsecond saved per request is throughput for the miners.
@@ -91,6 +104,12 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# django-axes first: it refuses a locked-out login before any password check.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -103,6 +122,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+# Nothing is uploaded or served from here. A real prefix keeps Django's live
+# test server (the API fuzzer's) from first looking every path up as a file.
+MEDIA_URL = "media/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -112,9 +134,39 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "dockercoins.auth.LockableBasicAuthentication",
     ],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# --- Logins (django-axes) -------------------------------------------------
+# LOGIN_FAILURE_LIMIT wrong passwords in a row for one username from one
+# address (admin form or HTTP Basic on the API) lock that pair out for
+# LOGIN_LOCKOUT_MINUTES; a right password resets the count. Per pair rather
+# than per username, so a stranger cannot lock the real admin out from
+# elsewhere. Unlock sooner: admin "Access attempts", or `manage.py axes_reset`.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
+
+# --- OpenAPI (drf-spectacular) ---------------------------------------------
+SPECTACULAR_SETTINGS = {
+    "TITLE": "DockerCoins Control API",
+    "DESCRIPTION": (
+        "Mining figures (/api/, public) and rollouts (/api/rollouts/, staff)."
+    ),
+    "VERSION": "1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files from the drf-spectacular-sidecar package, served by
+    # whitenoise like every other static file: no CDN, nothing vendored.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # update_order and rollback_order share one set of choices: one name.
+    "ENUM_NAME_OVERRIDES": {"OrderEnum": "rollouts.models.Order"},
 }
 
 # HTTPS_ONLY=1 when a TLS-terminating proxy sits in front (production): redirect

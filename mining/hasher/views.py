@@ -1,6 +1,8 @@
 """hasher: the SHA-256 of a request body, after HASHER_DELAY seconds.
 
-Unlike rng it has no capacity limit of its own: run it with many threads.
+Unlike rng it has no capacity limit of its own. The body comes with a
+Content-Length or chunked (Transfer-Encoding: chunked); either way at most
+MAX_BODY bytes, else 413.
 """
 
 import hashlib
@@ -17,6 +19,7 @@ from django.http import (
 from django.views.decorators.csrf import csrf_exempt
 
 MAX_BODY = 1024 * 1024
+TOO_BIG = "body must be at most 1 MiB"
 
 
 @csrf_exempt
@@ -29,8 +32,10 @@ def index(request: HttpRequest) -> HttpResponse:
         return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
     # Refuse an oversized body before reading it, from its declared length.
     if _declared_length(request) > MAX_BODY:
-        return _bad_request("body must be at most 1 MiB")
-    body = request.body
+        return _too_big()
+    body = _body(request)
+    if body is None:
+        return _too_big()
     if not body:
         return _bad_request("empty body: POST the bytes to hash")
     if settings.HASHER_DELAY:
@@ -44,6 +49,26 @@ def _declared_length(request: HttpRequest) -> int:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return 0
+
+
+def _body(request: HttpRequest) -> bytes | None:
+    """The request body, or None when it is longer than MAX_BODY bytes.
+
+    Django reads CONTENT_LENGTH bytes, so a chunked body (no Content-Length)
+    reads as empty there. gunicorn decodes the chunks itself and says so with
+    wsgi.input_terminated (the input ends where the body ends), so such a body
+    is read from wsgi.input directly, one byte past the limit at most.
+    """
+    meta = request.META
+    if meta.get("CONTENT_LENGTH") or not meta.get("wsgi.input_terminated"):
+        return request.body
+    body = meta["wsgi.input"].read(MAX_BODY + 1)
+    return None if len(body) > MAX_BODY else body
+
+
+def _too_big() -> HttpResponse:
+    response = HttpResponse(f"{TOO_BIG}\n", status=413, content_type="text/plain")
+    return _sized(response)
 
 
 def _bad_request(reason: str) -> HttpResponse:

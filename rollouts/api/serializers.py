@@ -38,7 +38,7 @@ class TaskSerializer(serializers.Serializer):
     since = serializers.CharField(default="")
     error = serializers.CharField(default="")
     message = serializers.CharField(default="")
-    exit_code = serializers.IntegerField(default=None)
+    exit_code = serializers.IntegerField(default=None, allow_null=True)
 
 
 class SlotSerializer(serializers.Serializer):
@@ -116,7 +116,7 @@ class ServiceRefSerializer(serializers.ModelSerializer):
 
 class RevisionSerializer(serializers.ModelSerializer):
     created_by: "serializers.StringRelatedField[Revision]" = (
-        serializers.StringRelatedField()
+        serializers.StringRelatedField(allow_null=True)
     )
 
     class Meta:

@@ -4,9 +4,16 @@ Staff only: the task table names nodes and images, and error texts can carry
 paths and commands an anonymous visitor has no business reading.
 """
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.db.models import Prefetch, QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
@@ -14,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from dockercoins.api import DetailSerializer
 from rollouts import selectors
 from rollouts.api.serializers import (
     DesiredSerializer,
@@ -29,9 +37,22 @@ from rollouts.api.serializers import (
 from rollouts.fields import ParseError, parse_id
 from rollouts.models import ACTIVE_STATES, Rollout, RolloutState, Service
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class StaffApi(APIView):
     permission_classes = [IsAdminUser]
+
+
+def staff_schema(
+    output: Any, summary: str, errors: dict[int, Any] | None = None, **more: Any
+) -> Callable[[F], F]:
+    """OpenAPI: `output`; 403 for anyone not staff, 404 for an unknown id, 429
+    while failed logins lock the Basic-auth credentials (dockercoins.auth)."""
+    refusals = {code: DetailSerializer for code in (403, 404, 429)}
+    errors = {**refusals, **(errors or {})}
+    responses = {200: output, **errors}
+    return extend_schema(summary=summary, responses=responses, **more)
 
 
 def services_with_active() -> QuerySet[Service]:
@@ -76,29 +97,34 @@ class ServiceOutput(serializers.ModelSerializer):
             "active_rollout",
         )
 
+    @extend_schema_field(RolloutSummarySerializer(allow_null=True))
     def get_active_rollout(self, service: Service) -> dict[str, Any] | None:
         active: list[Rollout] = getattr(service, "active_rollouts", [])
         return RolloutSummarySerializer(active[0]).data if active else None
 
 
 class ServiceListApi(StaffApi):
+    @staff_schema(ServiceOutput(many=True), "every service: desired and live")
     def get(self, request: Request) -> Response:
         return Response(ServiceOutput(services_with_active(), many=True).data)
 
 
 class ServiceDetailApi(StaffApi):
+    @extend_schema_serializer(component_name="ServiceDetail")
     class OutputSerializer(ServiceOutput):
         tasks = SlotSerializer(source="live_tasks", many=True)
 
         class Meta(ServiceOutput.Meta):
             fields = (*ServiceOutput.Meta.fields, "tasks")
 
+    @staff_schema(OutputSerializer, "one service, with its tasks")
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service, services_with_active())
         return Response(self.OutputSerializer(found).data)
 
 
 class ServiceRevisionsApi(StaffApi):
+    @staff_schema(RevisionSerializer(many=True), "a service's revisions")
     def get(self, request: Request, service: str) -> Response:
         found = get_service(service)
         revisions = found.revisions.select_related("created_by").order_by("-number")
@@ -107,9 +133,11 @@ class ServiceRevisionsApi(StaffApi):
 
 class RolloutOutput(serializers.ModelSerializer):
     service = ServiceRefSerializer()
-    revision = serializers.IntegerField(source="revision.number", default=None)
+    revision = serializers.IntegerField(
+        source="revision.number", default=None, allow_null=True
+    )
     requested_by: "serializers.StringRelatedField[Rollout]" = (
-        serializers.StringRelatedField()
+        serializers.StringRelatedField(allow_null=True)
     )
     progress = ProgressSerializer(source="*")
 
@@ -138,6 +166,13 @@ class RolloutListApi(StaffApi):
         state = serializers.ChoiceField(choices=RolloutState.choices, required=False)
         limit = StrictIntegerField(min_value=1, max_value=500, default=50)
 
+    @staff_schema(
+        RolloutOutput(many=True),
+        "rollouts, newest first",
+        parameters=[FilterSerializer],
+        # 400 names the bad filter: {"limit": ["..."]}.
+        errors={400: OpenApiTypes.OBJECT},
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)  # 400 naming the bad filter
@@ -155,6 +190,7 @@ class RolloutListApi(StaffApi):
 
 
 class RolloutDetailApi(StaffApi):
+    @extend_schema_serializer(component_name="RolloutDetail")
     class OutputSerializer(RolloutOutput):
         events = EventSerializer(many=True)
         tasks = SlotSerializer(source="service.live_tasks", many=True)
@@ -168,6 +204,7 @@ class RolloutDetailApi(StaffApi):
                 "tasks",
             )
 
+    @staff_schema(OutputSerializer, "one rollout, with events and tasks")
     def get(self, request: Request, rollout: str) -> Response:
         rollouts = Rollout.objects.select_related(
             "service", "revision", "requested_by"

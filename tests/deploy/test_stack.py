@@ -7,6 +7,8 @@ removes it, and the fixture's own removal is then a no-op.
 """
 
 import hashlib
+import re
+import socket
 import time
 import urllib.error
 
@@ -91,6 +93,31 @@ def test_scaling_the_worker_to_two_raises_the_rate(stack: Stack, docker_client):
         interval=0,
         message=f"the rate to rise above 1.4 x {one_worker:.2f} hashes/s",
     )
+
+
+def test_a_stalled_client_does_not_stop_the_published_rng(stack: Stack):
+    # The issue-9 repro: half a request line held open. rng serves one draw at
+    # a time, yet other clients are answered well before gunicorn's 15 s
+    # keepalive could have dropped the stalled one.
+    with socket.create_connection(("127.0.0.1", stack.rng_port), timeout=5) as sock:
+        sock.sendall(b"GET /5 HTTP/1.1\r\n")
+
+        def answers() -> bytes:
+            with stack.get("rng", "/16") as response:
+                return response.read()
+
+        got = wait_until(answers, timeout=10, message="rng beside a stalled client")
+    assert len(got) == 16
+
+
+def test_the_api_docs_load_their_assets_from_the_image(stack: Stack):
+    with stack.get("webui", "/api/docs/") as response:
+        html = response.read().decode()
+    scripts = re.findall(r'src="(/static/[^"]+)"', html)
+    assert any("swagger-ui-bundle" in path for path in scripts)
+    for path in scripts:
+        with stack.get("webui", path) as asset:
+            assert asset.status == 200, path
 
 
 def test_removing_the_stack_leaves_nothing_behind(stack: Stack, docker_client):

@@ -1,7 +1,8 @@
 """Fixtures for the mining tests: rng and hasher served for real on loopback.
 
 They run exactly as the image runs them (gunicorn dockercoins.wsgi with
-DOCKERCOINS_ROLE set), with every delay at 0 so tests are fast.
+deploy/gunicorn.conf.py and DOCKERCOINS_ROLE set), with every delay at 0 so
+tests are fast.
 """
 
 import os
@@ -20,6 +21,7 @@ from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+CONFIG = str(ROOT / "deploy" / "gunicorn.conf.py")
 
 
 @dataclass
@@ -28,12 +30,13 @@ class Served:
     process: subprocess.Popen
 
 
-def serve_role(role: str, *, threads: int = 1, **env: str) -> Served:
-    """Start `role` under gunicorn on a free loopback port; wait until it answers."""
+def serve_role(role: str, *args: str, **env: str) -> Served:
+    """Start `role` under gunicorn as the image does, on a free loopback port
+    (`args`: more gunicorn options); wait until it answers."""
     port = free_port()
     process = subprocess.Popen(
-        [GUNICORN, "dockercoins.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--worker-class", "gthread", "--workers", "1", "--threads", str(threads)],
+        [GUNICORN, "dockercoins.wsgi", "--config", CONFIG]
+        + ["--bind", f"127.0.0.1:{port}", *args],
         cwd=ROOT,
         env={
             **os.environ,
@@ -74,10 +77,10 @@ class Pipeline:
 
 @pytest.fixture(scope="session")
 def pipeline() -> Iterator[Pipeline]:
-    """A real rng (1 thread, as in the image) and hasher (many threads)."""
-    rng = serve_role("rng", threads=1)
+    """A real rng and hasher, served as in the image."""
+    rng = serve_role("rng")
     try:
-        hasher = serve_role("hasher", threads=8)
+        hasher = serve_role("hasher")
     except BaseException:
         stop(rng)
         raise

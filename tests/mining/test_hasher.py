@@ -1,4 +1,5 @@
 import hashlib
+import http.client
 import urllib.request
 
 import pytest
@@ -45,14 +46,14 @@ def test_hasher_rejects_an_empty_body(client: Client):
 def test_hasher_rejects_a_body_over_1_mib(client: Client):
     response = post(client, b"x" * (views.MAX_BODY + 1))
 
-    assert response.status_code == 400
+    assert response.status_code == 413
     assert b"at most 1 MiB" in response.content
 
 
 def test_hasher_rejects_an_oversized_body_from_its_declared_length(client: Client):
     response = post(client, b"x", CONTENT_LENGTH=str(views.MAX_BODY + 1))
 
-    assert response.status_code == 400
+    assert response.status_code == 413
 
 
 def test_hasher_says_where_it_runs(client: Client):
@@ -85,3 +86,39 @@ def test_hasher_is_served_by_the_hasher_role(pipeline):
     )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert response.read().decode() == hashlib.sha256(b"abc").hexdigest()
+
+
+def post_chunked(url: str, body: bytes, chunk: int = 64 * 1024) -> tuple[int, bytes]:
+    host, port = url.split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        pieces = (body[i : i + chunk] for i in range(0, len(body), chunk))
+        conn.request("POST", "/", body=pieces, encode_chunked=True)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_hasher_hashes_a_chunked_body(pipeline):
+    body = bytes(range(256)) * 300
+
+    status, answer = post_chunked(pipeline.hasher_url, body)
+
+    assert status == 200
+    assert answer.decode() == hashlib.sha256(body).hexdigest()
+
+
+def test_hasher_refuses_a_chunked_body_over_1_mib_with_413(pipeline):
+    status, answer = post_chunked(pipeline.hasher_url, b"x" * (5 * 1024 * 1024))
+
+    assert status == 413
+    assert answer == b"body must be at most 1 MiB\n"
+
+
+def test_hasher_hashes_a_chunked_body_of_exactly_1_mib(pipeline):
+    body = b"y" * views.MAX_BODY
+
+    status, answer = post_chunked(pipeline.hasher_url, body)
+
+    assert (status, answer.decode()) == (200, hashlib.sha256(body).hexdigest())

@@ -43,7 +43,8 @@ def test_rng_rejects_a_count_outside_1_to_1024(client: Client, count: str):
 
 
 @pytest.mark.parametrize(
-    "count", ["abc", "3.5", "1e3", "0x10", "%20", "%C2%B2", "%D9%A3", "%E2%91%A0"]
+    "count",
+    ["abc", "3.5", "1e3", "0x10", "%20", "%C2%B2", "%D9%A3", "%E2%91%A0", "1%0A"],
 )
 def test_rng_rejects_a_count_that_is_not_a_number(client: Client, count: str):
     response = client.get(f"/{count}")

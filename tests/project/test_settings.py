@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from dockercoins import checks
-from dockercoins.env import env_bool, env_float, env_secret
+from dockercoins.env import env_bool, env_float, env_int, env_secret
 
 
 def test_a_typo_in_a_boolean_variable_is_an_error(monkeypatch):
@@ -37,3 +37,15 @@ def test_deploy_checks_warn_when_no_secret_key_is_configured(settings):
     assert [w.id for w in checks.secret_key_is_configured(None)] == ["dockercoins.W001"]
     settings.SECRET_KEY_FROM_ENV = True
     assert checks.secret_key_is_configured(None) == []
+
+
+@pytest.mark.parametrize("raw", ["5.5", "٣", "1_000", "-1", "5e1"])
+def test_a_whole_number_variable_takes_ascii_digits_only(monkeypatch, raw):
+    monkeypatch.setenv("LOGIN_FAILURE_LIMIT", raw)
+    with pytest.raises(ImproperlyConfigured, match="LOGIN_FAILURE_LIMIT="):
+        env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+
+
+def test_a_whole_number_variable_is_read(monkeypatch):
+    monkeypatch.setenv("LOGIN_FAILURE_LIMIT", "12")
+    assert env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1) == 12

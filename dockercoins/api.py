@@ -1,0 +1,69 @@
+"""/api/: what the API offers, from its own OpenAPI schema (drf-spectacular).
+
+The schema is served at /api/schema/ and browsable at /api/docs/; this index
+lists the same operations, so nothing is listed that the schema does not have.
+"""
+
+from functools import cache
+
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+from rest_framework.views import APIView
+
+_METHODS = ("get", "put", "post", "patch", "delete")
+
+
+class DetailSerializer(serializers.Serializer):
+    """Every API error without a field: {"detail": "why"}."""
+
+    detail = serializers.CharField()
+
+
+class EndpointSerializer(serializers.Serializer):
+    method = serializers.CharField()
+    path = serializers.CharField()
+    summary = serializers.CharField(allow_blank=True)
+
+
+class ApiRootSerializer(serializers.Serializer):
+    schema = serializers.URLField(help_text="OpenAPI 3 schema (YAML; ?format=json)")
+    docs = serializers.URLField(help_text="the schema, browsable (Swagger UI)")
+    endpoints = EndpointSerializer(many=True)
+
+
+@cache
+def endpoints() -> tuple[dict, ...]:
+    """Every operation of the schema: method, path, summary (first doc line)."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    found = []
+    for path, operations in schema["paths"].items():
+        for method in _METHODS:
+            if method in operations:
+                operation = operations[method]
+                summary = operation.get("summary", "")
+                found.append(
+                    {"method": method.upper(), "path": path, "summary": summary}
+                )
+    return tuple(found)
+
+
+class ApiRoot(APIView):
+    """The API's index: links to the schema and docs, and every endpoint."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(summary="this index", tags=["index"], responses=ApiRootSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "schema": reverse("api-schema", request=request),
+                "docs": reverse("api-docs", request=request),
+                "endpoints": list(endpoints()),
+            }
+        )

@@ -75,18 +75,36 @@ WSGI_APPLICATION = "dockercoins.wsgi.application"
 
 # SQLite in WAL mode with immediate transactions: the webui (admin) and the
 # rollout controller write to the same file on a shared volume, and IMMEDIATE
-# makes a writer wait for the lock instead of failing mid-transaction.
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+# makes a writer wait for the lock instead of failing mid-transaction. That
+# holds on one node only: the stack sets POSTGRES_HOST, and then every webui
+# and controller replica, on any node, shares the stack's PostgreSQL.
+POSTGRES_HOST = env_str("POSTGRES_HOST", "")
+if POSTGRES_HOST:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": POSTGRES_HOST,
+            "PORT": env_str("POSTGRES_PORT", "5432"),
+            "NAME": env_str("POSTGRES_DB", "dockercoins"),
+            "USER": env_str("POSTGRES_USER", "dockercoins"),
+            "PASSWORD": env_secret("POSTGRES_PASSWORD"),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": 5},
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

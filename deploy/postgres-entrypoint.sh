@@ -18,4 +18,5 @@ CREATE DATABASE dockercoins OWNER dockercoins;
 SQL
 fi
 # The root filesystem is read-only: the socket goes to the /tmp tmpfs.
-exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"
+exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp \
+    -c jit=off "$@"

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from rollouts import selectors, services
+from rollouts import nodes, selectors, services
 from rollouts.cli import (
     RolloutRunner,
     add_desired_flags,
@@ -190,6 +190,22 @@ class Command(BaseCommand):
             )
         header = ["SERVICE", "IMAGE", "MODE", "RUNNING", "UPDATE", "ROLLOUT"]
         self.say(format_table(header, rows))
+        self._say_nodes(selectors.service_list(stack=self.stack))
+
+    def _say_nodes(self, service_rows) -> None:
+        """Where every current task runs, and which nodes are down."""
+        try:
+            down = nodes.describe_down(nodes.parse_nodes(self.client.nodes()))
+        except SwarmError:
+            down = ""
+        self.say("")
+        self.say(
+            format_table(
+                ["TASK", "NODE", "STATE", "IMAGE"], nodes.task_rows(service_rows)
+            )
+        )
+        if down:
+            self.say(f"nodes down: {down}")
 
     def do_history(self) -> None:
         service = self.service()

@@ -14,7 +14,7 @@ ARGS ?= status
 NODES ?= 1
 VENV := .venv/bin
 
-.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling
+.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling bench-lab
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -55,7 +55,7 @@ rollout:
 # Both benchmarks print figures and never fail on them: the pipeline at zero
 # delay and the stats endpoints on loopback, then the workshop's scaling table
 # on a stack of its own.
-bench: bench-pipeline bench-scaling
+bench: bench-pipeline bench-scaling bench-lab
 
 bench-pipeline:
 	deploy/bootstrap.sh --bench
@@ -65,3 +65,10 @@ bench-scaling:
 	deploy/bootstrap.sh
 	deploy/build-images.sh
 	$(VENV)/python bench/scaling.py
+
+# The workshop's table on a lab of namespaced engines (root): 1, 2, 10 workers
+# with one rng, then 10 with rng global on 3 nodes (LAB_BENCH_NODES='3 4 5').
+bench-lab:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/lab.py --nodes $${LAB_BENCH_NODES:-3}

@@ -268,12 +268,9 @@ forward() {
     for port in "$@"; do
         pid="$(cat "$LAB_DIR/forward-$port.pid" 2>/dev/null || true)"
         [ -n "$pid" ] && stop_pid "$pid" 5
-        if ! setsid socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
-                "EXEC:$DEPLOY_DIR/lab-connect.sh $port $addrs" \
-                >"$LAB_DIR/forward-$port.log" 2>&1 </dev/null & then
-            warn "could not start a forwarder on 127.0.0.1:$port"
-            continue
-        fi
+        setsid socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" \
+            "EXEC:$DEPLOY_DIR/lab-connect.sh $port $addrs" \
+            >"$LAB_DIR/forward-$port.log" 2>&1 </dev/null &
         echo $! >"$LAB_DIR/forward-$port.pid"
     done
     sleep 0.5

@@ -116,7 +116,8 @@ def test_two_replicas_migrating_at_once_both_succeed_once(postgres):
     twice = psql(
         postgres,
         "race",
-        "SELECT app, name FROM django_migrations GROUP BY app, name HAVING count(*) > 1",
+        "SELECT app, name FROM django_migrations"
+        " GROUP BY app, name HAVING count(*) > 1",
     )
     assert twice == ""
     # One replica applied them all, the other found nothing to do.

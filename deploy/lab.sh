@@ -63,7 +63,7 @@ pids_of_lab() {
         ip netns pids "$ns" 2>/dev/null || true
     done
     for pid in $(pgrep -x dockerd 2>/dev/null || true); do
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--data-root $LAB_DIR/" && echo "$pid"
+        { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q -- "--data-root $LAB_DIR/" && echo "$pid"
     done
     cat "$LAB_DIR"/forward-*.pid 2>/dev/null || true
 }
@@ -88,7 +88,7 @@ stop_engines() {
         pid="$(cat "$(node_dir "$i")/dockerd.pid" 2>/dev/null || true)"
         # A stale pid file can name a pid reused by someone else: act only on
         # a dockerd that runs on our data root.
-        if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+        if [ -n "$pid" ] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null \
                 | grep -q -- "--data-root $(node_dir "$i")/data"; then
             stop_pid "$pid" 40 &
             pids+=($!)

@@ -59,9 +59,9 @@ def test_rng_made_global_runs_one_task_per_node(lab_stack: LabStack):
 
 
 def test_ten_workers_mine_at_the_global_rate(lab: Lab, lab_stack: LabStack):
-    lab.docker(
-        "service", "scale", "--detach", f"{lab_stack.service('worker')}={WORKERS}"
-    )
+    # Through the product (its desired replicas), not behind its back: the
+    # next `rollout apply` would otherwise send the old count again.
+    rollout(lab_stack, "scale", "worker", str(WORKERS), "--wait")
     wait_until(
         lambda: len(lab_stack.running_nodes("worker")) == WORKERS,
         timeout=240,
@@ -84,7 +84,7 @@ def test_ten_workers_mine_at_the_global_rate(lab: Lab, lab_stack: LabStack):
 
 def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):
     # Fewer workers: the update is about rng, and the machine is small.
-    lab.docker("service", "scale", "--detach", f"{lab_stack.service('worker')}=2")
+    rollout(lab_stack, "scale", "worker", "2", "--wait")
     output = rollout(lab_stack, "apply", "rng", "--image-tag", "1.1", "--wait")
     assert "completed" in output
     tasks = [t for t in lab_stack.tasks("rng") if t["desired"] == "running"]
@@ -119,7 +119,7 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
     lab: Lab, lab_stack: LabStack
 ):
     _keep_singletons_off(lab, lab_stack, VICTIM)
-    lab.docker("service", "scale", "--detach", f"{lab_stack.service('worker')}=4")
+    rollout(lab_stack, "scale", "worker", "4", "--wait")
     wait_until(
         lambda: VICTIM in lab_stack.running_nodes("worker")
         and len(lab_stack.running_nodes("worker")) == 4,

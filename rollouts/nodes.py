@@ -186,6 +186,22 @@ def watch_nodes(
     )
 
 
+DOWN_SUFFIX = " (down)"
+
+
+def down_in_tasks(live_tasks: list[dict]) -> list[str]:
+    """Hostnames of the down nodes that a service's stored task table names
+    (SwarmClient.node_names marks them "node-2 (down)")."""
+    return sorted(
+        {
+            row["node"].removesuffix(DOWN_SUFFIX)
+            for group in live_tasks or []
+            for row in group.get("tasks") or []
+            if (row.get("node") or "").endswith(DOWN_SUFFIX)
+        }
+    )
+
+
 def task_rows(services) -> list[list[str]]:
     """[[task, node, state, image]] for the current task of every slot of each
     service (its `live_tasks`, as rollouts.specs.group_tasks stores them)."""

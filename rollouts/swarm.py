@@ -16,7 +16,7 @@ import docker
 import requests
 from django.conf import settings
 
-from rollouts.nodes import DOWN_STATES
+from rollouts.nodes import DOWN_STATES, DOWN_SUFFIX
 from rollouts.specs import parse_engine_time
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class SwarmClient:
         for node in self.nodes():
             name = node.get("Description", {}).get("Hostname", node["ID"])
             down = (node.get("Status") or {}).get("State") in DOWN_STATES
-            names[node["ID"]] = f"{name} (down)" if down else name
+            names[node["ID"]] = f"{name}{DOWN_SUFFIX}" if down else name
         return names
 
     def images(self) -> list[dict]:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.lab import Lab, LabStack
+from tests.stacks import stack_sh
 
 pytestmark = pytest.mark.multinode
 
@@ -56,6 +57,22 @@ def test_rng_made_global_runs_one_task_per_node(lab_stack: LabStack):
         message="one running rng task on each node",
     )
     assert nodes == ["node-0", "node-1", "node-2"]
+
+
+def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
+    # What `make up` runs again at any point of the workshop: the engine
+    # refuses a mode change ("service mode change is not allowed").
+    stack_sh("deploy", lab_stack.name, env=lab_stack.env, timeout=180)
+    mode = lab_stack.lab.docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{if .Spec.Mode.Global}}global{{else}}replicated{{end}}",
+        lab_stack.service("rng"),
+    )
+    assert mode.strip() == "global"
+    stack_sh("wait", lab_stack.name, "240", env=lab_stack.env, timeout=270)
+    assert lab_stack.running_nodes("rng") == ["node-0", "node-1", "node-2"]
 
 
 def test_ten_workers_mine_at_the_global_rate(lab: Lab, lab_stack: LabStack):

@@ -28,12 +28,13 @@ webui_exec() {
 # create_admin: a superuser with a generated password, printed this once.
 # Its existence is the only state: re-runs say so and leave it alone.
 create_admin() {
-    local password
+    local password found
     if webui_exec python manage.py shell -c \
         "import sys; from django.contrib.auth import get_user_model as m; \
 sys.exit(0 if m().objects.filter(username='$ADMIN_USER').exists() else 1)" >/dev/null 2>&1; then
         echo "Admin user '$ADMIN_USER' already exists (its password was printed when it was created;"
-        echo "  reset it with: docker exec -it \$(docker ps -q -f name=${STACK_NAME}_webui) python manage.py changepassword $ADMIN_USER)"
+        found="$(service_container "${STACK_NAME}_webui")"
+        echo "  reset it with: DOCKER_HOST=${found%% *} docker exec -it ${found#* } python manage.py changepassword $ADMIN_USER)"
         return
     fi
     password="$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')"

@@ -1,24 +1,26 @@
 # DockerCoins Control: the README's commands.
 #   make up        bootstrap this machine, build the images, deploy the stack
-#   make down      remove the stack (the database volume stays)
+#   make up NODES=3  the same on a lab of 3 engines on this machine (2..5)
+#   make down      remove the stack (the database volume stays), or the whole lab
 #   make test      the whole suite, as CI runs it (.ci/run calls exactly this)
 #   make rollout ARGS='status'   `manage.py rollout ...` in the running controller
-#   make bench     figures: the pipeline at zero delay, the workshop's scaling table
+#   make bench     figures: the pipeline, the scaling table, the table on a lab
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 
 STACK_NAME ?= dockercoins
 ARGS ?= status
+NODES ?= 1
 VENV := .venv/bin
 
-.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling
+.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling bench-lab
 
 help:
-	@sed -n '2,6p' Makefile | sed 's/^# //'
+	@sed -n '2,8p' Makefile | sed 's/^# //'
 
 up:
-	deploy/up.sh
+	NODES=$(NODES) deploy/up.sh
 
 down:
 	deploy/down.sh
@@ -41,18 +43,20 @@ test:
 
 # As the image's user with the socket's group, like the controller itself: a
 # root process would leave root-owned SQLite files the webui cannot write.
+# When a lab is up (make up NODES=N), its controller, on whichever node.
 rollout:
-	@container="$$(docker ps -q --filter label=com.docker.swarm.service.name=$(STACK_NAME)_controller \
-	    --filter status=running | head -n1)"; \
-	if [ -z "$$container" ]; then echo "no running controller in stack $(STACK_NAME) (make up)" >&2; exit 1; fi; \
+	@. deploy/lib.sh; export LAB_ID="$${LAB_ID:-dc}"; \
+	found="$$(service_container $(STACK_NAME)_controller)" \
+	    || { echo "no running controller in stack $(STACK_NAME) (make up)" >&2; exit 1; }; \
+	export DOCKER_HOST="$${found%% *}"; container="$${found#* }"; \
 	tty="$$([ -t 0 ] && echo -t || true)"; \
-	group="$$(stat -c %g /var/run/docker.sock)"; \
+	group="$$(docker exec "$$container" stat -c %g /var/run/docker.sock)"; \
 	docker exec -i $$tty -u "10001:$$group" "$$container" python manage.py rollout $(ARGS)
 
 # Both benchmarks print figures and never fail on them: the pipeline at zero
 # delay and the stats endpoints on loopback, then the workshop's scaling table
 # on a stack of its own.
-bench: bench-pipeline bench-scaling
+bench: bench-pipeline bench-scaling bench-lab
 
 bench-pipeline:
 	deploy/bootstrap.sh --bench
@@ -62,3 +66,10 @@ bench-scaling:
 	deploy/bootstrap.sh
 	deploy/build-images.sh
 	$(VENV)/python bench/scaling.py
+
+# The workshop's table on a lab of namespaced engines (root): 1, 2, 10 workers
+# with one rng, then 10 with rng global on 3 nodes (LAB_BENCH_NODES='3 4 5').
+bench-lab:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/lab.py --nodes $${LAB_BENCH_NODES:-3}

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Prepare this machine for DockerCoins; safe to re-run, it only does what is
 # missing. On a fresh Debian (as root): installs the Docker engine, Redis,
-# debootstrap, npm, python3-venv and make; starts dockerd; creates a
+# debootstrap, npm, python3-venv, make, and the lab's iproute2, iptables,
+# util-linux and socat; starts dockerd; creates a
 # single-node swarm (or uses the one this engine is in); creates .venv with
 # requirements-dev.txt, or updates it when the requirements changed.
 #   deploy/bootstrap.sh           what `make up` needs
-#   deploy/bootstrap.sh --test    also Chromium, for the browser tests
+#   deploy/bootstrap.sh --test    also Chromium (browser tests), PostgreSQL
 #   deploy/bootstrap.sh --bench   also wrk, the load generator of bench/pipeline.py
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
@@ -23,8 +24,19 @@ missing_packages() {
     command -v make >/dev/null || echo make
     # Debian's python3 has no ensurepip (so no `-m venv`) without python3-venv.
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || echo python3-venv
+    # The lab (make up NODES=N, the multi-node test tier, bench/lab.py):
+    # namespaces and the bridge, the firewall rule, nsenter/unshare, the
+    # forwarders from 127.0.0.1.
+    command -v ip >/dev/null || echo iproute2
+    command -v iptables >/dev/null || echo iptables
+    command -v nsenter >/dev/null && command -v unshare >/dev/null || echo util-linux
+    command -v socat >/dev/null || echo socat
     case "${1:-}" in
-        --test) command -v chromium >/dev/null || echo chromium ;;
+        --test)
+            command -v chromium >/dev/null || echo chromium
+            # A real PostgreSQL for the concurrent-migration test.
+            ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || echo postgresql
+            ;;
         --bench) command -v wrk >/dev/null || echo wrk ;;
     esac
 }

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The image's entrypoint: the first argument is the role.
 #   rng | hasher | webui   gunicorn on 0.0.0.0:80 (webui migrates first)
+#   (webui and controller migrate with `manage.py migrate_locked`: once, under
+#   a PostgreSQL advisory lock, whichever replica starts first)
 #   worker [ARGS]          python manage.py mine [ARGS]
 #   controller [ARGS]      python manage.py rollout controller [ARGS]
 #   anything else          run as given: `docker run IMAGE manage.py check --deploy`
@@ -54,7 +56,7 @@ case "$role" in
         ;;
     webui)
         mark webui
-        python manage.py migrate --noinput
+        python manage.py migrate_locked
         serve "$@"
         ;;
     worker)
@@ -63,7 +65,8 @@ case "$role" in
         ;;
     controller)
         mark controller
-        as_app_user_with_socket python manage.py rollout controller "$@"
+        as_app_user_with_socket sh -c 'python manage.py migrate_locked && exec "$@"' \
+            controller python manage.py rollout controller "$@"
         ;;
     manage.py)
         exec python manage.py "$@"

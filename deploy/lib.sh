@@ -89,12 +89,38 @@ ensure_secret_key() {
     log "generated $file (the stack's SECRET_KEY secret)"
 }
 
+# ensure_db_password: the file behind the stack's `db_password` secret (the
+# PostgreSQL role's password), made once like the SECRET_KEY.
+ensure_db_password() {
+    local file="$BUILD_DIR/db_password"
+    [ -s "$file" ] && return 0
+    mkdir -p "$BUILD_DIR"
+    (umask 077 && od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$file")
+    log "generated $file (the stack's PostgreSQL password secret)"
+}
+
+# ensure_db_label: PostgreSQL's volume is node-local, so its service is pinned
+# to the node labelled dockercoins.db=true. Label this engine's node when no
+# node is (the lab labels node-0 itself).
+ensure_db_label() {
+    local labelled
+    labelled="$(docker node ls -q --filter node.label=dockercoins.db=true 2>/dev/null)" || return 0
+    [ -n "$labelled" ] && return 0
+    docker node update --label-add dockercoins.db=true \
+        "$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null
+    log "labelled this node dockercoins.db=true (the database's volume lives here)"
+}
+
 # stack_deploy NAME: deploy or update the stack from our compose files, with
 # the environment (tags, ports, replicas) as the caller set it.
 stack_deploy() {
-    local name="$1" args=()
+    local name="$1" args=() override
     ensure_secret_key
+    ensure_db_password
+    ensure_db_label
     mapfile -t args < <(compose_args)
+    override="$(live_modes_override "$name")" || exit 1
+    [ -n "$override" ] && args+=(-c "$override")
     has_ipvs || log "no IPVS on this kernel: deploying with docker-compose.no-ipvs.yml"
     # Newer CLIs ask for --detach explicitly (and print a notice without it);
     # we wait ourselves, with stack_wait.
@@ -140,6 +166,53 @@ stack_wait() {
         sleep 2
     done
     log "stack $name converged"
+}
+
+# engine_hosts: the DOCKER_HOST of every engine that may run the stack's
+# containers: the lab's nodes when LAB_ID names a lab that is up (make up
+# NODES=N), else the current engine alone.
+engine_hosts() {
+    if [ -n "${LAB_ID:-}" ] && "$DEPLOY_DIR/lab.sh" active 2>/dev/null; then
+        "$DEPLOY_DIR/lab.sh" hosts
+    else
+        echo "${DOCKER_HOST:-unix:///var/run/docker.sock}"
+    fi
+}
+
+# service_container SERVICE: "DOCKER_HOST CONTAINER" of one running container
+# of the swarm service SERVICE, on whichever engine (node) runs it.
+service_container() {
+    local host container
+    for host in $(engine_hosts); do
+        container="$(DOCKER_HOST="$host" docker ps -q --filter status=running \
+            --filter "label=com.docker.swarm.service.name=$1" 2>/dev/null | head -n1)"
+        if [ -n "$container" ]; then echo "$host $container"; return 0; fi
+    done
+    return 1
+}
+
+# live_modes_override NAME: a compose override that keeps each service's live
+# mode. An operator may have made a service global (the workshop's step 4,
+# from the admin or `manage.py rollout`); the engine refuses to change a
+# service's mode in place ("service mode change is not allowed"), so a
+# re-deploy keeps it. Prints the override's path ("" when none is needed);
+# fails with one line when the stack file pins replicas of a global service.
+live_modes_override() {
+    local name="$1" file="$BUILD_DIR/live-modes-$1.yml" service short found=""
+    mkdir -p "$BUILD_DIR"
+    printf 'version: "3.8"\nservices:\n' >"$file"
+    for service in $(docker service ls --filter "label=$STACK_LABEL=$name" --filter mode=global \
+            --format '{{.Name}}' 2>/dev/null); do
+        short="${service#"${name}"_}"
+        if [ "$short" = worker ]; then
+            die "service $service is global in the swarm but the stack file sets its replicas: make it replicated first (make rollout ARGS='apply $short --mode replicated --confirm-recreate') and re-run"
+        fi
+        printf '  %s:\n    deploy:\n      mode: global\n' "$short" >>"$file"
+        found=1
+        log "keeping $service global, as it runs now (the engine cannot change a mode in place)"
+    done
+    [ -n "$found" ] && echo "$file"
+    return 0
 }
 
 stack_leftovers() {

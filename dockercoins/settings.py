@@ -90,18 +90,36 @@ WSGI_APPLICATION = "dockercoins.wsgi.application"
 
 # SQLite in WAL mode with immediate transactions: the webui (admin) and the
 # rollout controller write to the same file on a shared volume, and IMMEDIATE
-# makes a writer wait for the lock instead of failing mid-transaction.
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+# makes a writer wait for the lock instead of failing mid-transaction. That
+# holds on one node only: the stack sets POSTGRES_HOST, and then every webui
+# and controller replica, on any node, shares the stack's PostgreSQL.
+POSTGRES_HOST = env_str("POSTGRES_HOST", "")
+if POSTGRES_HOST:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": POSTGRES_HOST,
+            "PORT": env_str("POSTGRES_PORT", "5432"),
+            "NAME": env_str("POSTGRES_DB", "dockercoins"),
+            "USER": env_str("POSTGRES_USER", "dockercoins"),
+            "PASSWORD": env_secret("POSTGRES_PASSWORD"),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {"connect_timeout": 5},
+        }
     }
-}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("DATABASE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # django-axes first: it refuses a locked-out login before any password check.
@@ -151,6 +169,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, min
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
+# axes logs a banner at every start: noise before a command's one-line error.
+AXES_VERBOSE = False
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {

@@ -20,6 +20,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from rollouts.nodes import DOWN_STATES, DOWN_SUFFIX
 from rollouts.specs import parse_engine_time
 
 log = logging.getLogger(__name__)
@@ -137,12 +138,22 @@ class SwarmClient:
         # Filtering by a removed service is an error; by ID in Python is not.
         return [t for t in tasks if service_id in (None, t.get("ServiceID"))]
 
-    def node_names(self) -> dict[str, str]:
+    def nodes(self) -> list[dict]:
+        """The swarm's nodes as the Engine API gives them (rollouts.nodes
+        reads them: which are down)."""
         with self._errors("list nodes"):
-            nodes = self.api.nodes()
-        return {
-            n["ID"]: n.get("Description", {}).get("Hostname", n["ID"]) for n in nodes
-        }
+            nodes: list[dict] = self.api.nodes()
+        return nodes
+
+    def node_names(self) -> dict[str, str]:
+        """{node ID: hostname}, "node-2 (down)" for a node that is down, so
+        every task table shows where a task was lost."""
+        names = {}
+        for node in self.nodes():
+            name = node.get("Description", {}).get("Hostname", node["ID"])
+            down = (node.get("Status") or {}).get("State") in DOWN_STATES
+            names[node["ID"]] = f"{name}{DOWN_SUFFIX}" if down else name
+        return names
 
     def images(self) -> list[dict]:
         """[{"reference": "repo:tag", "image_id", "digest"}] for every tagged image."""

@@ -26,6 +26,7 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
+from rollouts.nodes import watch_nodes
 from rollouts.specs import (
     parse_engine_time,
     short_image,
@@ -72,6 +73,7 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         svc = client.inspect(service.name)
         tasks = client.tasks(svc["ID"])
         nodes = client.node_names()
+        api_nodes = client.nodes()
     except ServiceNotFound:
         Service.objects.filter(pk=service.pk).update(missing=True)
         return Decision(
@@ -84,7 +86,14 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         _record_tasks(rollout, view)
         _record_progress(rollout, view)
         _record_update_state(rollout, view)
-        decision = _decide(rollout, view, now)
+        lost = watch_nodes(
+            rollout, api_nodes=api_nodes, svc=svc, tasks=tasks, task_name=view.task_name
+        )
+        decision = (
+            Decision(RolloutState.COMPLETED, lost)
+            if lost
+            else _decide(rollout, view, now)
+        )
         rollout.save(
             update_fields=[
                 "seen_tasks",

@@ -87,6 +87,7 @@ def missing_images(env: dict[str, str]) -> list[str]:
         f"{image}:{tag}",
         f"{image}:{env.get('WORKER_TAG', tag)}",
         env.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
+        env.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0"),
     }
     missing = []
     for ref in sorted(wanted):

@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from rollouts import selectors, services
+from rollouts import nodes, selectors, services
 from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
     ago,
@@ -227,6 +227,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
                 service.live_update_state, service.live_update_message
             ),
             "tasks_badge": tasks_badge(service),
+            "nodes_down": nodes.down_in_tasks(service.live_tasks),
             "live_image": short_image(service.live_image),
             "observed": ago(service.synced_at),
             "recent_rollouts": recent,

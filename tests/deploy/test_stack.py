@@ -19,7 +19,7 @@ from tests.stacks import Stack
 
 pytestmark = pytest.mark.swarm
 
-SERVICES = {"redis", "rng", "hasher", "webui", "worker", "controller"}
+SERVICES = {"redis", "postgres", "rng", "hasher", "webui", "worker", "controller"}
 STACK_LABEL = "com.docker.stack.namespace"
 
 

@@ -31,6 +31,9 @@ from rollouts.sync import service_sync
 from tests.helpers import wait_until
 from tests.stacks import REPO, Stack, deployed_stack
 
+# The app image's repository (a branch that changes the image tests its own).
+IMAGE = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
+
 pytestmark = pytest.mark.swarm
 
 RATE_WINDOW = 6  # seconds; workers write their count about once a second
@@ -155,7 +158,7 @@ def test_a_scale_saved_in_the_admin_is_applied_by_the_controller(stack, docker):
     wait_until(controller_finished, timeout=90, interval=1, message="the scale")
 
     assert rollout.state == RolloutState.COMPLETED, rollout.reason
-    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 2
+    assert running_images(docker, worker.name) == [f"{IMAGE}:1.0"] * 2
     timed("scale 1 -> 2", rollout)
     # The new worker mines as soon as it runs; give its first counts time.
     after = wait_until(
@@ -189,7 +192,7 @@ def test_a_rolling_update_replaces_two_tasks_every_five_seconds(stack, docker):
 
     rollout = latest_rollout(worker)
     assert rollout.state == RolloutState.COMPLETED, out
-    created, running = batches(rollout, "(dockercoins:1.1)")
+    created, running = batches(rollout, f"({IMAGE}:1.1)")
     assert len(created) == len(running) == 4, out
     # Two at a time: the engine creates a pair of new tasks in one go...
     first_pair, second_pair = sorted(created.values())[:2], sorted(created.values())[2:]
@@ -204,7 +207,7 @@ def test_a_rolling_update_replaces_two_tasks_every_five_seconds(stack, docker):
     tasks = [
         t
         for t in docker.services.get(worker.name).tasks()
-        if t["Spec"]["ContainerSpec"]["Image"].startswith("dockercoins:1.1")
+        if t["Spec"]["ContainerSpec"]["Image"].startswith(f"{IMAGE}:1.1")
     ]
     tasks.sort(key=lambda t: t["CreatedAt"])
     became_running = max(parse_engine_time(t["Status"]["Timestamp"]) for t in tasks[:2])
@@ -212,7 +215,7 @@ def test_a_rolling_update_replaces_two_tasks_every_five_seconds(stack, docker):
     # The agent stamps "running" and the manager stamps creation: a few hundred
     # ms of reporting lag between the two is normal (seen: 4.85 s).
     assert (second_created - became_running).total_seconds() >= 4.5
-    assert running_images(docker, worker.name) == ["dockercoins:1.1"] * 4
+    assert running_images(docker, worker.name) == [f"{IMAGE}:1.1"] * 4
     timed("rolling update 1.0 -> 1.1, 4 tasks, parallelism 2, delay 5s", rollout)
     print(out)
     after = wait_until(
@@ -234,7 +237,7 @@ def test_undo_puts_the_previous_revision_back(stack, docker):
     assert rollout.state == RolloutState.COMPLETED, out
     assert rollout.revision.change_cause.startswith("undo to revision")
     assert rollout.revision.spec["tag"] == "1.0"
-    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 4
+    assert running_images(docker, worker.name) == [f"{IMAGE}:1.0"] * 4
     timed("undo 1.1 -> 1.0, 4 tasks, parallelism 2, delay 5s", rollout)
 
 
@@ -266,7 +269,7 @@ def test_the_seeds_bugged_image_is_rolled_back_and_reported_as_a_failure(stack, 
     assert "non-zero exit" in message
     # The engine's rollback is complete; the last task may still be starting.
     wait_until(
-        lambda: running_images(docker, worker.name) == ["dockercoins:1.0"] * 4,
+        lambda: running_images(docker, worker.name) == [f"{IMAGE}:1.0"] * 4,
         timeout=60,
         message="four workers on 1.0",
     )
@@ -276,7 +279,7 @@ def test_the_seeds_bugged_image_is_rolled_back_and_reported_as_a_failure(stack, 
         task
         for slot in worker.live_tasks
         for task in slot["tasks"][1:]
-        if task["image"] == "dockercoins:bugged" and task["state"] == "failed"
+        if task["image"] == f"{IMAGE}:bugged" and task["state"] == "failed"
     ]
     assert failed and all("non-zero exit" in task["error"] for task in failed)
     assert rollout.events.filter(message__contains="-> failed: task: non-zero").exists()
@@ -297,7 +300,7 @@ def test_after_the_automatic_rollback_undo_works_from_our_history(stack, docker)
     rollout = latest_rollout(worker)
     assert rollout.state == RolloutState.COMPLETED
     assert rollout.revision.spec["replicas"] == 2
-    assert running_images(docker, worker.name) == ["dockercoins:1.0"] * 2
+    assert running_images(docker, worker.name) == [f"{IMAGE}:1.0"] * 2
     timed("undo to 2 tasks after the rollback", rollout)
 
 
@@ -330,7 +333,7 @@ def test_rng_becomes_global_by_re_creation_only_when_confirmed(stack, docker):
 def test_a_task_that_can_never_start_fails_the_rollout_at_the_deadline(stack, docker):
     name = stack.service("stuck")
     docker.services.create(
-        "dockercoins:1.0",
+        f"{IMAGE}:1.0",
         command=["worker"],
         name=name,
         labels={"com.docker.stack.namespace": stack.name},

@@ -7,6 +7,7 @@ input ends in one CommandError line, and nothing is sent to the swarm.
 import argparse
 import logging
 import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
-from rollouts import selectors, services, validation
+from rollouts import nodes, selectors, services, validation
 from rollouts.controller import Controller
 from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
@@ -234,6 +235,22 @@ class Command(BaseCommand):
             )
         header = ["SERVICE", "IMAGE", "MODE", "RUNNING", "UPDATE", "ROLLOUT"]
         self.say(format_table(header, rows))
+        self._say_nodes(selectors.service_list(stack=self.stack))
+
+    def _say_nodes(self, service_rows: Iterable[Service]) -> None:
+        """Where every current task runs, and which nodes are down."""
+        try:
+            down = nodes.describe_down(nodes.parse_nodes(self.client.nodes()))
+        except SwarmError:
+            down = ""
+        self.say("")
+        self.say(
+            format_table(
+                ["TASK", "NODE", "STATE", "IMAGE"], nodes.task_rows(service_rows)
+            )
+        )
+        if down:
+            self.say(f"nodes down: {down}")
 
     def do_history(self) -> None:
         service = self.service()

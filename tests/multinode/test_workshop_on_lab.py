@@ -1,0 +1,184 @@
+"""The workshop on a real 3-node swarm: rng made global (one task per node),
+the rate it buys with 10 workers, a rolling update across nodes, and a node
+lost in the middle of a rollout. The tests run in this order on one stack."""
+
+import threading
+import time
+
+import pytest
+
+from tests.helpers import wait_until
+from tests.lab import Lab, LabStack
+from tests.stacks import stack_sh
+
+pytestmark = pytest.mark.multinode
+
+NODES = 3
+WORKERS = 10
+# The model: one rng task serves ~10 hashes/s (0.1 s per request), so global
+# rng on N nodes serves N x 10 once the workers spread over the rng tasks.
+RATE_BOUND = 0.85 * NODES * 10
+VICTIM = "node-2"
+SINGLETONS = ("controller", "redis", "webui", "postgres")
+
+
+def rollout(stack: LabStack, *args: str, timeout: float = 600) -> str:
+    done = stack.manage("rollout", *args, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"rollout {' '.join(args)} failed:\n{output}"
+    return output
+
+
+def test_the_lab_has_three_ready_nodes_all_managers(lab: Lab):
+    rows = lab.docker(
+        "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"
+    ).splitlines()
+    assert sorted(r.split()[0] for r in rows) == ["node-0", "node-1", "node-2"]
+    assert all(r.split()[1] == "Ready" for r in rows), rows
+    assert sum("Leader" in r for r in rows) == 1
+    assert sum("Reachable" in r for r in rows) == NODES - 1
+
+
+def test_postgres_runs_on_the_labelled_node(lab_stack: LabStack):
+    assert lab_stack.running_nodes("postgres") == ["node-0"]
+    wait_until(
+        lambda: lab_stack.json()["hashes"] > 0, timeout=90, message="mining to start"
+    )
+
+
+def test_rng_made_global_runs_one_task_per_node(lab_stack: LabStack):
+    rollout(
+        lab_stack, "apply", "rng", "--mode", "global", "--confirm-recreate", "--wait"
+    )
+    nodes = wait_until(
+        lambda: (n := lab_stack.running_nodes("rng")) == ["node-0", "node-1", "node-2"]
+        and n,
+        timeout=120,
+        message="one running rng task on each node",
+    )
+    assert nodes == ["node-0", "node-1", "node-2"]
+
+
+def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
+    # What `make up` runs again at any point of the workshop: the engine
+    # refuses a mode change ("service mode change is not allowed").
+    stack_sh("deploy", lab_stack.name, env=lab_stack.env, timeout=180)
+    mode = lab_stack.lab.docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{if .Spec.Mode.Global}}global{{else}}replicated{{end}}",
+        lab_stack.service("rng"),
+    )
+    assert mode.strip() == "global"
+    stack_sh("wait", lab_stack.name, "240", env=lab_stack.env, timeout=270)
+    assert lab_stack.running_nodes("rng") == ["node-0", "node-1", "node-2"]
+
+
+def test_ten_workers_mine_at_the_global_rate(lab: Lab, lab_stack: LabStack):
+    # Through the product (its desired replicas), not behind its back: the
+    # next `rollout apply` would otherwise send the old count again.
+    rollout(lab_stack, "scale", "worker", str(WORKERS), "--wait")
+    wait_until(
+        lambda: len(lab_stack.running_nodes("worker")) == WORKERS,
+        timeout=240,
+        message=f"{WORKERS} running workers",
+    )
+    rates: list[float] = []
+
+    def settled() -> bool:
+        rates.append(round(lab_stack.rate(10), 1))
+        return rates[-1] >= RATE_BOUND
+
+    try:
+        wait_until(settled, timeout=90, interval=0, message="the rate to settle")
+    except AssertionError:
+        pytest.fail(
+            f"{WORKERS} workers with rng global on {NODES} nodes: rates {rates} "
+            f"hashes/s, below {RATE_BOUND:g} (0.85 x {NODES} x 10)"
+        )
+
+
+def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):
+    # Fewer workers: the update is about rng, and the machine is small.
+    rollout(lab_stack, "scale", "worker", "2", "--wait")
+    output = rollout(lab_stack, "apply", "rng", "--image-tag", "1.1", "--wait")
+    assert "completed" in output
+    tasks = [t for t in lab_stack.tasks("rng") if t["desired"] == "running"]
+    assert sorted(t["node"] for t in tasks) == ["node-0", "node-1", "node-2"]
+    assert {t["image"].rsplit(":", 1)[1] for t in tasks} == {"1.1"}
+
+
+def _keep_singletons_off(lab: Lab, stack: LabStack, node: str) -> None:
+    """Losing the node must not take the controller (the one telling the
+    story), its database or Redis: move them as an operator would drain."""
+    for short in SINGLETONS:
+        if node in stack.running_nodes(short):
+            lab.docker(
+                "service",
+                "update",
+                "--detach",
+                "--constraint-add",
+                f"node.hostname!={node}",
+                stack.service(short),
+            )
+    wait_until(
+        lambda: all(
+            stack.running_nodes(s) and node not in stack.running_nodes(s)
+            for s in SINGLETONS
+        ),
+        timeout=180,
+        message=f"the stack's singletons off {node}",
+    )
+
+
+def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
+    lab: Lab, lab_stack: LabStack
+):
+    _keep_singletons_off(lab, lab_stack, VICTIM)
+    rollout(lab_stack, "scale", "worker", "4", "--wait")
+    wait_until(
+        lambda: VICTIM in lab_stack.running_nodes("worker")
+        and len(lab_stack.running_nodes("worker")) == 4,
+        timeout=180,
+        message=f"4 running workers, one on {VICTIM}",
+    )
+    started = time.monotonic()
+    result: dict = {}
+
+    def run() -> None:
+        result["done"] = lab_stack.manage(
+            "rollout", "apply", "worker", "--image-tag", "1.1", "--wait", timeout=540
+        )
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def victim_still_old_and_one_new() -> bool:
+        tasks = [t for t in lab_stack.tasks("worker") if t["desired"] == "running"]
+        new = [
+            t for t in tasks if t["image"].endswith(":1.1") and t["state"] == "running"
+        ]
+        old_on_victim = [
+            t for t in tasks if t["node"] == VICTIM and t["image"].endswith(":1.0")
+        ]
+        return bool(new) and bool(old_on_victim)
+
+    wait_until(
+        victim_still_old_and_one_new,
+        timeout=180,
+        interval=1,
+        message=f"the update under way with an old task still on {VICTIM}",
+    )
+    lab.sh("stop-node", VICTIM, timeout=90)
+    thread.join(timeout=560)
+    assert "done" in result, "rollout apply --wait did not end"
+    done = result["done"]
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert f"node {VICTIM}" in output and "went down" in output, output
+    assert "completed with a warning" in output, output
+    # Well before the 10-minute progress deadline.
+    assert time.monotonic() - started < 480
+    status = rollout(lab_stack, "status")
+    assert f"{VICTIM}" in status and "down" in status, status

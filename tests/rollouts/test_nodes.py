@@ -1,0 +1,126 @@
+"""Node loss as a rollout sees it (rollouts.nodes, plain Engine API data): the
+engine keeps an update "updating" forever after losing a node mid-update, and
+the rollout must end, naming the node and the tasks it took."""
+
+from rollouts import nodes
+
+NEW = "dc:1.1"
+OLD = "dc:1.0"
+
+
+def node(node_id: str, hostname: str, state: str = "ready") -> dict:
+    return {
+        "ID": node_id,
+        "Description": {"Hostname": hostname},
+        "Status": {"State": state, "Addr": f"10.213.0.{10 + int(node_id[-1])}"},
+        "Spec": {"Role": "manager", "Availability": "active"},
+    }
+
+
+def task(task_id: str, node_id: str, image: str, state: str, desired: str = "running"):
+    return {
+        "ID": task_id,
+        "NodeID": node_id,
+        "Slot": int(task_id[-1]),
+        "DesiredState": desired,
+        "Status": {"State": state},
+        "Spec": {"ContainerSpec": {"Image": image}},
+    }
+
+
+def service(replicas: int = 3) -> dict:
+    return {
+        "Spec": {
+            "Name": "dc_worker",
+            "TaskTemplate": {"ContainerSpec": {"Image": NEW}},
+            "Mode": {"Replicated": {"Replicas": replicas}},
+        },
+        "ServiceStatus": {"DesiredTasks": replicas},
+    }
+
+
+CLUSTER = [node("n0", "node-0"), node("n1", "node-1"), node("n2", "node-2", "down")]
+
+
+def name(t: dict) -> str:
+    return f"dc_worker.{t['Slot']}"
+
+
+def test_it_names_the_node_that_went_down_and_the_tasks_it_took():
+    tasks = [
+        task("t1", "n0", NEW, "running"),
+        task("t2", "n2", OLD, "running", desired="shutdown"),
+        task("t3", "n2", NEW, "shutdown", desired="shutdown"),
+    ]
+    messages = nodes.loss_messages(nodes.parse_nodes(CLUSTER), tasks, name)
+    assert list(messages) == ["node-2"]
+    assert messages["node-2"] == (
+        "node node-2 (10.213.0.12, manager) went down; "
+        "it took 1 task(s) with it: dc_worker.2 t2 (dc:1.0)"
+    )
+
+
+def test_it_ends_an_update_stuck_only_on_a_lost_node():
+    tasks = [
+        task("t1", "n0", NEW, "running"),
+        task("t2", "n1", NEW, "running"),
+        task("t3", "n0", NEW, "running"),
+        task("t4", "n2", OLD, "running", desired="shutdown"),
+    ]
+    reason = nodes.stuck_on_lost_node(
+        update_state="updating",
+        svc=service(),
+        tasks=tasks,
+        nodes=nodes.parse_nodes(CLUSTER),
+        task_name=name,
+    )
+    assert reason.startswith("completed with a warning: all 3 tasks run dc:1.1")
+    assert "node node-2 is down" in reason
+    assert "waiting for dc_worker.4" in reason
+
+
+def test_it_keeps_waiting_while_a_task_still_runs_the_old_spec():
+    tasks = [
+        task("t1", "n0", NEW, "running"),
+        task("t2", "n1", OLD, "running"),
+        task("t3", "n0", NEW, "running"),
+    ]
+    assert (
+        nodes.stuck_on_lost_node(
+            update_state="updating",
+            svc=service(),
+            tasks=tasks,
+            nodes=nodes.parse_nodes(CLUSTER),
+            task_name=name,
+        )
+        is None
+    )
+
+
+def test_it_leaves_a_healthy_update_to_the_engine():
+    tasks = [task(f"t{i}", "n0", NEW, "running") for i in (1, 2, 3)]
+    up = [node("n0", "node-0"), node("n1", "node-1")]
+    assert (
+        nodes.stuck_on_lost_node(
+            update_state="updating",
+            svc=service(),
+            tasks=tasks,
+            nodes=nodes.parse_nodes(up),
+            task_name=name,
+        )
+        is None
+    )
+
+
+def test_the_task_table_marks_the_nodes_that_are_down():
+    live_tasks = [
+        {"slot": "1", "tasks": [{"node": "node-0", "desired_state": "running"}]},
+        {
+            "slot": "2",
+            "tasks": [{"node": "node-2 (down)", "desired_state": "shutdown"}],
+        },
+    ]
+    assert nodes.down_in_tasks(live_tasks) == ["node-2"]
+    assert nodes.describe_down(nodes.parse_nodes(CLUSTER)) == (
+        "node-2 (10.213.0.12, manager) is down"
+    )

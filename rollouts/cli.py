@@ -38,6 +38,7 @@ DESIRED_FLAGS = {
     },
     "progress_deadline": "progress-deadline",
     "deadline_action": "deadline-action",
+    "stable_for": "stable-for",
 }
 OTHER_FLAGS = {
     "change_cause": "cause",
@@ -77,7 +78,7 @@ def add_desired_flags(parser) -> None:
             kind, metavar = int, "N"
         elif field.endswith("ratio"):
             kind, metavar = float, "0..1"
-        elif field.endswith(("delay", "monitor", "deadline")):
+        elif field.endswith(("delay", "monitor", "deadline")) or field == "stable_for":
             kind, metavar = _duration, "DURATION"
         if field == "rollback_failure_action":
             metavar = "pause|continue"
@@ -100,7 +101,7 @@ def describe_flags(desired: dict) -> str:
     for field, value in desired.items():
         if value is None:
             continue
-        if field.endswith(("delay", "monitor", "deadline")):
+        if field.endswith(("delay", "monitor", "deadline")) or field == "stable_for":
             value = human_duration(value)
         parts.append(f"--{DESIRED_FLAGS[field]} {value}")
     return " ".join(parts)

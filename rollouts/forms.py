@@ -19,6 +19,7 @@ DURATION_FIELDS = (
     "rollback_delay",
     "rollback_monitor",
     "progress_deadline",
+    "stable_for",
 )
 
 
@@ -79,6 +80,8 @@ _HELP = {
     "progress_deadline": "A rollout not finished after this long is failed, e.g. "
     "10m (default 10m). Swarm alone would wait forever.",
     "deadline_action": "What to do when the deadline passes.",
+    "stable_for": "How long new tasks must stay up before a rollout completes, "
+    "e.g. 30s (like Kubernetes' minReadySeconds). Empty: the update monitor.",
 }
 
 

@@ -232,7 +232,10 @@ def parse_duration(text: str) -> float:
 def _human(field: str, value) -> str:
     if value is None:
         return "-"
-    if field.endswith(("_delay", "_monitor")) or field == "progress_deadline":
+    if field.endswith(("_delay", "_monitor")) or field in (
+        "progress_deadline",
+        "stable_for",
+    ):
         return human_duration(value)
     if field.endswith("_parallelism") and value == 0:
         return "0 (all at once)"

@@ -59,6 +59,8 @@ def validate_desired(*, service: Service, desired: dict) -> None:
     _check_policy(spec, "update", error)
     _check_policy(spec, "rollback", error)
     _check_duration(spec, "progress_deadline", error, minimum=1)
+    if spec.get("stable_for") is not None:
+        _check_duration(spec, "stable_for", error, minimum=0)
     if errors:
         raise ValidationError(errors)
 
@@ -109,8 +111,9 @@ def _check_policy(spec: dict, prefix: str, error) -> None:
     if not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
         error(f"{prefix}_max_failure_ratio", "must be between 0 and 1 (0.2 = 20%)")
     _check_duration(spec, f"{prefix}_delay", error, minimum=0)
-    # The engine reads a zero monitor as "use the default" (5 s).
-    _check_duration(spec, f"{prefix}_monitor", error, minimum=0.001)
+    # 0 is accepted with the engine's meaning, "the default" (5 s); the service
+    # layer stores it as 5 s so that plan and the engine agree.
+    _check_duration(spec, f"{prefix}_monitor", error, minimum=0)
     delay, monitor = spec[f"{prefix}_delay"], spec[f"{prefix}_monitor"]
     if (
         spec[f"{prefix}_failure_action"] == FailureAction.ROLLBACK

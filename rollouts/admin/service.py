@@ -76,7 +76,10 @@ class ServiceAdmin(OperationViewsMixin, StaffViewMixin, admin.ModelAdmin):
                 "fields": [f"rollback_{key}" for key in POLICY_KEYS],
             },
         ),
-        ("Progress deadline", {"fields": ("progress_deadline", "deadline_action")}),
+        (
+            "Progress deadline and stability",
+            {"fields": ("progress_deadline", "deadline_action", "stable_for")},
+        ),
         ("This change", {"fields": ("change_cause",)}),
     ]
 

@@ -129,16 +129,14 @@ def test_with_failure_action_rollback_late_failures_roll_the_service_back(
     rollout = final(rollout)
     assert rollout.state == RolloutState.FAILED
     assert rollout.reason.startswith("2 of 2 new tasks ended during the rollout")
-    assert rollout.reason.endswith("rolling back (rollout #%d)" % (rollout.pk + 1))
+    assert rollout.reason.endswith(f"rolling back (rollout #{rollout.pk + 1})")
     follow_up = Rollout.objects.get(pk=rollout.pk + 1)
     assert follow_up.kind == RolloutKind.ROLLBACK
     assert follow_up.change_cause == f"new tasks of rollout #{rollout.pk} failed"
     assert engine.writes[-1]["params"]["rollback"] == "previous"
 
 
-def test_a_rollout_completes_only_after_its_tasks_stayed_up_the_window(
-    worker, engine
-):
+def test_a_rollout_completes_only_after_its_tasks_stayed_up_the_window(worker, engine):
     rollout = applied(worker, engine, stable_for=30, tag="1.1")
     svc = updated(engine)
     engine.set_update(svc, "completed")
@@ -162,9 +160,7 @@ def test_the_default_stability_window_is_the_update_monitor(worker, engine):
     assert step(rollout, engine)
 
 
-def test_a_scale_down_is_not_complete_while_the_extra_tasks_still_run(
-    worker, engine
-):
+def test_a_scale_down_is_not_complete_while_the_extra_tasks_still_run(worker, engine):
     rollout = applied(worker, engine, replicas=1)
     extra = [t for t in engine.task_list if t["Slot"] == 2][0]
     extra["DesiredState"] = "shutdown"  # told to stop, still running

@@ -13,10 +13,17 @@ only the fields our desired spec sets. Pure functions over Engine API specs.
 """
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from rollouts.specs import human_duration, policy_from_config, short_image
+from rollouts.specs import (
+    SWARM_FIELDS,
+    desired_from_spec,
+    human_duration,
+    policy_from_config,
+    short_image,
+)
 
 
 def _get(*path: str) -> Callable[[dict], object]:
@@ -149,3 +156,54 @@ def describe_drift(found: dict | None) -> str:
     if when:
         text += f" (written outside at {when:%Y-%m-%d %H:%M:%S} UTC)"
     return text
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and math.isclose(a, b)  # type: ignore[arg-type]
+    return a == b
+
+
+def follow_live(
+    desired_now: dict,
+    live_spec: dict,
+    asked: dict,
+    carry: Iterable[str] | None = None,
+) -> dict:
+    """The desired fields to save for a change: what the operator changed, and
+    for every other swarm field what runs now (never our older desired value,
+    which would silently revert an outside change).
+
+    `asked` maps fields to values; `carry` names the ones the operator chose
+    (command-line flags); without it, the changed ones are those that differ
+    from `desired_now` (a form posts every field). Fields the swarm does not
+    hold (deadline, stability window) are always taken from `asked`.
+    """
+    if not live_spec:
+        return dict(asked)
+    live = desired_from_spec(live_spec)
+    if carry is None:
+        changed = {f for f, v in asked.items() if not _same(v, desired_now.get(f))}
+    else:
+        changed = set(carry) & set(asked)
+    result = {f: v for f, v in asked.items() if f not in SWARM_FIELDS}
+    result.update({f: live[f] for f in SWARM_FIELDS if f not in changed})
+    result.update({f: asked[f] for f in changed})
+    if "replicas" in changed:
+        pass  # the operator's own, validated as such
+    elif result["mode"] == "global":
+        result["replicas"] = None
+    elif result.get("replicas") is None:
+        result["replicas"] = desired_now.get("replicas") or 1
+    return result
+
+
+def service_drift(service) -> dict | None:
+    """drift() of a Service row (rollouts.models.Service): its applied_spec vs
+    its live_spec, with the engine's UpdatedAt. None when in sync, missing, or
+    while a rollout of ours is writing (then the live spec is ours in flight)."""
+    if service.missing:
+        return None
+    return drift(
+        service.applied_spec, service.live_spec, updated_at=service.live_updated_at
+    )

@@ -22,6 +22,7 @@ def _apply(service: Service, user, data: dict) -> Rollout:
         user=user,
         change_cause=data["change_cause"],
         recreate_confirmed=data["recreate_confirmed"],
+        follow_live=False,  # truth hook: "apply now" re-applies ours on purpose
         **service.desired_spec(),
     )
 

@@ -28,7 +28,7 @@ class OperationViewsMixin:
             raise PermissionDenied
         back = reverse("admin:rollouts_service_change", args=[service.pk])
         active = selectors.rollout_active_for(service=service)
-        if active is not None:
+        if active is not None and not op.needs_active:
             self.message_user(request, refusal(service, active), messages.ERROR)
             return redirect(back)
         initial = (
@@ -90,7 +90,7 @@ class OperationViewsMixin:
 
     def _run_and_report(self, request, op: Operation, service: Service, data) -> None:
         active = selectors.rollout_active_for(service=service)
-        if active is not None:
+        if active is not None and not op.needs_active:
             self.message_user(request, refusal(service, active), messages.ERROR)
             return
         try:
@@ -118,3 +118,15 @@ class OperationViewsMixin:
     @admin.action(description="Scale…", permissions=["apply"])
     def scale(self, request, queryset):
         return self._bulk_operation(request, queryset, "scale")
+
+    @admin.action(description="Abort the rollout in flight…", permissions=["apply"])
+    def abort_rollout(self, request, queryset):
+        return self._bulk_operation(request, queryset, "abort")
+
+    @admin.action(description="Adopt what runs (drift)…", permissions=["apply"])
+    def adopt_live(self, request, queryset):
+        return self._bulk_operation(request, queryset, "adopt")
+
+    @admin.action(description="Re-apply ours over drift…", permissions=["apply"])
+    def reapply_ours(self, request, queryset):
+        return self._bulk_operation(request, queryset, "reapply")

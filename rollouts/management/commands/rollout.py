@@ -175,9 +175,11 @@ class Command(BaseCommand):
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
         rows = spec_diff(live, desired)
-        self._say_drift(service)  # truth hook: last applied vs live
+        drifted = self._say_drift(service)  # truth hook: last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
+            if drifted:
+                raise SystemExit(1)
             return
         self.say(f"{service.name}: {len(rows)} difference(s), live -> desired")
         for label, old, new in rows:
@@ -189,7 +191,7 @@ class Command(BaseCommand):
             self.say(f"rollout #{active.pk} is {active.state}")
         raise SystemExit(1)
 
-    def _say_drift(self, service: Service) -> None:
+    def _say_drift(self, service: Service) -> bool:
         found = service_drift(service)
         if found:
             self.say(
@@ -197,6 +199,7 @@ class Command(BaseCommand):
                 f"(applied -> live): {describe_drift(found)}; `rollout adopt` "
                 "takes it, `rollout reapply` writes ours back"
             )
+        return bool(found)
 
     def do_abort(self) -> None:
         rollout = services.rollout_abort(

@@ -1,0 +1,95 @@
+"""Issue 7 in the admin: abort a rollout in flight, see drift, adopt it, and an
+operator's own rollback is not shown as a failure."""
+
+import pytest
+from django.urls import reverse
+
+from rollouts.models import Rollout, RolloutKind, RolloutState, Service
+from tests.rollouts.admin_support import (  # noqa: F401 (fast_passwords)
+    active_rollout,
+    fast_passwords,
+    known_images,
+    make_service,
+    make_staff,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:rollouts_service_changelist")
+
+
+def live_spec(image: str, replicas: int) -> dict:
+    return {
+        "Name": "dockercoins_worker",
+        "TaskTemplate": {"ContainerSpec": {"Image": image}},
+        "Mode": {"Replicated": {"Replicas": replicas}},
+    }
+
+
+@pytest.fixture
+def operator(client, django_user_model):
+    user = make_staff(django_user_model, "operator", can_apply=True)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def worker() -> Service:
+    known_images("1.0", "1.1")
+    return make_service(
+        live_update_state="completed",
+        applied_spec=live_spec("dockercoins:1.0", 4),
+        live_spec=live_spec("dockercoins:1.0", 10),
+    )
+
+
+def url(slug: str, service: Service) -> str:
+    return reverse(f"admin:rollouts_service_{slug}", args=[service.pk])
+
+
+def test_the_abort_button_ends_the_rollout_with_who_and_why(operator, worker):
+    rollout = active_rollout(worker)
+
+    response = operator.post(
+        url("abort", worker), {"change_cause": "tasks die every 45 s"}, follow=True
+    )
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ABORTED
+    assert rollout.aborted_by == operator.user
+    assert rollout.reason.startswith("aborted by operator: tasks die every 45 s.")
+    assert "aborted by operator" in response.content.decode()
+    # Undo is possible at once: nothing is active any more.
+    page = operator.get(url("undo", worker))
+    assert page.status_code == 200
+
+
+def test_the_list_and_the_change_page_show_drift_from_what_we_applied(operator, worker):
+    listing = operator.get(CHANGELIST).content.decode()
+    assert "changed outside" in listing
+    assert "replicas 4 -&gt; 10" in listing
+
+    page = operator.get(reverse("admin:rollouts_service_change", args=[worker.pk]))
+    assert "replicas 4 -&gt; 10" in page.content.decode()
+
+
+def test_adopting_drift_makes_what_runs_the_desired_spec(operator, worker):
+    operator.post(url("adopt", worker), {"change_cause": "10 on purpose"})
+
+    worker.refresh_from_db()
+    assert worker.replicas == 10
+    assert worker.revisions.get().change_cause == "10 on purpose"
+    assert "changed outside" not in operator.get(CHANGELIST).content.decode()
+
+
+def test_an_operators_own_rollback_is_not_a_red_failure(operator, worker):
+    Service.objects.filter(pk=worker.pk).update(live_update_state="rollback_completed")
+    Rollout.objects.create(
+        service=worker, kind=RolloutKind.ROLLBACK, state=RolloutState.COMPLETED
+    )
+
+    listing = operator.get(CHANGELIST).content.decode()
+
+    assert "rolled back (failed)" not in listing
+    assert 'rollouts-ok" title="An operator asked' in listing

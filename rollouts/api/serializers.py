@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from rollouts.drift import service_drift
 from rollouts.models import SPEC_FIELDS, Revision, Rollout, RolloutEvent, Service
 
 
@@ -42,6 +43,20 @@ class LiveSerializer(serializers.ModelSerializer):
     desired = serializers.IntegerField(source="live_desired")
     update_state = serializers.CharField(source="live_update_state")
     update_message = serializers.CharField(source="live_update_message")
+    drift = serializers.SerializerMethodField()
+
+    def get_drift(self, service: Service) -> dict | None:
+        """What runs vs what we last applied (rollouts.drift); null in sync."""
+        found = service_drift(service)
+        if not found:
+            return None
+        return {
+            "differences": [
+                {"field": label, "applied": old, "live": new}
+                for label, old, new in found["differences"]
+            ],
+            "updated_at": found["updated_at"],
+        }
 
     class Meta:
         model = Service
@@ -54,6 +69,7 @@ class LiveSerializer(serializers.ModelSerializer):
             "update_message",
             "synced_at",
             "missing",
+            "drift",
         )
 
 

@@ -154,6 +154,7 @@ class RolloutDetailApi(StaffApi):
                 *RolloutOutput.Meta.fields,
                 "recreate_confirmed",
                 "applied_at",
+                "failures",
                 "events",
                 "tasks",
             )

@@ -93,3 +93,11 @@ def test_an_operators_own_rollback_is_not_a_red_failure(operator, worker):
 
     assert "rolled back (failed)" not in listing
     assert 'rollouts-ok" title="An operator asked' in listing
+
+
+def test_the_api_shows_drift_with_applied_and_live_values(operator, worker):
+    data = operator.get(reverse("rollouts:service-detail", args=[worker.pk])).json()
+
+    assert data["live"]["drift"]["differences"] == [
+        {"field": "replicas", "applied": "4", "live": "10"}
+    ]

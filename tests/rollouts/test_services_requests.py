@@ -278,3 +278,21 @@ def test_a_change_that_would_resume_a_paused_failed_update_is_refused(worker):
     assert "runs a paused failed update of dockercoins:1.0" in str(refused.value)
 
     services.service_scale(service=worker, user=None, replicas=6, resume_confirmed=True)
+
+
+def test_a_mode_change_message_names_the_real_from_and_to(worker):
+    # After `make down && make up`: we asked for global, the stack runs replicated.
+    Service.objects.filter(pk=worker.pk).update(mode="global", replicas=None)
+    worker.refresh_from_db()
+
+    # Asking for what runs is no mode change at all...
+    services.service_change(
+        service=worker, user=None, change_cause="back", mode="replicated", replicas=2
+    )
+    Rollout.objects.all().delete()
+    # ...and a real one names what runs as its "from".
+    with pytest.raises(ValidationError) as refused:
+        services.service_change(
+            service=worker, user=None, change_cause="g", mode="global", replicas=None
+        )
+    assert "from replicated to global" in str(refused.value)

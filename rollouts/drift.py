@@ -93,6 +93,8 @@ def _show(value: object) -> str:
         return "-"
     if isinstance(value, str | int | float):
         return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

@@ -20,7 +20,7 @@ def test_everything_that_decides_where_tasks_run_is_compared():
     theirs["UpdateConfig"]["Monitor"] = 1_000_000  # 1 ms
 
     assert spec_differences(spec(), theirs) == [
-        ("placement constraints", "-", '["node.labels.none==1"]'),
+        ("placement constraints", "-", "node.labels.none==1"),
         ("update monitor", "5s", "1ms"),
     ]
 

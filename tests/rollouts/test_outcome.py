@@ -217,3 +217,33 @@ def test_an_engine_that_goes_away_and_comes_back_is_in_the_events(worker, engine
     messages = list(rollout.events.values_list("message", flat=True))
     assert any("unreachable" in m and "UTC; retrying" in m for m in messages)
     assert any(m.startswith("the engine answered again at ") for m in messages)
+
+
+def test_an_engine_rollback_names_every_failed_slot_not_one_per_error_text(
+    worker, engine
+):
+    rollout = applied(
+        worker,
+        engine,
+        tag="bugged",
+        update_failure_action="rollback",
+        update_max_failure_ratio=0.25,
+    )
+    svc = updated(engine)
+    first, second = running_tasks(engine, svc)
+    engine.set_state(first, "failed", exit_code=1)
+    engine.set_state(second, "failed", exit_code=1)
+    for task in (first, second):
+        task["Status"]["Err"] = "task: non-zero exit (1)"
+    assert not step(rollout, engine)
+    engine.set_update(
+        svc, "rollback_started", f"update rolled back due to {first['ID']}"
+    )
+    assert not step(rollout, engine)
+    engine.set_update(svc, "rollback_completed", "rollback completed")
+
+    assert step(rollout, engine)
+    reason = final(rollout).reason
+    assert f"dockercoins_worker.{first['Slot']} (dockercoins:bugged) failed" in reason
+    assert f"dockercoins_worker.{second['Slot']} (dockercoins:bugged) failed" in reason
+    assert first["ID"] not in reason

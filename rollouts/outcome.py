@@ -182,3 +182,21 @@ def explain_engine(state: str, message: str, failure_action: str) -> str:
             "start within the monitor window, and the failure action is rollback)"
         )
     return message
+
+
+def recent_ends(live_tasks: list[dict], *, since: datetime) -> list[str]:
+    """From Service.live_tasks (grouped `docker service ps` rows): the tasks that
+    ended on their own at or after `since`, newest first, e.g.
+    `3 (dockercoins:1.1) failed, exit 3 at 16:04:01`. Shown after a rollout
+    completed, when Swarm restarts dying tasks silently."""
+    found = []
+    for group in live_tasks:
+        for row in group.get("tasks", []):
+            at = parse_engine_time(row.get("since"))
+            if row.get("state") not in ENDED_STATES or at is None or at < since:
+                continue
+            text = f"{group['slot']} ({row['image']}) {row['state']}"
+            if row.get("exit_code") is not None:
+                text += f", exit {row['exit_code']}"
+            found.append((at, f"{text} at {at:%H:%M:%S}"))
+    return [text for _, text in sorted(found, reverse=True)]

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from rollouts.drift import describe_drift, drift, follow_live, spec_differences
+from rollouts.outcome import recent_ends
 from rollouts.specs import desired_from_spec
 
 
@@ -56,3 +57,30 @@ def test_flags_given_explicitly_are_carried_even_when_equal_to_the_old_desired()
         desired_now, spec(replicas=10), {"replicas": 4}, carry=["replicas"]
     )
     assert result["replicas"] == 4
+
+
+def test_tasks_that_ended_after_a_rollout_are_listed_newest_first():
+    live_tasks = [
+        {
+            "slot": "2",
+            "tasks": [
+                {
+                    "image": "dc:1.1",
+                    "state": "running",
+                    "since": "2026-01-01T12:05:00Z",
+                },
+                {
+                    "image": "dc:1.1",
+                    "state": "failed",
+                    "exit_code": 3,
+                    "since": "2026-01-01T12:04:01.5Z",
+                },
+                {"image": "dc:1.0", "state": "shutdown", "since": "2026-01-01T12:03Z"},
+            ],
+        }
+    ]
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    assert recent_ends(live_tasks, since=since) == [
+        "2 (dc:1.1) failed, exit 3 at 12:04:01"
+    ]

@@ -8,6 +8,7 @@ import argparse
 import logging
 import signal
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
+from django.utils import timezone
 
 from rollouts import selectors, services
 from rollouts.cli import (
@@ -28,6 +30,7 @@ from rollouts.cli import (
 from rollouts.controller import Controller
 from rollouts.drift import describe_drift, service_drift
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.outcome import recent_ends
 from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
 from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
 
@@ -201,6 +204,15 @@ class Command(BaseCommand):
             )
         return bool(found)
 
+    def _say_recent_ends(self, service: Service) -> None:
+        since = timezone.now() - timedelta(minutes=10)
+        ended = recent_ends(service.live_tasks, since=since)
+        if ended:
+            self.say(
+                f"{service.name}: {len(ended)} task(s) ended in the last 10 minutes "
+                f"(Swarm restarts them): {'; '.join(ended[:5])}"
+            )
+
     def do_abort(self) -> None:
         rollout = services.rollout_abort(
             service=self.service(), user=self.user(), cause=self.options["cause"]
@@ -249,6 +261,7 @@ class Command(BaseCommand):
         self.say(format_table(header, rows))
         for service in selectors.service_list(stack=self.stack):
             self._say_drift(service)  # truth hook
+            self._say_recent_ends(service)  # truth hook
 
     def do_history(self) -> None:
         service = self.service()

@@ -101,3 +101,28 @@ def test_the_api_shows_drift_with_applied_and_live_values(operator, worker):
     assert data["live"]["drift"]["differences"] == [
         {"field": "replicas", "applied": "4", "live": "10"}
     ]
+
+
+def test_a_rollouts_page_names_its_failed_tasks_as_seen(operator, worker):
+    rollout = Rollout.objects.create(
+        service=worker,
+        kind=RolloutKind.APPLY,
+        state=RolloutState.FAILED,
+        failures=[
+            {
+                "task": "t1",
+                "slot": "dockercoins_worker.3",
+                "image": "dockercoins:1.1",
+                "state": "complete",
+                "exit_code": 0,
+                "error": "",
+                "at": "",
+            }
+        ],
+    )
+
+    page = operator.get(reverse("admin:rollouts_rollout_change", args=[rollout.pk]))
+
+    assert "dockercoins_worker.3 (dockercoins:1.1) complete, exit 0" in (
+        page.content.decode()
+    )

@@ -15,6 +15,7 @@ rules are tested without an engine; rollouts.watcher applies them.
   the rollout (moby/moby#32212: nothing in the engine stops two writers).
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
 from rollouts.drift import spec_differences
@@ -63,7 +64,7 @@ def new_failures(
     *,
     applied_at: datetime | None,
     known: list[dict],
-    name_of,
+    name_of: Callable[[dict], str],
 ) -> list[dict]:
     """Records for tasks created at or after `applied_at` (engine time) that have
     ended and are not in `known` yet; `name_of(task)` names a task's slot."""
@@ -120,7 +121,11 @@ def stability_window(stable_for: float | None, monitor: float) -> float:
 
 
 def not_yet_stable(
-    running: list[dict], *, window: float, now: datetime, name_of
+    running: list[dict],
+    *,
+    window: float,
+    now: datetime,
+    name_of: Callable[[dict], str],
 ) -> list[str]:
     """Names of running tasks whose running state (its Status.Timestamp, engine
     time) is younger than `window` seconds at engine time `now`."""

@@ -69,7 +69,7 @@ def _failed_slots(rollout: Rollout) -> str:
     return f"; failed: {text}" if text else ""
 
 
-def decide(rollout: Rollout, view: View, now) -> Decision | None:
+def decide(rollout: Rollout, view: View, now: datetime) -> Decision | None:
     superseded = _superseded(rollout, view)
     if superseded:
         return Decision(RolloutState.SUPERSEDED, superseded)
@@ -89,7 +89,7 @@ def decide(rollout: Rollout, view: View, now) -> Decision | None:
     if too_many is not None:
         return too_many
     if view.converged and state in ("", "completed", "rollback_completed"):
-        return _complete(rollout, view, now)
+        return _complete(rollout, view)
     return _deadline(rollout, view, now, failures)
 
 
@@ -139,7 +139,7 @@ def _too_many_failures(rollout: Rollout, view: View, failures: str) -> Decision 
     return Decision(RolloutState.FAILED, reason)
 
 
-def _complete(rollout: Rollout, view: View, now) -> Decision | None:
+def _complete(rollout: Rollout, view: View) -> Decision | None:
     asked_none = not view.global_mode and rollout.service.replicas == 0
     if view.want == 0 and not asked_none:
         return _nothing_runs(rollout, view)
@@ -188,7 +188,9 @@ def _note_once(rollout: Rollout, message: str) -> None:
         event(rollout, "info", message)
 
 
-def _deadline(rollout: Rollout, view: View, now, failures: str) -> Decision | None:
+def _deadline(
+    rollout: Rollout, view: View, now: datetime, failures: str
+) -> Decision | None:
     service = rollout.service
     started = rollout.started_at or rollout.requested_at
     if (now - started).total_seconds() <= service.progress_deadline:

@@ -187,13 +187,13 @@ def _record_tasks(rollout: Rollout, view: View) -> None:
             f"{previous or 'new'} -> {state}"
         )
         exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
-        if state in outcome.ENDED_STATES and exit_code is not None:
-            message += f", exit {exit_code}"
         detail = status.get("Err") or (
             status.get("Message") if state in FAILED_STATES else ""
         )
         if detail:
-            message += f": {detail}"
+            message += f": {detail}"  # the engine's text has the exit code
+        elif state in outcome.ENDED_STATES and exit_code is not None:
+            message += f", exit {exit_code}"  # exit 0: the engine says nothing
         event(rollout, "task", message)
     rollout.seen_tasks = now_seen
     rollout.task_names = names

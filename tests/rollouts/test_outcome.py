@@ -247,3 +247,20 @@ def test_an_engine_rollback_names_every_failed_slot_not_one_per_error_text(
     assert f"dockercoins_worker.{first['Slot']} (dockercoins:bugged) failed" in reason
     assert f"dockercoins_worker.{second['Slot']} (dockercoins:bugged) failed" in reason
     assert first["ID"] not in reason
+
+
+def test_a_task_event_keeps_the_engines_error_text_and_names_a_clean_exit(
+    worker, engine
+):
+    rollout = applied(worker, engine, tag="1.1")
+    svc = updated(engine)
+    first, second = running_tasks(engine, svc)
+    assert not step(rollout, engine)
+    engine.set_state(first, "failed", exit_code=1)
+    first["Status"]["Err"] = "task: non-zero exit (1)"
+    engine.set_state(second, "complete", exit_code=0)
+    step(rollout, engine)
+
+    tasks = list(rollout.events.filter(kind="task").values_list("message", flat=True))
+    assert any(m.endswith("running -> failed: task: non-zero exit (1)") for m in tasks)
+    assert any(m.endswith("running -> complete, exit 0") for m in tasks)

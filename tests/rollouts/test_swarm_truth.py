@@ -16,15 +16,18 @@ import secrets
 import subprocess
 
 import pytest
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
-from django.db import connection
-from django.test.utils import setup_databases, teardown_databases
+from django.core.management import call_command
 
-from rollouts import services
-from rollouts.models import KnownImage, Rollout, RolloutKind, RolloutState, Service
+from rollouts.models import Rollout, RolloutKind, RolloutState
 from tests.helpers import wait_until
+from tests.rollouts.swarm_support import (
+    latest_rollout,
+    module_database,
+    refused,
+    run,
+    running_images,
+    service,
+)
 from tests.stacks import Stack, deployed_stack
 
 pytestmark = pytest.mark.swarm
@@ -70,23 +73,8 @@ def stack(test_images, docker_client) -> Stack:
 
 @pytest.fixture(scope="module")
 def history(stack, django_db_setup, django_db_blocker):
-    """One database for the module, outside per-test transactions."""
-    with django_db_blocker.unblock():
-        created = None
-        if not connection.settings_dict["NAME"].startswith("file:memorydb"):
-            created = setup_databases(
-                verbosity=0, interactive=False, aliases={"default"}
-            )
-        previous = settings.STACK_NAME
-        settings.STACK_NAME = stack.name
-        services.service_sync()
+    with module_database(stack, django_db_blocker):
         yield
-        settings.STACK_NAME = previous
-        Service.objects.all().delete()
-        KnownImage.objects.all().delete()
-        get_user_model().objects.filter(username="operator").delete()
-        if created is not None:
-            teardown_databases(created, verbosity=0)
 
 
 @pytest.fixture
@@ -94,36 +82,15 @@ def docker(history, docker_client):
     return docker_client
 
 
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command("rollout", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def refused(*args: str) -> str:
-    with pytest.raises(CommandError) as raised:
-        run(*args)
-    return str(raised.value)
-
-
-def service(stack: Stack, short: str) -> Service:
-    services.service_sync()
-    return Service.objects.get(name=stack.service(short))
-
-
-def latest_rollout(svc: Service) -> Rollout:
-    return svc.rollouts.order_by("-pk").first()
-
-
 def tasks(docker_client, name: str) -> list[dict]:
     return docker_client.services.get(name).tasks()
 
 
-def running_images(docker_client, name: str) -> list[str]:
-    return sorted(
-        t["Spec"]["ContainerSpec"]["Image"].split("@")[0]
-        for t in tasks(docker_client, name)
-        if t["Status"]["State"] == "running" and t["DesiredState"] == "running"
+def workers_on(docker_client, name: str, image: str, count: int) -> None:
+    wait_until(
+        lambda: running_images(docker_client, name) == [image] * count,
+        timeout=60,
+        message=f"{count} tasks of {name} on {image}",
     )
 
 
@@ -247,11 +214,7 @@ def test_a_change_that_would_resume_the_paused_update_is_refused(stack, docker):
     # Undo puts back what last completed, at once.
     run("undo", "worker", "--wait")
     assert latest_rollout(worker).state == RolloutState.COMPLETED
-    wait_until(
-        lambda: running_images(docker, worker.name) == ["dockercoins:1.0"] * 2,
-        timeout=60,
-        message="two workers on 1.0",
-    )
+    workers_on(docker, worker.name, "dockercoins:1.0", 2)
 
 
 def test_a_task_that_dies_after_the_monitor_window_fails_and_rolls_back(stack, docker):
@@ -286,11 +249,7 @@ def test_a_task_that_dies_after_the_monitor_window_fails_and_rolls_back(stack, d
         RolloutKind.ROLLBACK,
         RolloutState.COMPLETED,
     )
-    wait_until(
-        lambda: running_images(docker, worker.name) == ["dockercoins:1.0"] * 2,
-        timeout=60,
-        message="two workers on 1.0 again",
-    )
+    workers_on(docker, worker.name, "dockercoins:1.0", 2)
 
 
 def test_an_operator_aborts_a_rollout_in_flight_and_undoes_at_once(stack, docker):
@@ -315,11 +274,7 @@ def test_an_operator_aborts_a_rollout_in_flight_and_undoes_at_once(stack, docker
     assert "aborted by the command line: it dies after 8 s" in out
     run("undo", "worker", "--wait")
     assert latest_rollout(worker).state == RolloutState.COMPLETED
-    wait_until(
-        lambda: running_images(docker, worker.name) == ["dockercoins:1.0"] * 2,
-        timeout=60,
-        message="two workers on 1.0 after the undo",
-    )
+    workers_on(docker, worker.name, "dockercoins:1.0", 2)
 
 
 def test_a_global_service_on_no_eligible_node_is_not_a_success(stack, docker):

@@ -354,8 +354,10 @@ def test_of_two_concurrent_applies_exactly_one_runs(stack, docker, tmp_path):
     ],
 )
 def test_bad_input_never_reaches_the_swarm(stack, docker, args, message):
-    versions = {s.id: s.version for s in docker.services.list()}
+    # Only our stack: other test sessions deploy and remove theirs meanwhile.
+    ours = {"label": f"com.docker.stack.namespace={stack.name}"}
+    versions = {s.id: s.version for s in docker.services.list(filters=ours)}
 
     assert message in refused(*args)
 
-    assert {s.id: s.version for s in docker.services.list()} == versions
+    assert {s.id: s.version for s in docker.services.list(filters=ours)} == versions

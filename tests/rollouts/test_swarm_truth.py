@@ -162,6 +162,8 @@ def test_a_change_carries_only_the_fields_the_operator_changed(stack, docker):
         message="three workers",
     )
 
+    assert "replicas 2 -> 3" in run("status")  # drift, seen before any change
+
     out = run("apply", "worker", "--update-parallelism", "2", "--wait")
 
     assert "replicas" not in out  # 3 stays: it was not part of the change

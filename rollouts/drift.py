@@ -16,13 +16,15 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any, cast
 
 from rollouts.fields import SWARM_FIELDS, human_duration
+from rollouts.models import Service
 from rollouts.specs import desired_from_spec, policy_from_config, short_image
 
 
-def _get(*path: str) -> Callable[[dict], object]:
-    def get(spec: dict) -> object:
+def _get(*path: str) -> Callable[[dict[str, Any]], object]:
+    def get(spec: dict[str, Any]) -> object:
         value: object = spec
         for key in path:
             value = (value or {}).get(key) if isinstance(value, dict) else None
@@ -31,32 +33,34 @@ def _get(*path: str) -> Callable[[dict], object]:
     return get
 
 
-def _mode(spec: dict) -> object:
+def _mode(spec: dict[str, Any]) -> object:
     mode = spec.get("Mode") or {}
     return "global" if "Global" in mode else "replicated"
 
 
-def _replicas(spec: dict) -> object:
+def _replicas(spec: dict[str, Any]) -> object:
     mode = spec.get("Mode") or {}
     if "Global" in mode:
         return None
     return (mode.get("Replicated") or {}).get("Replicas", 1)
 
 
-def _image(spec: dict) -> object:
+def _image(spec: dict[str, Any]) -> object:
     return short_image(spec["TaskTemplate"]["ContainerSpec"]["Image"])
 
 
-def _policy(key: str) -> Callable[[dict], object]:
+def _policy(key: str) -> Callable[[dict[str, Any]], object]:
     return lambda spec: policy_from_config(spec.get(key))
 
 
-def _sorted(getter: Callable[[dict], object]) -> Callable[[dict], object]:
-    return lambda spec: sorted(getter(spec) or [])
+def _sorted(
+    getter: Callable[[dict[str, Any]], object],
+) -> Callable[[dict[str, Any]], object]:
+    return lambda spec: sorted(cast(list[str], getter(spec) or []))
 
 
 # (label, how to read it from a Spec): what decides where and how tasks run.
-DECISIVE: list[tuple[str, Callable[[dict], object]]] = [
+DECISIVE: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
     ("image", _image),
     ("mode", _mode),
     ("replicas", _replicas),
@@ -99,7 +103,9 @@ def _policy_value(key: str, value: object) -> str:
     return _show(value)
 
 
-def _policy_rows(label: str, old: dict, new: dict) -> list[tuple[str, str, str]]:
+def _policy_rows(
+    label: str, old: dict[str, Any], new: dict[str, Any]
+) -> list[tuple[str, str, str]]:
     prefix = label.split()[0]
     return [
         (
@@ -112,7 +118,9 @@ def _policy_rows(label: str, old: dict, new: dict) -> list[tuple[str, str, str]]
     ]
 
 
-def spec_differences(ours: dict, theirs: dict) -> list[tuple[str, str, str]]:
+def spec_differences(
+    ours: dict[str, Any], theirs: dict[str, Any]
+) -> list[tuple[str, str, str]]:
     """[(label, ours, theirs)] for every decisive part of two engine Specs that
     differs; values are short text ("-" for none), policies field by field."""
     rows: list[tuple[str, str, str]] = []
@@ -128,8 +136,8 @@ def spec_differences(ours: dict, theirs: dict) -> list[tuple[str, str, str]]:
 
 
 def drift(
-    applied: dict, live: dict, *, updated_at: datetime | None = None
-) -> dict | None:
+    applied: dict[str, Any], live: dict[str, Any], *, updated_at: datetime | None = None
+) -> dict[str, Any] | None:
     """None when what runs is what we last applied (or we have no record);
     else {"differences": [(label, applied, live)], "updated_at": engine time of
     the last write to the service, when the engine tells}."""
@@ -141,7 +149,7 @@ def drift(
     return {"differences": rows, "updated_at": updated_at}
 
 
-def describe_drift(found: dict | None) -> str:
+def describe_drift(found: dict[str, Any] | None) -> str:
     """One line: `replicas 4 -> 10; update monitor 5s -> 1ms (changed outside at
     ...)`; "" when there is no drift."""
     if not found:
@@ -162,11 +170,11 @@ def _same(a: object, b: object) -> bool:
 
 
 def follow_live(
-    desired_now: dict,
-    live_spec: dict,
-    asked: dict,
+    desired_now: dict[str, Any],
+    live_spec: dict[str, Any],
+    asked: dict[str, Any],
     carry: Iterable[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """The desired fields to save for a change: what the operator changed, and
     for every other swarm field what runs now (never our older desired value,
     which would silently revert an outside change).
@@ -195,7 +203,7 @@ def follow_live(
     return result
 
 
-def service_drift(service) -> dict | None:
+def service_drift(service: Service) -> dict[str, Any] | None:
     """drift() of a Service row (rollouts.models.Service): its applied_spec vs
     its live_spec, with the engine's UpdatedAt. None when in sync, missing, or
     while a rollout of ours is writing (then the live spec is ours in flight)."""

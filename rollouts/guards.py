@@ -9,6 +9,8 @@
   that `plan` and the engine agree.
 """
 
+from typing import Any
+
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from rollouts.models import Service
@@ -18,7 +20,7 @@ from rollouts.specs import short_image
 PAUSED_STATES = ("paused", "rollback_paused")
 
 
-def normalize_monitors(desired: dict) -> dict:
+def normalize_monitors(desired: dict[str, Any]) -> dict[str, Any]:
     """`desired` with a monitor of 0 replaced by the engine's meaning of it."""
     fixed = dict(desired)
     for field in ("update_monitor", "rollback_monitor"):
@@ -28,7 +30,7 @@ def normalize_monitors(desired: dict) -> dict:
 
 
 def refuse_resuming_a_paused_update(
-    service: Service, spec: dict, resume_confirmed: bool
+    service: Service, spec: dict[str, Any], resume_confirmed: bool
 ) -> None:
     """ValidationError when the live spec is a paused failed update and `spec`
     (the full desired spec to be written) would resume it: same image."""

@@ -17,6 +17,7 @@ rules are tested without an engine; rollouts.watcher applies them.
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from rollouts.drift import spec_differences
 from rollouts.specs import parse_engine_time, short_image
@@ -38,13 +39,13 @@ LIVE_STATES = (
 DEFAULT_MONITOR = 5.0  # seconds: the engine's meaning of Monitor 0
 
 
-def task_name(service_name: str, task: dict, nodes: dict[str, str]) -> str:
+def task_name(service_name: str, task: dict[str, Any], nodes: dict[str, str]) -> str:
     """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
     where = task.get("Slot") or nodes.get(task.get("NodeID", ""), "?")
     return f"{service_name}.{where}"
 
 
-def ended_task(task: dict, name: str) -> dict:
+def ended_task(task: dict[str, Any], name: str) -> dict[str, Any]:
     """The record kept of a task that ended: what was seen when it was seen."""
     status = task.get("Status") or {}
     container = status.get("ContainerStatus") or {}
@@ -60,12 +61,12 @@ def ended_task(task: dict, name: str) -> dict:
 
 
 def new_failures(
-    tasks: list[dict],
+    tasks: list[dict[str, Any]],
     *,
     applied_at: datetime | None,
-    known: list[dict],
-    name_of: Callable[[dict], str],
-) -> list[dict]:
+    known: list[dict[str, Any]],
+    name_of: Callable[[dict[str, Any]], str],
+) -> list[dict[str, Any]]:
     """Records for tasks created at or after `applied_at` (engine time) that have
     ended and are not in `known` yet; `name_of(task)` names a task's slot."""
     seen = {record["task"] for record in known}
@@ -80,7 +81,7 @@ def new_failures(
     return found
 
 
-def describe_failure(record: dict) -> str:
+def describe_failure(record: dict[str, Any]) -> str:
     """`dockercoins_worker.3 (dockercoins:bugged) failed, exit 1 (task: non-zero
     exit (1))`."""
     text = f"{record['slot']} ({record['image']}) {record['state']}"
@@ -91,9 +92,9 @@ def describe_failure(record: dict) -> str:
     return text
 
 
-def describe_failures(records: list[dict]) -> str:
+def describe_failures(records: list[dict[str, Any]]) -> str:
     """Every failed slot once, its latest record first seen; "" when none."""
-    by_slot: dict[str, list[dict]] = {}
+    by_slot: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         by_slot.setdefault(record["slot"], []).append(record)
     parts = []
@@ -121,11 +122,11 @@ def stability_window(stable_for: float | None, monitor: float) -> float:
 
 
 def not_yet_stable(
-    running: list[dict],
+    running: list[dict[str, Any]],
     *,
     window: float,
     now: datetime,
-    name_of: Callable[[dict], str],
+    name_of: Callable[[dict[str, Any]], str],
 ) -> list[str]:
     """Names of running tasks whose running state (its Status.Timestamp, engine
     time) is younger than `window` seconds at engine time `now`."""
@@ -137,7 +138,9 @@ def not_yet_stable(
     return young
 
 
-def stopping(tasks: list[dict], *, active_desired: tuple[str, ...]) -> list[dict]:
+def stopping(
+    tasks: list[dict[str, Any]], *, active_desired: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Tasks told to stop (a scale-down, the old side of an update) that still
     run: a rollout is not over while they do."""
     return [
@@ -148,7 +151,9 @@ def stopping(tasks: list[dict], *, active_desired: tuple[str, ...]) -> list[dict
     ]
 
 
-def outside_changes(applied: dict, live: dict) -> list[tuple[str, str, str]]:
+def outside_changes(
+    applied: dict[str, Any], live: dict[str, Any]
+) -> list[tuple[str, str, str]]:
     """[(label, what we wrote, what the engine has now)] for a spec someone else
     wrote after us; [] when we wrote nothing yet (no record) or it is ours."""
     if not applied:
@@ -189,7 +194,7 @@ def explain_engine(state: str, message: str, failure_action: str) -> str:
     return message
 
 
-def recent_ends(live_tasks: list[dict], *, since: datetime) -> list[str]:
+def recent_ends(live_tasks: list[dict[str, Any]], *, since: datetime) -> list[str]:
     """From Service.live_tasks (grouped `docker service ps` rows): the tasks that
     ended on their own at or after `since`, newest first, e.g.
     `3 (dockercoins:1.1) failed, exit 3 at 16:04:01`. Shown after a rollout

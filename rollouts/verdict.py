@@ -11,6 +11,7 @@ identity; else the progress deadline.
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from rollouts import outcome
 from rollouts.fields import human_duration
@@ -33,9 +34,9 @@ class View:
 
     name: str
     image: str
-    tasks: list[dict]
+    tasks: list[dict[str, Any]]
     want: int
-    spec: dict = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict[str, Any])
     engine_now: datetime | None = None
     updated_at: str = ""
     done: int = 0
@@ -45,11 +46,11 @@ class View:
     stuck: list[str] = field(default_factory=list)
     stopping: list[str] = field(default_factory=list)
     young: list[str] = field(default_factory=list)
-    nodes: dict = field(default_factory=dict)
+    nodes: dict[str, Any] = field(default_factory=dict[str, Any])
     global_mode: bool = False
     image_moved: str = ""  # the tag now names another image than the revision's
 
-    def task_name(self, task: dict) -> str:
+    def task_name(self, task: dict[str, Any]) -> str:
         return outcome.task_name(self.name, task, self.nodes)
 
 

@@ -18,6 +18,9 @@ stop still run, or while no task runs at all. This module observes and
 records; rollouts.verdict decides.
 """
 
+from datetime import datetime
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -83,6 +86,8 @@ def _image_moved(rollout: Rollout, client: SwarmClient) -> str:
     """Identity, not the tag string: the revision recorded which image its tag
     named; a retag since means the tasks may run something else."""
     revision = rollout.revision
+    if revision is None:  # a rollback: the engine's previous spec, no image of ours
+        return ""
     spec = revision.spec
     reference = f"{spec['image']}:{spec['tag']}"
     if not revision.image_id:
@@ -99,7 +104,11 @@ def _image_moved(rollout: Rollout, client: SwarmClient) -> str:
 
 
 def _view(
-    rollout: Rollout, svc: dict, tasks: list[dict], nodes: dict, engine_now
+    rollout: Rollout,
+    svc: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    nodes: dict[str, str],
+    engine_now: datetime | None,
 ) -> View:
     spec = svc["Spec"]
     template = spec["TaskTemplate"]

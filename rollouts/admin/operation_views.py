@@ -164,13 +164,19 @@ class OperationViewsMixin(_ServiceAdmin):
         return self._bulk_operation(request, queryset, "scale")
 
     @admin.action(description="Abort the rollout in flight…", permissions=["apply"])
-    def abort_rollout(self, request, queryset):
+    def abort_rollout(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "abort")
 
     @admin.action(description="Adopt what runs (drift)…", permissions=["apply"])
-    def adopt_live(self, request, queryset):
+    def adopt_live(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "adopt")
 
     @admin.action(description="Re-apply ours over drift…", permissions=["apply"])
-    def reapply_ours(self, request, queryset):
+    def reapply_ours(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "reapply")

@@ -29,8 +29,11 @@ def module_database(stack: Stack, django_db_blocker) -> Iterator[None]:
     with django_db_blocker.unblock():
         created = None
         if not connection.settings_dict["NAME"].startswith("file:memorydb"):
+            # Django reads `aliases` with `in` only; its stubs ask for a Mapping.
             created = setup_databases(
-                verbosity=0, interactive=False, aliases={"default"}
+                verbosity=0,
+                interactive=False,
+                aliases={"default"},  # type: ignore[arg-type]
             )
         previous = settings.STACK_NAME
         settings.STACK_NAME = stack.name

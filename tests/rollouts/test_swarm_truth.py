@@ -14,6 +14,7 @@ import io
 import re
 import secrets
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -66,7 +67,7 @@ def test_images(docker_client):
 
 
 @pytest.fixture(scope="module")
-def stack(test_images, docker_client) -> Stack:
+def stack(test_images, docker_client) -> Iterator[Stack]:
     with deployed_stack({"WORKER_REPLICAS": "2"}) as deployed:
         yield deployed
 

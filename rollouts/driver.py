@@ -195,7 +195,7 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient) -> Rollout:
             Service.objects.filter(pk=rollout.service_id).update(missing=True)
         finish(rollout, RolloutState.FAILED, str(exc))
         return rollout
-    # truth hook: the spec as the engine holds it right after our write is what
+    # The spec as the engine holds it right after our write is what
     # the rollout is judged against (an outside write later supersedes it).
     written = _read_back(rollout, client)
     with transaction.atomic():

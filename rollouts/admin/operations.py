@@ -1,4 +1,5 @@
-"""The four rollout actions (apply now, roll back, undo, scale) behind the admin.
+"""The rollout actions (apply now, roll back, undo, scale, abort, adopt, re-apply)
+behind the admin.
 
 Each one is a form plus a call into `rollouts.services`, the same functions
 `manage.py rollout` uses; the admin never writes rollout rows itself.
@@ -22,7 +23,7 @@ def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
         user=user,
         change_cause=data["change_cause"],
         recreate_confirmed=data["recreate_confirmed"],
-        follow_live=False,  # truth hook: "apply now" re-applies ours on purpose
+        follow_live=False,  # "apply now" re-applies ours on purpose
         **service.desired_spec(),
     )
 

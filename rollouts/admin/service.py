@@ -147,7 +147,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
 
     @admin.display(description="drift")
     def drift(self, service: Service) -> str:
-        # truth hook: what runs vs what we last applied (rollouts.drift)
+        # What runs vs what we last applied (rollouts.drift).
         text = describe_drift(service_drift(service))
         if not text:
             return "—"
@@ -164,7 +164,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         return update_state_badge(
             service.live_update_state,
             service.live_update_message,
-            own_rollback=operator_rollback(service),  # truth hook (issue 7 §7)
+            own_rollback=operator_rollback(service),  # issue 7 §7
         )
 
     @admin.display(description="progress")
@@ -244,11 +244,11 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
             "update_badge": update_state_badge(
                 service.live_update_state,
                 service.live_update_message,
-                own_rollback=operator_rollback(service),  # truth hook
+                own_rollback=operator_rollback(service),
             ),
             "tasks_badge": tasks_badge(service),
             "live_image": short_image(service.live_image),
-            "drift": describe_drift(service_drift(service)),  # truth hook
+            "drift": describe_drift(service_drift(service)),
             "observed": ago(service.synced_at),
             "recent_rollouts": recent,
             "revisions": service.revisions.select_related("created_by")[

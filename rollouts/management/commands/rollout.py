@@ -222,7 +222,7 @@ class Command(BaseCommand):
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
         rows = spec_diff(live, desired)
-        drifted = self._say_drift(service)  # truth hook: last applied vs live
+        drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
             if drifted:
@@ -306,8 +306,8 @@ class Command(BaseCommand):
         header = ["SERVICE", "IMAGE", "MODE", "RUNNING", "UPDATE", "ROLLOUT"]
         self.say(format_table(header, rows))
         for service in selectors.service_list(stack=self.stack):
-            self._say_drift(service)  # truth hook
-            self._say_recent_ends(service)  # truth hook
+            self._say_drift(service)
+            self._say_recent_ends(service)
 
     def do_history(self) -> None:
         service = self.service()
@@ -393,7 +393,7 @@ class Command(BaseCommand):
             ),
             recreate_confirmed=self.options["confirm_recreate"],
             resume_confirmed=self.options["resume"],
-            carry=list(desired),  # truth hook: the flags given are the change
+            carry=list(desired),  # the flags given are the change
             **desired,
         )
 

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from rollouts.drift import spec_differences
+from rollouts.fields import ENGINE_POLICY_DEFAULTS
 from rollouts.specs import parse_engine_time, short_image
 
 # Task states in which a task has ended without being asked to (the engine's
@@ -36,7 +37,8 @@ LIVE_STATES = (
     "starting",
     "running",
 )
-DEFAULT_MONITOR = 5.0  # seconds: the engine's meaning of Monitor 0
+# Seconds: the engine's meaning of Monitor 0, declared with the field.
+DEFAULT_MONITOR: float = ENGINE_POLICY_DEFAULTS["monitor"]
 
 
 def task_name(service_name: str, task: dict[str, Any], nodes: dict[str, str]) -> str:

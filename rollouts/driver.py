@@ -24,7 +24,8 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollouts import watcher
-from rollouts.history import event, finish
+from rollouts.engine_contact import reachable, unreachable
+from rollouts.history import event, finish, remember_applied
 from rollouts.models import (
     RUNNING_STATES,
     Rollout,
@@ -194,13 +195,39 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient) -> Rollout:
             Service.objects.filter(pk=rollout.service_id).update(missing=True)
         finish(rollout, RolloutState.FAILED, str(exc))
         return rollout
+    # The spec as the engine holds it right after our write is what
+    # the rollout is judged against (an outside write later supersedes it).
+    written = _read_back(rollout, client)
     with transaction.atomic():
+        if not Rollout.objects.filter(
+            pk=rollout.pk, state=RolloutState.APPLYING
+        ).exists():
+            rollout.refresh_from_db()  # aborted while we wrote
+            return rollout
         rollout.state = RolloutState.WATCHING
         rollout.applied_at = applied_at
+        rollout.applied_spec = written
         rollout.lease_until = timezone.now() + LEASE
-        rollout.save(update_fields=["state", "applied_at", "seen_tasks", "lease_until"])
+        rollout.save(
+            update_fields=[
+                "state",
+                "applied_at",
+                "applied_spec",
+                "seen_tasks",
+                "lease_until",
+            ]
+        )
+        remember_applied(rollout.service, written)
         event(rollout, "state", "watching")
     return rollout
+
+
+def _read_back(rollout: Rollout, client: SwarmClient) -> dict[str, Any]:
+    try:
+        spec: dict[str, Any] = client.inspect(rollout.service.name)["Spec"]
+    except SwarmError:
+        return {}  # judged without an identity check rather than not at all
+    return spec
 
 
 def _write(rollout: Rollout, client: SwarmClient) -> datetime:
@@ -291,17 +318,24 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         return True
     if rollout.state != RolloutState.WATCHING:
         return False
-    decision = watcher.watch_step(rollout, client)
+    try:
+        decision = watcher.watch_step(rollout, client)
+    except SwarmUnreachable as exc:
+        unreachable(rollout, str(exc))  # say so, with the time (issue 7 §7)
+        raise
+    reachable(rollout)
     if decision is None:
         return False
     if not decision.rollback:
         finish(rollout, decision.state, decision.reason)
         return True
-    _deadline_rollback(rollout, decision.reason, client)
+    _deadline_rollback(rollout, decision.reason, client, decision.cause)
     return True
 
 
-def _deadline_rollback(rollout: Rollout, reason: str, client: SwarmClient) -> None:
+def _deadline_rollback(
+    rollout: Rollout, reason: str, client: SwarmClient, cause: str = ""
+) -> None:
     try:
         applied_at = client.engine_time()
         write_rollback(client, rollout.service.name)
@@ -314,7 +348,7 @@ def _deadline_rollback(rollout: Rollout, reason: str, client: SwarmClient) -> No
             service=rollout.service,
             kind=RolloutKind.ROLLBACK,
             state=RolloutState.WATCHING,
-            change_cause=f"progress deadline of rollout #{rollout.pk} passed",
+            change_cause=cause or f"progress deadline of rollout #{rollout.pk} passed",
             started_at=now,
             applied_at=applied_at,
             lease_owner=rollout.lease_owner,

@@ -250,8 +250,10 @@ _POLICIES = {
         "How long each new task is watched for failure after it starts, e.g. 20s "
         "(engine default 5s).",
         "How long each rolled-back task is watched (default 5s).",
-        # The engine reads a zero monitor as "use the default" (5 s).
-        minimum=0.001,
+        # 0 is accepted with the engine's meaning, "the default" (5 s); the
+        # service layer stores it as 5 s so that plan and the engine agree
+        # (issue 7 §7).
+        minimum=0,
     ),
     "max_failure_ratio": _Policy(
         "MaxFailureRatio",
@@ -367,6 +369,19 @@ FIELDS: tuple[SpecField, ...] = (
         _choices(DeadlineAction),
         choices=DeadlineAction,
         swarm=False,
+    ),
+    SpecField(
+        "stable_for",
+        DURATION,
+        "stable for",
+        "How long new tasks must stay up before a rollout completes, e.g. 30s "
+        "(like Kubernetes' minReadySeconds). Empty: the update monitor.",
+        None,
+        "stable-for",
+        "DURATION",
+        maximum=MAX_DURATION,
+        swarm=False,
+        optional=True,  # None: the update monitor window (rollouts.outcome)
     ),
 )
 

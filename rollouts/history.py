@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rollouts.models import (
+    ACTIVE_STATES,
     KnownImage,
     Revision,
     Rollout,
@@ -17,7 +18,12 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.specs import desired_from_spec, group_tasks, spec_mode
+from rollouts.specs import (
+    desired_from_spec,
+    group_tasks,
+    parse_engine_time,
+    spec_mode,
+)
 
 log = logging.getLogger("rollouts")
 
@@ -31,6 +37,8 @@ LIVE_FIELDS = [
     "live_update_message",
     "live_tasks",
     "live_spec",
+    "live_updated_at",
+    "applied_spec",
     "synced_at",
     "missing",
 ]
@@ -77,6 +85,11 @@ def record_live(
     service.live_update_message = update.get("Message", "")
     service.live_tasks = group_tasks(tasks, nodes)
     service.live_spec = spec
+    service.live_updated_at = parse_engine_time(svc.get("UpdatedAt"))
+    if not service.applied_spec:
+        # No record of a write of ours (imported, or from before we kept one):
+        # what runs now is the baseline drift is measured from.
+        service.applied_spec = spec
     service.synced_at = now
     service.missing = False
     service.save(update_fields=LIVE_FIELDS)
@@ -90,11 +103,17 @@ def finish(rollout: Rollout, state: str, reason: str) -> None:
     (a scale, say) does not quietly re-send the spec that was rolled back.
     """
     with transaction.atomic():
-        rollout.state = state
-        rollout.reason = reason
-        rollout.finished_at = timezone.now()
-        rollout.lease_until = None
-        rollout.save(update_fields=["state", "reason", "finished_at", "lease_until"])
+        now = timezone.now()
+        # Conditional: an operator's abort may have ended it meanwhile, and the
+        # first verdict stands.
+        ended = Rollout.objects.filter(pk=rollout.pk, state__in=ACTIVE_STATES).update(
+            state=state, reason=reason, finished_at=now, lease_until=None
+        )
+        if not ended:
+            rollout.refresh_from_db()
+            return
+        rollout.state, rollout.reason = state, reason
+        rollout.finished_at, rollout.lease_until = now, None
         event(rollout, "state", f"{state}: {reason}" if reason else state)
         rolled_back = state == RolloutState.ROLLED_BACK or (
             rollout.kind == RolloutKind.ROLLBACK and state == RolloutState.COMPLETED
@@ -108,6 +127,7 @@ def _adopt_live(rollout: Rollout) -> None:
     if not service.live_spec:
         return
     live = desired_from_spec(service.live_spec)
+    remember_applied(service, service.live_spec)
     changed = {f: v for f, v in live.items() if getattr(service, f) != v}
     for field, value in changed.items():
         setattr(service, field, value)
@@ -124,3 +144,15 @@ def _adopt_live(rollout: Rollout) -> None:
             service, rollout.requested_by, f"rolled back: {cause}"
         )
         rollout.save(update_fields=["revision"])
+
+
+def remember_applied(service: Service, spec: dict) -> None:
+    """Record `spec` (an engine Spec) as what we last applied: drift is measured
+    from it (rollouts.drift)."""
+    if not spec:
+        return
+    service.applied_spec = spec
+    service.applied_spec_at = timezone.now()
+    Service.objects.filter(pk=service.pk).update(
+        applied_spec=spec, applied_spec_at=service.applied_spec_at
+    )

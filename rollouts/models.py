@@ -85,6 +85,18 @@ class Service(models.Model):
     deadline_action = models.CharField(
         max_length=16, choices=DeadlineAction.choices, default=DeadlineAction.REPORT
     )
+    # Like Kubernetes' minReadySeconds: new tasks must stay up this long before
+    # a rollout completes. Empty: the update monitor window (rollouts.outcome).
+    stable_for = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="seconds new tasks must stay up; empty = the update monitor",
+    )
+
+    # What we last wrote to the swarm (the engine's Spec as read right after our
+    # write), to tell drift (someone else's change) from our own.
+    applied_spec = models.JSONField(default=dict, blank=True)
+    applied_spec_at = models.DateTimeField(null=True, blank=True)
 
     # Live state, as last observed by `rollout sync` or the controller.
     live_image = models.CharField(max_length=512, blank=True)
@@ -97,6 +109,8 @@ class Service(models.Model):
     #   "error", "since"}, ...newest first]}]: `docker service ps`, grouped.
     live_tasks = models.JSONField(default=list, blank=True)
     live_spec = models.JSONField(default=dict, blank=True)
+    # The engine's UpdatedAt: when anyone last wrote the service.
+    live_updated_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     missing = models.BooleanField(
         default=False, help_text="The service no longer exists in the swarm"
@@ -163,6 +177,8 @@ class RolloutState(models.TextChoices):
     PAUSED = "paused"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SUPERSEDED = "superseded", "superseded by an outside change"
+    ABORTED = "aborted"
 
 
 ACTIVE_STATES = (RolloutState.QUEUED, RolloutState.APPLYING, RolloutState.WATCHING)
@@ -173,6 +189,8 @@ FINAL_STATES = (
     RolloutState.PAUSED,
     RolloutState.FAILED,
     RolloutState.CANCELLED,
+    RolloutState.SUPERSEDED,
+    RolloutState.ABORTED,
 )
 
 
@@ -212,6 +230,25 @@ class Rollout(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     # {task id: last state seen}: the watcher records each transition once.
     seen_tasks = models.JSONField(default=dict, blank=True)
+    # The engine's Spec right after our write: anything else later is an outside
+    # write (rollouts.outcome.outside_changes).
+    applied_spec = models.JSONField(default=dict, blank=True)
+    # New tasks that ended, as the watcher saw them, first sight kept even after
+    # the engine forgets the task: [{"task", "slot", "image", "state",
+    # "exit_code", "error", "at"}] (rollouts.outcome.ended_tasks).
+    failures = models.JSONField(default=list, blank=True)
+    # {task id: "service.slot"}: every task seen, to name tasks in engine messages.
+    task_names = models.JSONField(default=dict, blank=True)
+    # When the engine stopped answering a driver of this rollout, if it has not yet
+    # answered again.
+    unreachable_since = models.DateTimeField(null=True, blank=True)
+    aborted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-requested_at", "-id"]

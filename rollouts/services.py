@@ -1,7 +1,8 @@
 """Every write path of the rollouts app: the admin, the API and `manage.py rollout`
 all call these functions, so a change is validated, recorded and applied alike.
 
-These requests (service_change, _rollback, _undo, _scale) only touch the
+These requests (service_change, _rollback, _undo, _scale, _adopt, _reapply,
+rollout_abort) only touch the
 database and queue a Rollout: none of them is ever given a Docker client, so the
 webui, which has no socket, can serve them. The controller (or `rollout apply`)
 then claims the rollout, writes to the swarm and watches it to the end with
@@ -18,15 +19,23 @@ from typing import Any
 from django.contrib.auth.models import User as AuthUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from rollouts.history import event, revision_create
+from rollouts import drift
+from rollouts.fields import SPEC_FIELDS
+from rollouts.guards import normalize_monitors, refuse_resuming_a_paused_update
+from rollouts.history import event, remember_applied, revision_create
 from rollouts.models import (
+    ACTIVE_STATES,
     Mode,
+    Revision,
     Rollout,
     RolloutKind,
+    RolloutState,
     Service,
 )
 from rollouts.selectors import revision_current, rollout_active_for
+from rollouts.specs import desired_from_spec
 from rollouts.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
@@ -55,7 +64,9 @@ def _need_cause(change_cause: str) -> None:
 
 
 def _mode_changes(service: Service, mode: str) -> bool:
-    return mode != service.mode or bool(service.live_mode and service.live_mode != mode)
+    # What runs decides whether the mode changes, not what we asked earlier
+    # (after `make down && make up` the two differ; issue 7 §7).
+    return mode != (service.live_mode or service.mode)
 
 
 @transaction.atomic
@@ -65,18 +76,37 @@ def service_change(
     user: User,
     change_cause: str,
     recreate_confirmed: bool = False,
+    resume_confirmed: bool = False,
+    follow_live: bool = True,
+    carry: list[str] | None = None,
     **desired: Any,
 ) -> Rollout:
     """Save new desired fields as revision N+1 and queue a rollout applying it.
 
+    With `follow_live` (the default) only the fields the operator changed are
+    carried (`carry` names them; without it, those that differ from the
+    desired spec); the other swarm fields take what runs
+    (rollouts.drift.follow_live), so an outside change is never silently
+    reverted (issue 7 §1). Undo, re-apply and the admin's "apply now" pass
+    False: they re-apply a whole spec on purpose.
+
     Raises ValidationError keyed by field (nothing is saved) on bad input, on a
-    mode change without `recreate_confirmed`, and while another rollout of the
-    service is active.
+    mode change without `recreate_confirmed`, on a change that would resume a
+    paused failed update without `resume_confirmed` (issue 7 §6), and while
+    another rollout of the service is active.
     """
     service = Service.objects.select_for_update().get(pk=service.pk)
     _need_cause(change_cause)
     desired = parse_values(desired)
+    desired = normalize_monitors(desired)  # 0 means the engine's 5 s
+    if follow_live and desired:
+        desired = drift.follow_live(
+            service.desired_spec(), service.live_spec, desired, carry
+        )
     validate_desired(service=service, desired=desired)
+    refuse_resuming_a_paused_update(
+        service, {**service.desired_spec(), **desired}, resume_confirmed
+    )
     mode = desired.get("mode", service.mode)
     if _mode_changes(service, mode) and not recreate_confirmed:
         live = service.live_mode or service.mode
@@ -141,9 +171,22 @@ def service_undo(
     revisions = service.revisions.order_by("-number")
     if to_revision is None:
         current = revision_current(service=service)
-        older = (
-            revisions.filter(number__lt=current.number) if current else revisions[1:]
-        )
+        latest = revisions.first()
+        if (
+            current is not None
+            and latest is not None
+            and latest != current
+            and not latest.rollouts.filter(state=RolloutState.ROLLED_BACK).exists()
+        ):
+            # The latest change never completed (aborted, failed, paused,
+            # superseded): undo it, back to what last completed.
+            older = revisions.filter(number=current.number)
+        else:
+            older = (
+                revisions.filter(number__lt=current.number)
+                if current
+                else revisions[1:]
+            )
         target = older.first()
         if target is None:
             raise ValidationError(
@@ -166,13 +209,19 @@ def service_undo(
         user=user,
         change_cause=change_cause or f"undo to revision {target.number}",
         recreate_confirmed=recreate_confirmed,
-        **target.spec,
+        follow_live=False,
+        **{f: v for f, v in target.spec.items() if f in SPEC_FIELDS},
     )
 
 
 @transaction.atomic
 def service_scale(
-    *, service: Service, user: User, replicas: int, change_cause: str = ""
+    *,
+    service: Service,
+    user: User,
+    replicas: int,
+    change_cause: str = "",
+    resume_confirmed: bool = False,
 ) -> Rollout:
     if service.mode == Mode.GLOBAL:
         raise ValidationError(
@@ -182,5 +231,72 @@ def service_scale(
         service=service,
         user=user,
         change_cause=change_cause or f"scale to {replicas}",
+        resume_confirmed=resume_confirmed,
+        carry=["replicas"],
         replicas=replicas,
+    )
+
+
+@transaction.atomic
+def rollout_abort(*, service: Service, user: User, cause: str) -> Rollout:
+    """End the service's active rollout now, recording who and why.
+
+    Database only: the driver sees the final state at its next step and stops;
+    the engine's own update, if one runs, is not stopped (the engine has no
+    pause call): undo or roll back, which the abort makes possible at once.
+    Raises ValidationError without a cause or an active rollout.
+    """
+    _need_cause(cause)
+    active = rollout_active_for(service=service)
+    if active is None:
+        raise ValidationError(
+            {NON_FIELD_ERRORS: f"{service.name} has no rollout in flight to abort"}
+        )
+    who = getattr(user, "username", None) or "the command line"
+    reason = (
+        f"aborted by {who}: {cause.strip()}. The engine's update, if any, was not "
+        "stopped: undo or roll back to put the previous spec back"
+    )
+    ended = Rollout.objects.filter(pk=active.pk, state__in=ACTIVE_STATES).update(
+        state=RolloutState.ABORTED,
+        reason=reason,
+        finished_at=timezone.now(),
+        lease_until=None,
+        aborted_by=user,
+    )
+    active.refresh_from_db()
+    if ended:
+        event(active, "state", f"aborted: {reason}")
+    return active
+
+
+@transaction.atomic
+def service_adopt(*, service: Service, user: User, change_cause: str = "") -> Revision:
+    """Take what runs as the new desired spec and last-applied spec (a revision,
+    no rollout): the operator's way to accept drift."""
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    if not service.live_spec:
+        raise ValidationError(
+            {NON_FIELD_ERRORS: f"{service.name}: nothing observed yet to adopt"}
+        )
+    _refuse_if_busy(service)
+    for field, value in desired_from_spec(service.live_spec).items():
+        setattr(service, field, value)
+    service.save()
+    remember_applied(service, service.live_spec)
+    return revision_create(
+        service, user, change_cause or "adopted what runs in the swarm"
+    )
+
+
+def service_reapply(*, service: Service, user: User, change_cause: str = "") -> Rollout:
+    """Re-apply our last revision's spec over an outside change (explicitly)."""
+    current = revision_current(service=service) or service.revisions.first()
+    spec = current.spec if current else service.desired_spec()
+    return service_change(
+        service=service,
+        user=user,
+        change_cause=change_cause or "re-apply ours over the drift",
+        follow_live=False,
+        **{f: v for f, v in spec.items() if f in SPEC_FIELDS},
     )

@@ -79,7 +79,7 @@ def validate_desired(*, service: Service, desired: dict[str, Any]) -> None:
             "(run `rollout sync` after re-deploying the stack)",
         )
     for name, field in BY_NAME.items():
-        if field.name != "replicas":
+        if field.name != "replicas" and not (field.optional and spec[name] is None):
             _check_field(field, spec[name], errors)
     _check_image(spec, errors)
     _check_replicas(spec, errors)

@@ -9,18 +9,24 @@ re-created service produces no UpdateStatus at all; such a rollout is done when
 its tasks converge: as many running as desired, all on the current spec.
 Swarm never gives up on its own, so a progress deadline ends a rollout that
 does not converge.
+
+On top of the engine's word (rules in rollouts.outcome): the spec judged is the
+one we wrote, so a later outside write supersedes the rollout; a new task that
+ends at any point is remembered and counted against the failure ratio; nothing
+completes until new tasks stayed up the stability window, while tasks told to
+stop still run, or while no task runs at all. This module observes and
+records; rollouts.verdict decides.
 """
 
-from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts.fields import human_duration
+from rollouts import outcome
 from rollouts.history import event, record_live
 from rollouts.models import (
-    DeadlineAction,
     Rollout,
     RolloutKind,
     RolloutState,
@@ -33,38 +39,12 @@ from rollouts.specs import (
     task_fingerprint,
 )
 from rollouts.swarm import ServiceNotFound, SwarmClient
+from rollouts.verdict import Decision, View, decide, task_labels, window
+
+__all__ = ["Decision", "watch_step"]
 
 ACTIVE_DESIRED = ("running", "ready")
 FAILED_STATES = ("failed", "rejected")
-
-
-@dataclass
-class Decision:
-    state: str
-    reason: str
-    rollback: bool = False  # take the engine rollback first (deadline action)
-
-
-@dataclass
-class _View:
-    """The service as the engine reports it, reduced to what the watcher needs."""
-
-    name: str
-    image: str
-    tasks: list[dict]
-    want: int
-    done: int = 0
-    converged: bool = False
-    update_state: str = ""
-    update_message: str = ""
-    failures: list[str] = field(default_factory=list)
-    stuck: list[str] = field(default_factory=list)
-    nodes: dict = field(default_factory=dict)
-    global_mode: bool = False
-
-    def task_name(self, task: dict) -> str:
-        where = task.get("Slot") or self.nodes.get(task.get("NodeID"), "?")
-        return f"{self.name}.{where}"
 
 
 def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
@@ -74,13 +54,16 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         tasks = client.tasks(svc["ID"])
         nodes = client.node_names()
         api_nodes = client.nodes()
+        engine_now = client.engine_time()
     except ServiceNotFound:
         Service.objects.filter(pk=service.pk).update(missing=True)
         return Decision(
             RolloutState.FAILED, f"service {service.name} no longer exists in the swarm"
         )
     now = timezone.now()
-    view = _view(rollout, svc, tasks, nodes)
+    view = _view(rollout, svc, tasks, nodes, engine_now)
+    if view.converged and not view.young and rollout.revision is not None:
+        view.image_moved = _image_moved(rollout, client)
     with transaction.atomic():
         record_live(service, svc, tasks, nodes, now)
         _record_tasks(rollout, view)
@@ -89,14 +72,12 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         lost = watch_nodes(
             rollout, api_nodes=api_nodes, svc=svc, tasks=tasks, task_name=view.task_name
         )
-        decision = (
-            Decision(RolloutState.COMPLETED, lost)
-            if lost
-            else _decide(rollout, view, now)
-        )
+        decision = decide(rollout, view, now, stuck_on_lost_node=lost)
         rollout.save(
             update_fields=[
                 "seen_tasks",
+                "task_names",
+                "failures",
                 "tasks_done",
                 "tasks_total",
                 "update_state",
@@ -106,18 +87,48 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
     return decision
 
 
-def _view(rollout: Rollout, svc: dict, tasks: list[dict], nodes: dict) -> _View:
+def _image_moved(rollout: Rollout, client: SwarmClient) -> str:
+    """Identity, not the tag string: the revision recorded which image its tag
+    named; a retag since means the tasks may run something else."""
+    revision = rollout.revision
+    if revision is None:  # a rollback: the engine's previous spec, no image of ours
+        return ""
+    spec = revision.spec
+    reference = f"{spec['image']}:{spec['tag']}"
+    if not revision.image_id:
+        return ""
+    found = client.image(reference)
+    if found is None:
+        return f"image {reference} is no longer on the engine"
+    if found["image_id"] != revision.image_id:
+        return (
+            f"{reference} now names image {found['image_id'][7:19]}, not "
+            f"{revision.image_id[7:19]} recorded in revision {revision.number}"
+        )
+    return ""
+
+
+def _view(
+    rollout: Rollout,
+    svc: dict[str, Any],
+    tasks: list[dict[str, Any]],
+    nodes: dict[str, str],
+    engine_now: datetime | None,
+) -> View:
     spec = svc["Spec"]
     template = spec["TaskTemplate"]
     status = svc.get("ServiceStatus") or {}
     global_mode = "Global" in spec.get("Mode", {})
     replicas = (spec.get("Mode", {}).get("Replicated") or {}).get("Replicas", 1)
     want = status.get("DesiredTasks", len(nodes) if global_mode else replicas)
-    view = _View(
+    view = View(
         name=spec["Name"],
         image=short_image(template["ContainerSpec"]["Image"]),
         tasks=tasks,
         want=want,
+        spec=spec,
+        engine_now=engine_now,
+        updated_at=svc.get("UpdatedAt", ""),
         nodes=nodes,
         global_mode=global_mode,
     )
@@ -130,7 +141,11 @@ def _view(rollout: Rollout, svc: dict, tasks: list[dict], nodes: dict) -> _View:
         and task_fingerprint(t["Spec"]) == fingerprint
     ]
     view.done = len(running)
-    view.converged = view.done == want == len(current)
+    view.stopping = [
+        view.task_name(t)
+        for t in outcome.stopping(tasks, active_desired=ACTIVE_DESIRED)
+    ]
+    view.converged = view.done == want == len(current) and not view.stopping
     update = svc.get("UpdateStatus") or {}
     started = parse_engine_time(update.get("StartedAt"))
     if started and rollout.applied_at and started >= rollout.applied_at:
@@ -139,11 +154,24 @@ def _view(rollout: Rollout, svc: dict, tasks: list[dict], nodes: dict) -> _View:
     view.stuck = [
         _describe(view, t) for t in current if t["Status"]["State"] != "running"
     ]
-    view.failures = _failures(view, tasks, rollout)
+    new_running = [
+        t
+        for t in running
+        if rollout.applied_at
+        and (parse_engine_time(t.get("CreatedAt")) or rollout.applied_at)
+        >= rollout.applied_at
+    ]
+    if engine_now is not None:
+        view.young = outcome.not_yet_stable(
+            new_running,
+            window=window(rollout),
+            now=engine_now,
+            name_of=view.task_name,
+        )
     return view
 
 
-def _describe(view: _View, task: dict) -> str:
+def _describe(view: View, task: dict) -> str:
     status = task["Status"]
     error = status.get("Err") or ""
     return f"{view.task_name(task)} {status['State']}" + (
@@ -151,30 +179,15 @@ def _describe(view: _View, task: dict) -> str:
     )
 
 
-def _failures(view: _View, tasks: list[dict], rollout: Rollout) -> list[str]:
-    """The engine's error text of tasks that failed since our write, distinct."""
-    seen, found = set(), []
-    for task in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
-        created = parse_engine_time(task.get("CreatedAt"))
-        status = task["Status"]
-        if rollout.applied_at and created and created < rollout.applied_at:
-            continue
-        error = status.get("Err") or ""
-        if status["State"] in FAILED_STATES and error not in seen:
-            seen.add(error)
-            image = short_image(task["Spec"]["ContainerSpec"]["Image"])
-            found.append(
-                f"{view.task_name(task)} ({image}): {error or status['State']}"
-            )
-    return found
-
-
-def _record_tasks(rollout: Rollout, view: _View) -> None:
-    """One event per task state change; tasks older than our write start silently."""
+def _record_tasks(rollout: Rollout, view: View) -> None:
+    """One event per task state change; tasks older than our write start silently.
+    New tasks that ended are remembered in rollout.failures as first seen."""
     seen = dict(rollout.seen_tasks or {})
+    names = dict(rollout.task_names or {})
     now_seen = {}
     for task in sorted(view.tasks, key=lambda t: t.get("CreatedAt", "")):
         status = task["Status"]
+        names[task["ID"]] = view.task_name(task)
         state, previous = status["State"], seen.get(task["ID"])
         now_seen[task["ID"]] = state
         if state == previous:
@@ -188,16 +201,30 @@ def _record_tasks(rollout: Rollout, view: _View) -> None:
             f"{view.task_name(task)} {task['ID'][:12]} ({image}): "
             f"{previous or 'new'} -> {state}"
         )
+        exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
         detail = status.get("Err") or (
             status.get("Message") if state in FAILED_STATES else ""
         )
         if detail:
-            message += f": {detail}"
+            message += f": {detail}"  # the engine's text has the exit code
+        elif state in outcome.ENDED_STATES and exit_code is not None:
+            message += f", exit {exit_code}"  # exit 0: the engine says nothing
         event(rollout, "task", message)
     rollout.seen_tasks = now_seen
+    rollout.task_names = names
+    found = outcome.new_failures(
+        view.tasks,
+        applied_at=rollout.applied_at,
+        known=rollout.failures or [],
+        name_of=view.task_name,
+    )
+    if found:
+        rollout.failures = [*(rollout.failures or []), *found]
+        for record in found:
+            event(rollout, "error", f"failed: {outcome.describe_failure(record)}")
 
 
-def _record_progress(rollout: Rollout, view: _View) -> None:
+def _record_progress(rollout: Rollout, view: View) -> None:
     if (rollout.tasks_done, rollout.tasks_total) != (view.done, view.want):
         rollout.tasks_done, rollout.tasks_total = view.done, view.want
         event(
@@ -207,77 +234,18 @@ def _record_progress(rollout: Rollout, view: _View) -> None:
         )
 
 
-def _record_update_state(rollout: Rollout, view: _View) -> None:
+def _record_update_state(rollout: Rollout, view: View) -> None:
     if view.update_state and view.update_state != rollout.update_state:
         rollout.update_state = view.update_state
-        message = f" ({view.update_message})" if view.update_message else ""
+        message = outcome.name_task_ids(view.update_message, task_labels(rollout, view))
+        message = f" ({message})" if message else ""
         event(rollout, "state", f"engine: {view.update_state}{message}")
         if (
             view.update_state == "rollback_started"
             and rollout.kind == RolloutKind.APPLY
         ):
             # The only place the engine says why; rollback_completed just says
-            # "rollback completed". It names the task by ID: name it as we do.
-            reason = view.update_message
-            for task in view.tasks:
-                name = f"{view.task_name(task)} ({task['ID'][:12]})"
-                reason = reason.replace(task["ID"], name)
-            rollout.reason = reason
-
-
-def _decide(rollout: Rollout, view: _View, now: datetime) -> Decision | None:
-    state, message = view.update_state, view.update_message
-    failures = (
-        f"; failed tasks: {', '.join(view.failures[:3])}" if view.failures else ""
-    )
-    if state == "paused":
-        return Decision(
-            RolloutState.PAUSED, f"the engine paused the update: {message}{failures}"
-        )
-    if state == "rollback_paused":
-        return Decision(
-            RolloutState.PAUSED, f"the engine paused the rollback: {message}{failures}"
-        )
-    if state == "rollback_completed" and rollout.kind == RolloutKind.APPLY:
-        why = rollout.reason or message
-        return Decision(
-            RolloutState.ROLLED_BACK, f"rolled back by the engine: {why}{failures}"
-        )
-    if view.converged and state in ("", "completed", "rollback_completed"):
-        if rollout.kind == RolloutKind.ROLLBACK:
-            done = f"rolled back to the previous spec ({view.image})"
-        else:
-            done = f"{view.done} of {view.want} tasks running {view.image}"
-        return Decision(RolloutState.COMPLETED, done)
-    return _deadline(rollout, view, now, failures)
-
-
-def _deadline(
-    rollout: Rollout, view: _View, now: datetime, failures: str
-) -> Decision | None:
-    service = rollout.service
-    started = rollout.started_at or rollout.requested_at
-    if (now - started).total_seconds() <= service.progress_deadline:
-        return None
-    reason = (
-        f"progress deadline of {human_duration(service.progress_deadline)} passed "
-        f"with {view.done} of {view.want} tasks running {view.image}"
-    )
-    if view.stuck:
-        reason += f"; not running: {', '.join(view.stuck[:5])}"
-    reason += failures
-    action = service.deadline_action
-    if action == DeadlineAction.PAUSE:
-        return Decision(
-            RolloutState.PAUSED,
-            f"{reason}. Left for an operator: the engine has no pause call, so "
-            "Swarm keeps trying; the controller stopped watching",
-        )
-    rolling_back = view.update_state.startswith("rollback")
-    if (
-        action == DeadlineAction.ROLLBACK
-        and rollout.kind == RolloutKind.APPLY
-        and not rolling_back
-    ):
-        return Decision(RolloutState.FAILED, reason, rollback=True)
-    return Decision(RolloutState.FAILED, reason)
+            # "rollback completed".
+            rollout.reason = outcome.name_task_ids(
+                view.update_message, task_labels(rollout, view)
+            )

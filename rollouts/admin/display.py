@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
-from rollouts.models import RolloutState, Service
+from rollouts.models import RolloutKind, RolloutState, Service
 from rollouts.specs import short_image
 
 # The engine's UpdateStatus.State values, in the words an operator needs. Tone
@@ -50,6 +50,8 @@ ROLLOUT_TONES: dict[str, str] = {
     RolloutState.PAUSED: "warn",
     RolloutState.FAILED: "bad",
     RolloutState.CANCELLED: "idle",
+    RolloutState.SUPERSEDED: "warn",
+    RolloutState.ABORTED: "warn",
 }
 
 
@@ -62,7 +64,28 @@ def badge(text: str, tone: str, title: str = "") -> SafeString:
     )
 
 
-def update_state_badge(state: str, message: str = "") -> SafeString:
+def operator_rollback(service: Service) -> bool:
+    """The engine's last rollback was asked for by an operator (a completed
+    rollback rollout not started by a failed one): not a failure."""
+    latest = service.rollouts.order_by("-pk").first()
+    if latest is None or latest.kind != RolloutKind.ROLLBACK:
+        return False
+    before = service.rollouts.filter(pk__lt=latest.pk).order_by("-pk").first()
+    return before is None or before.state not in (
+        RolloutState.FAILED,
+        RolloutState.ROLLED_BACK,
+    )
+
+
+def update_state_badge(
+    state: str, message: str = "", *, own_rollback: bool = False
+) -> SafeString:
+    if state == "rollback_completed" and own_rollback:
+        return badge(
+            "rolled back",
+            "ok",
+            "An operator asked the engine to restore the previous spec; it did",
+        )
     if not state:
         return badge(
             "no update", "idle", "No update has run since the service was created"

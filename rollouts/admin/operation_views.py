@@ -48,7 +48,7 @@ class OperationViewsMixin(_ServiceAdmin):
             raise PermissionDenied
         back = reverse("admin:rollouts_service_change", args=[service.pk])
         active = selectors.rollout_active_for(service=service)
-        if active is not None:
+        if active is not None and not op.needs_active:
             self.message_user(request, refusal(service, active), messages.ERROR)
             return redirect(back)
         initial = (
@@ -126,7 +126,7 @@ class OperationViewsMixin(_ServiceAdmin):
         data: dict[str, Any],
     ) -> None:
         active = selectors.rollout_active_for(service=service)
-        if active is not None:
+        if active is not None and not op.needs_active:
             self.message_user(request, refusal(service, active), messages.ERROR)
             return
         try:
@@ -162,3 +162,21 @@ class OperationViewsMixin(_ServiceAdmin):
         self, request: HttpRequest, queryset: QuerySet[Service]
     ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "scale")
+
+    @admin.action(description="Abort the rollout in flight…", permissions=["apply"])
+    def abort_rollout(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
+        return self._bulk_operation(request, queryset, "abort")
+
+    @admin.action(description="Adopt what runs (drift)…", permissions=["apply"])
+    def adopt_live(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
+        return self._bulk_operation(request, queryset, "adopt")
+
+    @admin.action(description="Re-apply ours over drift…", permissions=["apply"])
+    def reapply_ours(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
+        return self._bulk_operation(request, queryset, "reapply")

@@ -1,4 +1,5 @@
-"""The four rollout actions (apply now, roll back, undo, scale) behind the admin.
+"""The rollout actions (apply now, roll back, undo, scale, abort, adopt, re-apply)
+behind the admin.
 
 Each one is a form plus a call into `rollouts.services`, the same functions
 `manage.py rollout` uses; the admin never writes rollout rows itself.
@@ -10,7 +11,7 @@ from typing import Any
 
 from rollouts import services
 from rollouts.forms import ApplyForm, CauseForm, ScaleForm, UndoForm
-from rollouts.models import Rollout, Service
+from rollouts.models import Rollout, RolloutState, Service
 from rollouts.services import User
 
 
@@ -22,6 +23,7 @@ def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
         user=user,
         change_cause=data["change_cause"],
         recreate_confirmed=data["recreate_confirmed"],
+        follow_live=False,  # "apply now" re-applies ours on purpose
         **service.desired_spec(),
     )
 
@@ -42,6 +44,25 @@ def _undo(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     )
 
 
+def _abort(service: Service, user: User, data: dict[str, Any]) -> Rollout:
+    return services.rollout_abort(
+        service=service, user=user, cause=data["change_cause"]
+    )
+
+
+def _adopt(service: Service, user: User, data: dict[str, Any]) -> Rollout | None:
+    services.service_adopt(
+        service=service, user=user, change_cause=data["change_cause"]
+    )
+    return None
+
+
+def _reapply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
+    return services.service_reapply(
+        service=service, user=user, change_cause=data["change_cause"]
+    )
+
+
 def _scale(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     return services.service_scale(
         service=service,
@@ -58,8 +79,9 @@ class Operation:
     title: str
     explanation: str
     form_class: type[CauseForm]
-    run: Callable[[Service, User, dict[str, Any]], Rollout]
+    run: Callable[[Service, User, dict[str, Any]], Rollout | None]
     many: bool = True  # may run on several selected services at once
+    needs_active: bool = False  # acts on the rollout in flight (abort)
 
     def form(
         self,
@@ -110,11 +132,43 @@ OPERATIONS = {
             ScaleForm,
             _scale,
         ),
+        Operation(
+            "abort",
+            "abort_rollout",
+            "Abort rollout",
+            "Stop the rollout in flight now, recorded with who and why. The "
+            "engine's own update is not stopped: undo or roll back afterwards, "
+            "which the abort allows at once.",
+            CauseForm,
+            _abort,
+            needs_active=True,
+        ),
+        Operation(
+            "adopt",
+            "adopt_live",
+            "Adopt what runs",
+            "Take the spec that runs now (changed outside, e.g. with the Docker "
+            "CLI) as the desired spec and a new revision. Nothing is sent.",
+            CauseForm,
+            _adopt,
+        ),
+        Operation(
+            "reapply",
+            "reapply_ours",
+            "Re-apply ours",
+            "Write our current revision's spec over a change made outside.",
+            CauseForm,
+            _reapply,
+        ),
     )
 }
 
 
-def queued_message(rollout: Rollout) -> str:
+def queued_message(rollout: Rollout | None) -> str:
+    if rollout is None:
+        return "Adopted what runs as a new revision; nothing was sent to the swarm."
+    if rollout.state == RolloutState.ABORTED:
+        return f"Rollout #{rollout.pk} of {rollout.service.name} {rollout.reason}"
     return (
         f"Rollout #{rollout.pk} queued for {rollout.service.name}; "
         "the controller applies it."

@@ -13,6 +13,7 @@ from django.utils.safestring import SafeString
 from rollouts.admin.base import ReadOnlyAdmin, is_staff
 from rollouts.admin.display import rollout_badge, task_rows
 from rollouts.models import KnownImage, Revision, Rollout, RolloutEvent
+from rollouts.outcome import describe_failures
 
 
 @admin.register(Revision)
@@ -89,6 +90,8 @@ class RolloutAdmin(ReadOnlyAdmin):
         "state_badge",
         "change_cause",
         "reason",
+        "failed_tasks",
+        "aborted_by",
         "update_state",
         "progress",
         "recreate_confirmed",
@@ -106,6 +109,12 @@ class RolloutAdmin(ReadOnlyAdmin):
     @admin.display(description="state", ordering="state")
     def state_badge(self, rollout: Rollout) -> SafeString:
         return rollout_badge(rollout.state)
+
+    @admin.display(description="failed new tasks")
+    def failed_tasks(self, rollout: Rollout) -> str:
+        # As the controller saw them, kept after the engine forgets the tasks.
+        text = describe_failures(rollout.failures or [])
+        return text or "—"
 
     @admin.display(description="progress")
     def progress(self, rollout: Rollout) -> str:

@@ -22,6 +22,7 @@ from rollouts import nodes, selectors, services
 from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
     ago,
+    operator_rollback,
     rollout_badge,
     task_rows,
     tasks_badge,
@@ -29,6 +30,7 @@ from rollouts.admin.display import (
 )
 from rollouts.admin.operation_views import OperationViewsMixin
 from rollouts.admin.operations import OPERATIONS, queued_message
+from rollouts.drift import describe_drift, service_drift
 from rollouts.fields import policy_fields
 from rollouts.forms import ServiceChangeForm
 from rollouts.models import ACTIVE_STATES, Rollout, Service
@@ -55,6 +57,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         "update_state",
         "progress",
         "active_rollout",
+        "drift",
         "observed",
     )
     list_filter = ("stack", "mode", "live_update_state", "missing")
@@ -80,7 +83,10 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
                 "fields": [f.name for f in policy_fields("rollback")],
             },
         ),
-        ("Progress deadline", {"fields": ("progress_deadline", "deadline_action")}),
+        (
+            "Progress deadline and stability",
+            {"fields": ("progress_deadline", "deadline_action", "stable_for")},
+        ),
         ("This change", {"fields": ("change_cause",)}),
     ]
 
@@ -139,6 +145,16 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         drift = "rollouts-drift" if live != service.image_ref else ""
         return format_html('<span class="{}">{}</span>', drift, live)
 
+    @admin.display(description="drift")
+    def drift(self, service: Service) -> str:
+        # What runs vs what we last applied (rollouts.drift).
+        text = describe_drift(service_drift(service))
+        if not text:
+            return "—"
+        return format_html(
+            '<span class="rollouts-drift" title="{}">changed outside</span>', text
+        )
+
     @admin.display(description="tasks")
     def tasks(self, service: Service) -> str:
         return tasks_badge(service)
@@ -146,7 +162,9 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     @admin.display(description="update", ordering="live_update_state")
     def update_state(self, service: Service) -> str:
         return update_state_badge(
-            service.live_update_state, service.live_update_message
+            service.live_update_state,
+            service.live_update_message,
+            own_rollback=operator_rollback(service),  # issue 7 §7
         )
 
     @admin.display(description="progress")
@@ -224,11 +242,14 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
             "active": active,
             "rows": task_rows(service),
             "update_badge": update_state_badge(
-                service.live_update_state, service.live_update_message
+                service.live_update_state,
+                service.live_update_message,
+                own_rollback=operator_rollback(service),
             ),
             "tasks_badge": tasks_badge(service),
             "nodes_down": nodes.down_in_tasks(service.live_tasks),
             "live_image": short_image(service.live_image),
+            "drift": describe_drift(service_drift(service)),
             "observed": ago(service.synced_at),
             "recent_rollouts": recent,
             "revisions": service.revisions.select_related("created_by")[

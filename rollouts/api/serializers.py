@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from rollouts.drift import service_drift
 from rollouts.fields import (
     CHOICE,
     COUNT,
@@ -60,7 +62,7 @@ def _spec_serializer_field(spec: SpecField) -> serializers.Field:
         return serializers.ChoiceField(choices=spec.choices.choices, **common)
     if spec.kind == COUNT:
         return serializers.IntegerField(allow_null=spec.optional, **common)
-    return serializers.FloatField(**common)
+    return serializers.FloatField(allow_null=spec.optional, **common)
 
 
 # The desired spec; durations in seconds. One field per declared spec field.
@@ -71,6 +73,35 @@ DesiredSerializer = type(
 )
 
 
+class DriftRowSerializer(serializers.Serializer):
+    """One difference between what we last applied and what runs."""
+
+    field = serializers.CharField()
+    applied = serializers.CharField()
+    live = serializers.CharField()
+
+
+class DriftSerializer(serializers.Serializer):
+    """What runs vs what we last applied (rollouts.drift); `updated_at` is the
+    engine's UpdatedAt of the service, when it tells."""
+
+    differences = DriftRowSerializer(many=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class FailureSerializer(serializers.Serializer):
+    """A new task of a rollout that ended, as the controller first saw it
+    (rollouts.outcome.ended_task); `at` is the engine's timestamp text."""
+
+    task = serializers.CharField()
+    slot = serializers.CharField()
+    image = serializers.CharField()
+    state = serializers.CharField()
+    exit_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    at = serializers.CharField(allow_blank=True)
+
+
 class LiveSerializer(serializers.ModelSerializer):
     image = serializers.CharField(source="live_image")
     mode = serializers.CharField(source="live_mode")
@@ -78,6 +109,23 @@ class LiveSerializer(serializers.ModelSerializer):
     desired = serializers.IntegerField(source="live_desired")
     update_state = serializers.CharField(source="live_update_state")
     update_message = serializers.CharField(source="live_update_message")
+    drift = serializers.SerializerMethodField()
+
+    @extend_schema_field(DriftSerializer(allow_null=True))
+    def get_drift(self, service: Service) -> dict[str, Any] | None:
+        """What runs vs what we last applied (rollouts.drift); null in sync."""
+        found = service_drift(service)
+        if not found:
+            return None
+        return DriftSerializer(
+            {
+                "differences": [
+                    {"field": label, "applied": old, "live": new}
+                    for label, old, new in found["differences"]
+                ],
+                "updated_at": found["updated_at"],
+            }
+        ).data
 
     class Meta:
         model = Service
@@ -90,6 +138,7 @@ class LiveSerializer(serializers.ModelSerializer):
             "update_message",
             "synced_at",
             "missing",
+            "drift",
         )
 
 

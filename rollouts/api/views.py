@@ -26,6 +26,7 @@ from rollouts import selectors
 from rollouts.api.serializers import (
     DesiredSerializer,
     EventSerializer,
+    FailureSerializer,
     LiveSerializer,
     ProgressSerializer,
     RevisionSerializer,
@@ -194,12 +195,14 @@ class RolloutDetailApi(StaffApi):
     class OutputSerializer(RolloutOutput):
         events = EventSerializer(many=True)
         tasks = SlotSerializer(source="service.live_tasks", many=True)
+        failures = FailureSerializer(many=True)
 
         class Meta(RolloutOutput.Meta):
             fields = (
                 *RolloutOutput.Meta.fields,
                 "recreate_confirmed",
                 "applied_at",
+                "failures",
                 "events",
                 "tasks",
             )

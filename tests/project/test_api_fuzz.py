@@ -14,6 +14,7 @@ import pytest
 import requests
 import schemathesis
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
@@ -46,15 +47,38 @@ def quick_and_local(settings, redis_url, monkeypatch):
     monkeypatch.setattr(probe, "refresh_in_background", lambda: None)
 
 
+def _spec(image: str, replicas: int) -> dict:
+    return {
+        "Name": "dockercoins_worker",
+        "TaskTemplate": {"ContainerSpec": {"Image": image}},
+        "Mode": {"Replicated": {"Replicas": replicas}},
+    }
+
+
 @pytest.fixture
 def rows() -> dict:
     """A service with a revision and a rollout (no user on either, as when
-    the controller made them), so answers have every field to check."""
-    worker = make_service()
+    the controller made them), so answers have every field to check: the
+    service drifted from what we applied, the rollout remembers a failed task."""
+    worker = make_service(
+        stable_for=30.0,
+        applied_spec=_spec("dockercoins:1.0", 4),
+        live_spec=_spec("dockercoins:1.0", 10),
+        live_updated_at=timezone.now(),
+    )
     Revision.objects.create(
         service=worker, number=1, spec=worker.desired_spec(), change_cause="seed"
     )
-    rollout = active_rollout(worker)
+    failed = {
+        "task": "t" * 25,
+        "slot": "dockercoins_worker.3",
+        "image": "dockercoins:1.1",
+        "state": "complete",
+        "exit_code": 0,
+        "error": "",
+        "at": "2026-11-29T16:00:00.000000000Z",
+    }
+    rollout = active_rollout(worker, failures=[failed])
     RolloutEvent.objects.create(rollout=rollout, kind="started", message="go")
     return {"service": "worker", "rollout": str(rollout.pk)}
 

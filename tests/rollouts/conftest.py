@@ -36,6 +36,9 @@ def engine() -> FakeEngine:
 @pytest.fixture
 def worker(engine: FakeEngine, db: None) -> Service:
     service_sync(client=engine.client())
+    # These tests move the engine by hand; the stability window has tests of
+    # its own (test_outcome.py).
+    Service.objects.update(stable_for=0)
     return Service.objects.get(name="dockercoins_worker")
 
 

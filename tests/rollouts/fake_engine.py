@@ -101,6 +101,7 @@ class FakeEngine:
         service: dict[str, Any] = {
             "ID": f"svc{next(_ids)}".ljust(25, "x"),
             "Version": {"Index": 10},
+            "UpdatedAt": engine_time(self.now),
             "Spec": spec,
         }
         self.svcs[service["ID"]] = service
@@ -121,6 +122,7 @@ class FakeEngine:
         desired: str = "running",
         err: str = "",
         created: datetime | None = None,
+        exit_code: int | None = None,
     ) -> dict:
         template = copy.deepcopy(service["Spec"]["TaskTemplate"])
         if image:
@@ -135,6 +137,8 @@ class FakeEngine:
             "DesiredState": desired,
             "Status": {"State": state, "Timestamp": engine_time(self.now), "Err": err},
         }
+        if exit_code is not None:
+            task["Status"]["ContainerStatus"] = {"ExitCode": exit_code}
         self.task_list.append(task)
         return task
 
@@ -154,6 +158,24 @@ class FakeEngine:
             "StartedAt": engine_time(started or self.now),
             "Message": message,
         }
+
+    def set_state(self, task: dict, state: str, exit_code: int | None = None) -> None:
+        """A task moves on, at the engine's current time."""
+        task["Status"]["State"] = state
+        task["Status"]["Timestamp"] = engine_time(self.now)
+        if exit_code is not None:
+            task["Status"]["ContainerStatus"] = {"ExitCode": exit_code}
+        if state not in ("running", "starting", "pending"):
+            task["DesiredState"] = "shutdown"
+
+    def outside_update(self, name: str, **template) -> dict:
+        """`docker service update` by someone else: the spec changes, PreviousSpec
+        keeps ours."""
+        service = self.service(name)
+        service["PreviousSpec"] = copy.deepcopy(service["Spec"])
+        service["Spec"]["TaskTemplate"]["ContainerSpec"].update(template)
+        self._written(service)
+        return service
 
     def service(self, name: str) -> dict:
         return next(s for s in self.svcs.values() if s["Spec"]["Name"] == name)
@@ -246,6 +268,7 @@ class FakeEngine:
 
     def _written(self, service: dict) -> None:
         service["Version"]["Index"] += 1
+        service["UpdatedAt"] = engine_time(self.now)
         if self.on_write:
             self.on_write(self, service)
 

@@ -125,6 +125,10 @@ def test_an_unreachable_engine_is_one_line(worker, engine):
         (["--replicas", "\u0663"], "is not a whole number"),  # ٣
         (["--replicas", "\u00b2"], "is not a whole number"),  # ²
         (["--replicas", "-1"], "--replicas: must be a whole number from 0 to 1000"),
+        (["--stable-for", "nan"], "'nan' is not a duration"),
+        (["--stable-for", "-5s"], "'-5s' is not a duration: a duration is never"),
+        (["--stable-for", "-5"], "--stable-for: must be at least 0s"),
+        (["--update-monitor", "-1"], "--update-monitor: must be at least 0s"),
     ],
 )
 def test_numbers_are_read_strictly_and_refused_in_one_line(
@@ -146,6 +150,10 @@ def test_numbers_are_read_strictly_and_refused_in_one_line(
         (["scale", "nope", "3"], "no service 'nope'"),
         (["undo", "nope"], "no service 'nope'"),
         (["plan", "nope"], "no service 'nope'"),
+        (["abort", "nope", "--cause", "x"], "no service 'nope'"),
+        (["adopt", "nope"], "no service 'nope'"),
+        (["reapply", "nope"], "no service 'nope'"),
+        (["abort", "worker", "--cause", "x"], "has no rollout in flight to abort"),
     ],
 )
 def test_bad_input_is_reported_before_the_engine_is_asked(
@@ -163,6 +171,31 @@ def test_a_usage_error_is_one_line_and_exit_2(worker, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "error: unrecognized arguments: --no-such-flag" in err
+
+
+def test_an_abort_without_a_cause_is_a_one_line_usage_error(worker, capsys):
+    with pytest.raises(SystemExit) as exited:
+        Command().run_from_argv(["manage.py", "rollout", "abort", "worker"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "error: the following arguments are required: --cause" in err
+
+
+def test_abort_ends_the_rollout_in_flight_and_undo_works_at_once(worker, engine):
+    rollout("apply", "worker", "--image-tag", "1.1", "--stable-for", "30s")
+    watching = Rollout.objects.get()
+    assert watching.state == RolloutState.WATCHING
+    assert watching.revision.spec["stable_for"] == 30.0
+
+    out = rollout("abort", "worker", "--cause", "too slow")
+
+    watching.refresh_from_db()
+    assert watching.state == RolloutState.ABORTED
+    assert "aborted by the command line: too slow." in out
+    rollout("undo", "worker")
+    undo = Rollout.objects.order_by("-pk").first()
+    assert undo.revision.spec["tag"] == "1.0"
 
 
 def test_a_controller_without_a_writable_alive_file_is_one_line(worker):

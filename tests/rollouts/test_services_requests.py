@@ -224,3 +224,72 @@ def test_undo_explains_what_cannot_be_undone(worker):
     with pytest.raises(ValidationError, match=r"no revision 7 \(revisions: 1\)"):
         services.service_undo(service=worker, user=None, to_revision=7)
     assert Revision.objects.filter(service=worker).count() == 1
+
+
+def test_a_monitor_of_0_is_taken_with_the_engines_meaning_5s(worker):
+    rollout = services.service_change(
+        service=worker, user=None, change_cause="0s", update_monitor=0.0
+    )
+    assert rollout.revision.spec["update_monitor"] == 5.0
+
+
+def test_after_an_abort_undo_goes_back_to_what_last_completed(worker):
+    to_11 = services.service_change(
+        service=worker, user=None, change_cause="1.1", tag="1.1"
+    )
+    _finish(to_11, RolloutState.COMPLETED)
+    services.service_change(service=worker, user=None, change_cause="b", tag="bugged")
+
+    aborted = services.rollout_abort(service=worker, user=None, cause="too slow")
+
+    assert aborted.state == RolloutState.ABORTED
+    assert aborted.reason.startswith("aborted by the command line: too slow.")
+    undo = services.service_undo(service=worker, user=None)
+    assert undo.revision.spec["tag"] == "1.1"
+
+
+def test_a_change_carries_only_the_fields_the_operator_changed(worker):
+    live = dict(worker.live_spec)
+    live["Mode"] = {"Replicated": {"Replicas": 10}}
+    Service.objects.filter(pk=worker.pk).update(live_spec=live)
+    worker.refresh_from_db()
+    desired = {**worker.desired_spec(), "tag": "1.1"}  # a form posts every field
+
+    rollout = services.service_change(
+        service=worker, user=None, change_cause="tag only", **desired
+    )
+
+    assert rollout.revision.spec["tag"] == "1.1"
+    assert rollout.revision.spec["replicas"] == 10  # what runs, not our older 2
+
+
+def test_a_change_that_would_resume_a_paused_failed_update_is_refused(worker):
+    Service.objects.filter(pk=worker.pk).update(
+        live_update_state="paused",
+        live_update_message="update paused due to failure",
+        live_image="dockercoins:1.0",
+    )
+    worker.refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        services.service_scale(service=worker, user=None, replicas=6)
+    assert "runs a paused failed update of dockercoins:1.0" in str(refused.value)
+
+    services.service_scale(service=worker, user=None, replicas=6, resume_confirmed=True)
+
+
+def test_a_mode_change_message_names_the_real_from_and_to(worker):
+    # After `make down && make up`: we asked for global, the stack runs replicated.
+    Service.objects.filter(pk=worker.pk).update(mode="global", replicas=None)
+    worker.refresh_from_db()
+
+    # Asking for what runs is no mode change at all...
+    services.service_change(
+        service=worker, user=None, change_cause="back", mode="replicated", replicas=2
+    )
+    Rollout.objects.all().delete()
+    # ...and a real one names what runs as its "from".
+    with pytest.raises(ValidationError) as refused:
+        services.service_change(
+            service=worker, user=None, change_cause="g", mode="global", replicas=None
+        )
+    assert "from replicated to global" in str(refused.value)

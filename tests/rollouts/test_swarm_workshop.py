@@ -8,7 +8,6 @@ order. Each test checks the state it starts from, so a broken order fails
 with a clear message instead of a confusing one.
 """
 
-import io
 import os
 import subprocess
 import sys
@@ -16,19 +15,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
-from django.db import connection
-from django.test.utils import setup_databases, teardown_databases
 
 from rollouts import services
 from rollouts.controller import Controller
-from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.models import Rollout, RolloutState
 from rollouts.specs import parse_engine_time
 from rollouts.swarm import SwarmClient
-from rollouts.sync import service_sync
 from tests.helpers import wait_until
+from tests.rollouts.swarm_support import (
+    latest_rollout,
+    module_database,
+    refused,
+    run,
+    running_images,
+    service,
+)
 from tests.stacks import REPO, Stack, deployed_stack
 
 # The app image's repository (a branch that changes the image tests its own).
@@ -52,65 +54,13 @@ def stack(docker_client) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def history(stack, django_db_setup, django_db_blocker):
-    """One database for the whole module, outside per-test transactions: rows
-    outlive each test, as they do for an operator; emptied at the end.
-
-    pytest-django creates the test database only when the session has tests
-    marked django_db; alone, this module creates it (never the real one).
-    """
-    with django_db_blocker.unblock():
-        created = None
-        if not connection.settings_dict["NAME"].startswith("file:memorydb"):
-            created = setup_databases(
-                verbosity=0, interactive=False, aliases={"default"}
-            )
-        previous = settings.STACK_NAME
-        settings.STACK_NAME = stack.name
-        service_sync(client=SwarmClient())
+    with module_database(stack, django_db_blocker):
         yield
-        settings.STACK_NAME = previous
-        Service.objects.all().delete()
-        KnownImage.objects.all().delete()
-        get_user_model().objects.filter(username="operator").delete()
-        if created is not None:
-            teardown_databases(created, verbosity=0)
 
 
 @pytest.fixture
 def docker(history, docker_client):
     return docker_client
-
-
-def run(*args: str) -> str:
-    out = io.StringIO()
-    call_command("rollout", *args, stdout=out, stderr=io.StringIO())
-    return out.getvalue()
-
-
-def refused(*args: str) -> str:
-    with pytest.raises(CommandError) as raised:
-        run(*args)
-    return str(raised.value)
-
-
-def service(stack: Stack, short: str) -> Service:
-    service_sync(client=SwarmClient())
-    return Service.objects.get(name=stack.service(short))
-
-
-def latest_rollout(svc: Service) -> Rollout:
-    rollout = svc.rollouts.order_by("-pk").first()
-    assert rollout is not None, f"{svc.name} has no rollout"
-    return rollout
-
-
-def running_images(docker_client, name: str) -> list[str]:
-    tasks = docker_client.services.get(name).tasks(filters={"desired-state": "running"})
-    return sorted(
-        t["Spec"]["ContainerSpec"]["Image"].split("@")[0]
-        for t in tasks
-        if t["Status"]["State"] == "running"
-    )
 
 
 def batches(rollout: Rollout, image: str) -> tuple[dict, dict]:
@@ -413,8 +363,10 @@ def test_of_two_concurrent_applies_exactly_one_runs(stack, docker, tmp_path):
     ],
 )
 def test_bad_input_never_reaches_the_swarm(stack, docker, args, message):
-    versions = {s.id: s.version for s in docker.services.list()}
+    # Only our stack: other test sessions deploy and remove theirs meanwhile.
+    ours = {"label": f"com.docker.stack.namespace={stack.name}"}
+    versions = {s.id: s.version for s in docker.services.list(filters=ours)}
 
     assert message in refused(*args)
 
-    assert {s.id: s.version for s in docker.services.list()} == versions
+    assert {s.id: s.version for s in docker.services.list(filters=ours)} == versions

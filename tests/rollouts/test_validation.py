@@ -45,7 +45,7 @@ def test_the_workshop_policies_are_valid(worker):
         ({"rollback_max_failure_ratio": -0.1}, "rollback_max_failure_ratio", "0 and 1"),
         ({"update_delay": -5.0}, "update_delay", "at least 0s"),
         ({"update_delay": 86401.0}, "update_delay", "at most 24h"),
-        ({"rollback_monitor": 0.0}, "rollback_monitor", "at least 1ms"),
+        ({"rollback_monitor": -1.0}, "rollback_monitor", "at least 0s"),
         ({"progress_deadline": 0.0}, "progress_deadline", "at least 1s"),
         (
             {"update_failure_action": "rollback", "update_delay": 30.0},

@@ -131,8 +131,11 @@ def test_the_engines_automatic_rollback_is_a_failure_with_the_engines_reason(
     assert rollout.state == RolloutState.ROLLED_BACK
     assert rollout.reason.startswith(
         "rolled back by the engine: update rolled back due to failure or early "
-        f"termination of task dockercoins_worker.1 ({failed['ID'][:12]}); failed "
-        "tasks: dockercoins_worker.1 (dockercoins:bugged): task: non-zero exit (1)"
+        f"termination of task dockercoins_worker.1 ({failed['ID'][:12]}) (new tasks"
+    )
+    assert rollout.reason.endswith(
+        "; failed: dockercoins_worker.1 (dockercoins:bugged) failed "
+        "(task: non-zero exit (1))"
     )
     assert any(
         "new -> failed: task: non-zero exit (1)" in m for m in messages(rollout, "task")

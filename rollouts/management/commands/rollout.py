@@ -8,6 +8,7 @@ import argparse
 import logging
 import signal
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
+from django.utils import timezone
 
 from rollouts import nodes, selectors, services, validation
 from rollouts.controller import Controller
+from rollouts.drift import describe_drift, service_drift
 from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.outcome import recent_ends
 from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
 from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.sync import service_sync
@@ -79,6 +83,11 @@ class Command(BaseCommand):
             action="store_true",
             help="allow removing and re-creating the service for a mode change",
         )
+        change.add_argument(
+            "--resume",
+            action="store_true",
+            help="allow a change that resumes a paused failed update",
+        )
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
         sub.add_parser("sync", parents=[common], help="import the stack's services")
         plan = sub.add_parser("plan", parents=[common], help="live vs desired spec")
@@ -101,6 +110,22 @@ class Command(BaseCommand):
         scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
         scale.add_argument("service")
         scale.add_argument("replicas", type=flag_type(BY_NAME["replicas"]))
+        abort = sub.add_parser(
+            "abort", parents=[common], help="stop following a rollout in flight"
+        )
+        abort.add_argument("service")
+        abort.add_argument("--cause", required=True, help="why (recorded)")
+        abort.add_argument("--user", help="attribute the abort to this Django user")
+        adopt = sub.add_parser(
+            "adopt", parents=[common], help="take what runs as the desired spec"
+        )
+        adopt.add_argument("service")
+        adopt.add_argument("--cause", default="", help="why (recorded)")
+        adopt.add_argument("--user", help="attribute it to this Django user")
+        reapply = sub.add_parser(
+            "reapply", parents=[common, change], help="re-apply ours over drift"
+        )
+        reapply.add_argument("service")
         controller = sub.add_parser(
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
@@ -198,8 +223,11 @@ class Command(BaseCommand):
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
         rows = spec_diff(live, desired)
+        drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
+            if drifted:
+                raise SystemExit(1)
             return
         self.say(f"{service.name}: {len(rows)} difference(s), live -> desired")
         for label, old, new in rows:
@@ -210,6 +238,49 @@ class Command(BaseCommand):
         if active is not None:
             self.say(f"rollout #{active.pk} is {active.state}")
         raise SystemExit(1)
+
+    def _say_drift(self, service: Service) -> bool:
+        found = service_drift(service)
+        if found:
+            self.say(
+                f"{service.name}: drift, changed outside since we last applied "
+                f"(applied -> live): {describe_drift(found)}; `rollout adopt` "
+                "takes it, `rollout reapply` writes ours back"
+            )
+        return bool(found)
+
+    def _say_recent_ends(self, service: Service) -> None:
+        since = timezone.now() - timedelta(minutes=10)
+        ended = recent_ends(service.live_tasks, since=since)
+        if ended:
+            self.say(
+                f"{service.name}: {len(ended)} task(s) ended in the last 10 minutes "
+                f"(Swarm restarts them): {'; '.join(ended[:5])}"
+            )
+
+    def do_abort(self) -> None:
+        rollout = services.rollout_abort(
+            service=self.service(), user=self.user(), cause=self.options["cause"]
+        )
+        self.say(f"{rollout.service.name}: rollout #{rollout.pk} {rollout.reason}")
+
+    def do_adopt(self) -> None:
+        self.find(self.options["service"])
+        self.sync()
+        revision = services.service_adopt(
+            service=self.service(), user=self.user(), change_cause=self.cause("")
+        )
+        self.say(
+            f"{revision.service.name}: adopted what runs as revision {revision.number}"
+        )
+
+    def do_reapply(self) -> None:
+        self.find(self.options["service"])
+        self.sync()
+        rollout = services.service_reapply(
+            service=self.service(), user=self.user(), change_cause=self.cause("")
+        )
+        self.run_rollouts([rollout])
 
     def do_status(self) -> None:
         try:
@@ -235,6 +306,9 @@ class Command(BaseCommand):
             )
         header = ["SERVICE", "IMAGE", "MODE", "RUNNING", "UPDATE", "ROLLOUT"]
         self.say(format_table(header, rows))
+        for service in selectors.service_list(stack=self.stack):
+            self._say_drift(service)
+            self._say_recent_ends(service)
         self._say_nodes(selectors.service_list(stack=self.stack))
 
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:
@@ -335,6 +409,8 @@ class Command(BaseCommand):
                 f"rollout apply {service.short_name} {flags}".strip()
             ),
             recreate_confirmed=self.options["confirm_recreate"],
+            resume_confirmed=self.options["resume"],
+            carry=list(desired),  # the flags given are the change
             **desired,
         )
 
@@ -370,6 +446,7 @@ class Command(BaseCommand):
             user=self.user(),
             replicas=self.options["replicas"],
             change_cause=self.options["cause"],
+            resume_confirmed=self.options["resume"],
         )
         self.run_rollouts([rollout])
 

@@ -1,0 +1,214 @@
+"""What a rollout's outcome rests on: failures remembered as seen, stability,
+outside writes, and the engine's pauses and rollbacks in plain words.
+
+Pure functions over Engine API dicts (tasks, specs) and plain values, so the
+rules are tested without an engine; rollouts.watcher applies them.
+
+- A new task (created after our write) that ends on its own, exit 0 included,
+  is a failure of the rollout: Swarm restarts it, and the engine's UpdateStatus
+  only counts ends within the monitor window. We keep the first sight of each,
+  because the engine drops old tasks (task history limit) and a poller can miss
+  a transient state.
+- Completed means stable: every new task has been running for the stability
+  window (like Kubernetes' minReadySeconds), by the engine's own clock.
+- The spec we wrote is the one judged: a later write by anyone else supersedes
+  the rollout (moby/moby#32212: nothing in the engine stops two writers).
+"""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rollouts.drift import spec_differences
+from rollouts.fields import ENGINE_POLICY_DEFAULTS
+from rollouts.specs import parse_engine_time, short_image
+
+# Task states in which a task has ended without being asked to (the engine's
+# "shutdown" is the orchestrator's own doing: an update or a scale-down).
+ENDED_STATES = ("complete", "failed", "rejected", "orphaned")
+# States a task passes through before and while it runs.
+LIVE_STATES = (
+    "new",
+    "pending",
+    "assigned",
+    "accepted",
+    "preparing",
+    "ready",
+    "starting",
+    "running",
+)
+# Seconds: the engine's meaning of Monitor 0, declared with the field.
+DEFAULT_MONITOR: float = ENGINE_POLICY_DEFAULTS["monitor"]
+
+
+def task_name(service_name: str, task: dict[str, Any], nodes: dict[str, str]) -> str:
+    """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
+    where = task.get("Slot") or nodes.get(task.get("NodeID", ""), "?")
+    return f"{service_name}.{where}"
+
+
+def ended_task(task: dict[str, Any], name: str) -> dict[str, Any]:
+    """The record kept of a task that ended: what was seen when it was seen."""
+    status = task.get("Status") or {}
+    container = status.get("ContainerStatus") or {}
+    return {
+        "task": task["ID"],
+        "slot": name,
+        "image": short_image(task["Spec"]["ContainerSpec"]["Image"]),
+        "state": status.get("State", ""),
+        "exit_code": container.get("ExitCode"),
+        "error": status.get("Err") or "",
+        "at": status.get("Timestamp", ""),
+    }
+
+
+def new_failures(
+    tasks: list[dict[str, Any]],
+    *,
+    applied_at: datetime | None,
+    known: list[dict[str, Any]],
+    name_of: Callable[[dict[str, Any]], str],
+) -> list[dict[str, Any]]:
+    """Records for tasks created at or after `applied_at` (engine time) that have
+    ended and are not in `known` yet; `name_of(task)` names a task's slot."""
+    seen = {record["task"] for record in known}
+    found = []
+    for task in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
+        if task["ID"] in seen or task["Status"]["State"] not in ENDED_STATES:
+            continue
+        created = parse_engine_time(task.get("CreatedAt"))
+        if applied_at is None or created is None or created < applied_at:
+            continue
+        found.append(ended_task(task, name_of(task)))
+    return found
+
+
+def describe_failure(record: dict[str, Any]) -> str:
+    """`dockercoins_worker.3 (dockercoins:bugged) failed, exit 1 (task: non-zero
+    exit (1))`."""
+    text = f"{record['slot']} ({record['image']}) {record['state']}"
+    if record.get("exit_code") is not None:
+        text += f", exit {record['exit_code']}"
+    if record.get("error"):
+        text += f" ({record['error']})"
+    return text
+
+
+def describe_failures(records: list[dict[str, Any]]) -> str:
+    """Every failed slot once, its latest record first seen; "" when none."""
+    by_slot: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_slot.setdefault(record["slot"], []).append(record)
+    parts = []
+    for rows in by_slot.values():
+        text = describe_failure(rows[-1])
+        if len(rows) > 1:
+            text += f" ({len(rows)} times)"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def too_many_failures(failed: int, tasks: int, max_ratio: float) -> bool:
+    """The engine's rule (swarmkit updater): fail when failed/total > ratio."""
+    if failed == 0:
+        return False
+    return tasks <= 0 or failed / tasks > max_ratio
+
+
+def stability_window(stable_for: float | None, monitor: float) -> float:
+    """Seconds new tasks must stay up: the service's setting, else its update
+    monitor window (Monitor 0 means the engine's 5 s)."""
+    if stable_for is not None:
+        return stable_for
+    return monitor or DEFAULT_MONITOR
+
+
+def not_yet_stable(
+    running: list[dict[str, Any]],
+    *,
+    window: float,
+    now: datetime,
+    name_of: Callable[[dict[str, Any]], str],
+) -> list[str]:
+    """Names of running tasks whose running state (its Status.Timestamp, engine
+    time) is younger than `window` seconds at engine time `now`."""
+    young = []
+    for task in running:
+        since = parse_engine_time(task["Status"].get("Timestamp"))
+        if since is None or (now - since).total_seconds() < window:
+            young.append(name_of(task))
+    return young
+
+
+def stopping(
+    tasks: list[dict[str, Any]], *, active_desired: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """Tasks told to stop (a scale-down, the old side of an update) that still
+    run: a rollout is not over while they do."""
+    return [
+        t
+        for t in tasks
+        if t.get("DesiredState") not in active_desired
+        and t["Status"]["State"] in LIVE_STATES
+    ]
+
+
+def outside_changes(
+    applied: dict[str, Any], live: dict[str, Any]
+) -> list[tuple[str, str, str]]:
+    """[(label, what we wrote, what the engine has now)] for a spec someone else
+    wrote after us; [] when we wrote nothing yet (no record) or it is ours."""
+    if not applied:
+        return []
+    return spec_differences(applied, live)
+
+
+def name_task_ids(text: str, names: dict[str, str]) -> str:
+    """The engine's messages name tasks by ID; operators know slots."""
+    for task_id, name in names.items():
+        if task_id in text:
+            text = text.replace(task_id, name)
+    return text
+
+
+def explain_engine(state: str, message: str, failure_action: str) -> str:
+    """The engine's UpdateStatus in plain words (swarmkit's updater: a new task
+    that ends, or does not start, within its Monitor window counts as failed;
+    past MaxFailureRatio the FailureAction is taken)."""
+    if state == "paused":
+        return (
+            f"the engine paused the update: {message} (new tasks ended or did not "
+            "start within the monitor window; with failure action "
+            f"{failure_action} the service stays half-updated until an operator "
+            "resumes, rolls back or replaces it)"
+        )
+    if state == "rollback_paused":
+        return (
+            f"the engine paused the rollback: {message} (the rolled-back tasks "
+            "failed too; the service runs a mix of both specs until an operator "
+            "replaces it)"
+        )
+    if state in ("rollback_started", "rollback_completed"):
+        return (
+            f"rolled back by the engine: {message} (new tasks ended or did not "
+            "start within the monitor window, and the failure action is rollback)"
+        )
+    return message
+
+
+def recent_ends(live_tasks: list[dict[str, Any]], *, since: datetime) -> list[str]:
+    """From Service.live_tasks (grouped `docker service ps` rows): the tasks that
+    ended on their own at or after `since`, newest first, e.g.
+    `3 (dockercoins:1.1) failed, exit 3 at 16:04:01`. Shown after a rollout
+    completed, when Swarm restarts dying tasks silently."""
+    found = []
+    for group in live_tasks:
+        for row in group.get("tasks", []):
+            at = parse_engine_time(row.get("since"))
+            if row.get("state") not in ENDED_STATES or at is None or at < since:
+                continue
+            text = f"{group['slot']} ({row['image']}) {row['state']}"
+            if row.get("exit_code") is not None:
+                text += f", exit {row['exit_code']}"
+            found.append((at, f"{text} at {at:%H:%M:%S}"))
+    return [text for _, text in sorted(found, reverse=True)]

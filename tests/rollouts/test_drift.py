@@ -1,0 +1,86 @@
+"""Last applied vs live vs desired, as pure functions over engine specs."""
+
+from datetime import UTC, datetime
+
+from rollouts.drift import describe_drift, drift, follow_live, spec_differences
+from rollouts.outcome import recent_ends
+from rollouts.specs import desired_from_spec
+
+
+def spec(image="dockercoins:1.0", replicas=4, **template) -> dict:
+    return {
+        "Name": "dockercoins_worker",
+        "TaskTemplate": {"ContainerSpec": {"Image": image}, **template},
+        "Mode": {"Replicated": {"Replicas": replicas}},
+        "UpdateConfig": {"Parallelism": 1, "FailureAction": "pause"},
+    }
+
+
+def test_everything_that_decides_where_tasks_run_is_compared():
+    theirs = spec(Placement={"Constraints": ["node.labels.none==1"]})
+    theirs["UpdateConfig"]["Monitor"] = 1_000_000  # 1 ms
+
+    assert spec_differences(spec(), theirs) == [
+        ("placement constraints", "-", "node.labels.none==1"),
+        ("update monitor", "5s", "1ms"),
+    ]
+
+
+def test_no_record_of_what_we_applied_is_no_drift():
+    assert drift({}, spec(replicas=10)) is None
+    assert drift(spec(), spec()) is None
+
+
+def test_drift_says_what_changed_and_when_the_engine_says_it_was_written():
+    at = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    found = drift(spec(), spec(replicas=10), updated_at=at)
+    assert describe_drift(found) == (
+        "replicas 4 -> 10 (written outside at 2026-01-01 12:30:00 UTC)"
+    )
+
+
+def test_a_change_keeps_what_runs_for_every_field_the_operator_left_alone():
+    desired_now = {**desired_from_spec(spec()), "progress_deadline": 600}
+    live = spec(replicas=10)
+    live["UpdateConfig"]["Monitor"] = 1_000_000
+
+    form = {**desired_now, "tag": "1.1", "update_parallelism": 2}
+    result = follow_live(desired_now, live, form)
+
+    assert (result["tag"], result["update_parallelism"]) == ("1.1", 2)
+    assert (result["replicas"], result["update_monitor"]) == (10, 0.001)
+
+
+def test_flags_given_explicitly_are_carried_even_when_equal_to_the_old_desired():
+    desired_now = desired_from_spec(spec())
+    result = follow_live(
+        desired_now, spec(replicas=10), {"replicas": 4}, carry=["replicas"]
+    )
+    assert result["replicas"] == 4
+
+
+def test_tasks_that_ended_after_a_rollout_are_listed_newest_first():
+    live_tasks = [
+        {
+            "slot": "2",
+            "tasks": [
+                {
+                    "image": "dc:1.1",
+                    "state": "running",
+                    "since": "2026-01-01T12:05:00Z",
+                },
+                {
+                    "image": "dc:1.1",
+                    "state": "failed",
+                    "exit_code": 3,
+                    "since": "2026-01-01T12:04:01.5Z",
+                },
+                {"image": "dc:1.0", "state": "shutdown", "since": "2026-01-01T12:03Z"},
+            ],
+        }
+    ]
+    since = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    assert recent_ends(live_tasks, since=since) == [
+        "2 (dc:1.1) failed, exit 3 at 12:04:01"
+    ]

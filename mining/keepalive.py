@@ -21,17 +21,33 @@ class HttpError(Exception):
     """The server could not be reached or answered something unreadable."""
 
 
+def split_url(base_url: str) -> tuple[str, int, str]:
+    """(host, port, path prefix) of an http:// URL; ValueError for anything else."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"URL must be http://host[:port]: {base_url}")
+    return parts.hostname, parts.port or 80, parts.path.rstrip("/")
+
+
 class KeepAliveClient:
-    """One connection to one host, reused across requests (not thread-safe)."""
+    """One connection to one host, reused across requests (not thread-safe).
+
+    `address` (ip, port) connects somewhere else than the URL's host while the
+    Host header still names it: one client per task of a service
+    (mining/balance.py).
+    """
 
     def __init__(
-        self, base_url: str, *, connect_timeout: float, read_timeout: float
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        address: tuple[str, int] | None = None,
     ) -> None:
+        host, port, self.prefix = split_url(base_url)
+        self.address = address or (host, port)
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"URL must be http://host[:port]: {base_url}")
-        self.address = (parts.hostname, parts.port or 80)
-        self.prefix = parts.path.rstrip("/")
         host = parts.hostname if parts.port in (None, 80) else parts.netloc
         self._host = host.encode()
         self.connect_timeout = connect_timeout

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mining import store
-from mining.keepalive import HttpError, KeepAliveClient
+from mining.balance import RoundRobin
+from mining.keepalive import HttpError
 
 log = logging.getLogger("mining.worker")
 
@@ -134,14 +135,18 @@ class Tally:
         return self._pending.hashes
 
 
-class Service:
-    """rng or hasher, over this thread's own keep-alive connection."""
+class Upstream:
+    """rng or hasher: every task of it, over this thread's keep-alive connections.
+
+    Named as nginx names a group of servers behind one name; the requests are
+    spread over the group by mining.balance.RoundRobin.
+    """
 
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name
         self.url = base_url
         try:
-            self.client = KeepAliveClient(
+            self.pool = RoundRobin(
                 base_url, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
             )
         except ValueError as exc:
@@ -149,7 +154,7 @@ class Service:
 
     def call(self, method: str, path: str, body: bytes = b"") -> bytes:
         try:
-            status, data = self.client.request(method, path, body)
+            status, data = self.pool.request(method, path, body)
         except HttpError as exc:
             raise ServiceDown(self.name, str(exc)) from exc
         if status != 200:
@@ -157,7 +162,7 @@ class Service:
         return data
 
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()
 
 
 class Miner:
@@ -173,8 +178,8 @@ class Miner:
         outages: Outages,
         stop: threading.Event,
     ) -> None:
-        self.rng = Service("rng", rng_url)
-        self.hasher = Service("hasher", hasher_url)
+        self.rng = Upstream("rng", rng_url)
+        self.hasher = Upstream("hasher", hasher_url)
         self.delay = delay
         self.tally = tally
         self.outages = outages

@@ -23,7 +23,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from mining.keepalive import HttpError, KeepAliveClient, split_url
+from mining.keepalive import HttpError, HttpTimeout, KeepAliveClient, split_url
 
 Address = tuple[str, int]
 Resolver = Callable[[str, int], list[Address]]
@@ -80,7 +80,9 @@ class RoundRobin:
         An address that cannot be reached is dropped until the name resolves
         to it again, and the request goes to the next one; HttpError when every
         address failed or the name resolves to none. Our two calls (read random
-        bytes, hash bytes) are safe to repeat.
+        bytes, hash bytes) are safe to repeat. A task that accepted the request
+        but did not answer in time (HttpTimeout) is busy, not gone: that error
+        is raised at once rather than making the caller wait once per address.
         """
         self._maybe_resolve()
         error: HttpError | None = None
@@ -93,6 +95,8 @@ class RoundRobin:
                 error = exc
                 self._drop(address)
                 self._next = turn  # the address after it slid into its place
+                if isinstance(exc, HttpTimeout):
+                    raise
                 continue
             self._next = turn + 1
             return answer

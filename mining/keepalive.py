@@ -21,6 +21,10 @@ class HttpError(Exception):
     """The server could not be reached or answered something unreadable."""
 
 
+class HttpTimeout(HttpError):
+    """Connected, but no answer in time: the server is busy, not gone."""
+
+
 def split_url(base_url: str) -> tuple[str, int, str]:
     """(host, port, path prefix) of an http:// URL; ValueError for anything else."""
     parts = urlsplit(base_url)
@@ -68,8 +72,11 @@ class KeepAliveClient:
                 return self._exchange(method, path, body)
             except (OSError, ValueError, HttpError) as exc:
                 self.close()
-                slow = isinstance(exc, TimeoutError)  # busy, not stale: no retry
-                if slow or not (reused and attempt == 1):
+                if isinstance(exc, TimeoutError):  # busy, not stale: no retry
+                    raise HttpTimeout(_describe(exc)) from exc
+                if not (reused and attempt == 1):
+                    if isinstance(exc, HttpError):
+                        raise
                     raise HttpError(_describe(exc)) from exc
         raise AssertionError("unreachable")
 
@@ -79,7 +86,10 @@ class KeepAliveClient:
         self._sock, self._reader = None, None
 
     def _connect(self) -> None:
-        sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        try:
+            sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        except OSError as exc:  # a connect timeout too: the address is gone
+            raise HttpError(_describe(exc)) from exc
         sock.settimeout(self.read_timeout)
         # One small request, one small answer: do not wait to coalesce.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -11,6 +11,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,8 +30,15 @@ BACKOFF_CAP = 5.0
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 15.0
 MAX_PENDING_COINS = 10_000
+# The image's entrypoint names the file (deploy/entrypoint.sh declares it for
+# its health check); unset, as outside the image, there is no heartbeat file.
 HEARTBEAT_ENV = "WORKER_HEARTBEAT_FILE"
-HEARTBEAT_FILE = "/tmp/worker-alive"
+# Every miner call is bounded: connects of 2 s per address tried, one read of
+# 15 s, backoffs of 5 s at most. A loop silent for this long is hung.
+WATCHDOG_LIMIT = 60.0
+WATCHDOG_PERIOD = 1.0
+# sysexits' EX_SOFTWARE: the exit code a stuck worker's task reports.
+EXIT_STUCK = 70
 
 
 class ServiceDown(Exception):
@@ -177,7 +185,11 @@ class Miner:
         tally: Tally,
         outages: Outages,
         stop: threading.Event,
+        name: str = "miner",
+        watchdog: "Watchdog | None" = None,
     ) -> None:
+        self.name = name
+        self.watchdog = watchdog or Watchdog(limit=0)
         self.rng = Upstream("rng", rng_url)
         self.hasher = Upstream("hasher", hasher_url)
         self.delay = delay
@@ -223,6 +235,8 @@ class Miner:
                 self.stop.wait(backoff.failed())
             else:
                 backoff.reset()
+            # A failed attempt is progress too: an outage is not a hang.
+            self.watchdog.beat(self.name)
         self.rng.close()
         self.hasher.close()
 
@@ -260,7 +274,7 @@ class Flusher:
 
 
 class HeartbeatFile:
-    """A file whose age the container health check tests (deploy/healthcheck.py).
+    """A file whose age the image's health check tests (deploy/entrypoint.sh).
 
     Touched once per flush cycle, whether or not Redis answered: it says the
     loop is alive. Were it touched only on successful flushes, a Redis outage
@@ -268,17 +282,74 @@ class HeartbeatFile:
     the replaced workers' unflushed hashes would be lost for nothing.
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
         self._failed = False
 
     def beat(self) -> None:
+        if self.path is None:
+            return
         try:
             self.path.touch()
         except OSError as exc:
             if not self._failed:  # one line, not one per second
                 log.warning("cannot touch heartbeat file %s: %s", self.path, exc)
                 self._failed = True
+
+
+class Watchdog:
+    """Ends the process when a loop of this worker stops making progress.
+
+    It stands in for the engine's health check, which the stack turns off for
+    the worker: one check is an exec costing about 80 ms of CPU here (README,
+    rollout timing), and with it a new task would count as running only after
+    the check's interval. Each miner beats after every attempt and the main
+    loop after every flush; all their calls are bounded by timeouts, so a loop
+    silent for `limit` seconds is stuck (a deadlock, a hang no timeout covers).
+    The process then exits with EXIT_STUCK and Swarm's restart policy starts a
+    fresh task, as it would replace an unhealthy container. A limit of 0 turns
+    the watchdog off.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: float,
+        clock: Callable[[], float] = time.monotonic,
+        exit: Callable[[int], object] = os._exit,
+    ) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._exit = exit
+        self._last: dict[str, float] = {}
+
+    def beat(self, name: str) -> None:
+        self._last[name] = self._clock()
+
+    def silent(self) -> dict[str, float]:
+        """{loop name: seconds since its last beat} for loops past the limit."""
+        now = self._clock()
+        ages = {name: now - last for name, last in list(self._last.items())}
+        return {name: age for name, age in ages.items() if age > self.limit}
+
+    def check(self) -> bool:
+        """One look; exit the process when a loop is stuck. True if one was."""
+        if not self.limit:
+            return False
+        stuck = self.silent()
+        if not stuck:
+            return False
+        names = ", ".join(
+            f"{name} silent for {age:.0f} s" for name, age in stuck.items()
+        )
+        log.error("worker stuck (%s); exiting so Swarm replaces it", names)
+        logging.shutdown()
+        self._exit(EXIT_STUCK)
+        return True
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(WATCHDOG_PERIOD):
+            self.check()
 
 
 class Worker:
@@ -292,14 +363,21 @@ class Worker:
         delay: float,
         concurrency: int = 1,
         flush_interval: float = 1.0,
+        watchdog: float = 0.0,
         stop: threading.Event | None = None,
     ) -> None:
+        """`watchdog`: seconds a loop may stay silent, beyond its own `delay`
+        and `flush_interval`, before the process exits (0: never; `manage.py
+        mine` defaults to WATCHDOG_LIMIT)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = stop or threading.Event()
         self.tally = Tally()
         self.outages = Outages()
         self.flush_interval = flush_interval
-        self.heartbeat = HeartbeatFile(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_FILE))
+        self.heartbeat = HeartbeatFile(os.environ.get(HEARTBEAT_ENV))
+        self.watchdog = Watchdog(
+            limit=watchdog + delay + flush_interval if watchdog else 0.0
+        )
         self.flusher = Flusher(
             tally=self.tally, outages=self.outages, worker_id=self.id
         )
@@ -311,8 +389,10 @@ class Worker:
                 tally=self.tally,
                 outages=self.outages,
                 stop=self.stop,
+                name=f"miner-{n}",
+                watchdog=self.watchdog,
             )
-            for _ in range(concurrency)
+            for n in range(1, concurrency + 1)
         ]
 
     def run(self, *, join_timeout: float = 3.0) -> None:
@@ -327,12 +407,17 @@ class Worker:
             first.rng.url,
             first.hasher.url,
         )
+        for loop in ["flusher"] + [miner.name for miner in self.miners]:
+            self.watchdog.beat(loop)  # a loop that never starts is stuck too
         threads = [
-            threading.Thread(target=miner.run, name=f"miner-{n}", daemon=True)
-            for n, miner in enumerate(self.miners, 1)
+            threading.Thread(target=miner.run, name=miner.name, daemon=True)
+            for miner in self.miners
         ]
         for thread in threads:
             thread.start()
+        threading.Thread(
+            target=self.watchdog.run, args=(self.stop,), name="watchdog", daemon=True
+        ).start()
         # Flush at once: the worker shows as active, and a dead Redis is
         # reported at start rather than a second later.
         self._cycle()
@@ -350,6 +435,7 @@ class Worker:
     def _cycle(self) -> None:
         self.flusher.flush()
         self.heartbeat.beat()
+        self.watchdog.beat("flusher")
 
     def _log_totals(self, elapsed: float, saved: bool) -> None:
         made = self.tally.made

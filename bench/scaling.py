@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stacks import Stack, deployed_stack, docker  # noqa: E402
+from deploy.stacks import Stack, deployed_stack, docker  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.stacks import REPO, free_ports
+from deploy.stacks import REPO, free_ports
 
 ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
 

@@ -12,8 +12,8 @@ import urllib.error
 
 import pytest
 
+from deploy.stacks import Stack
 from tests.helpers import wait_until
-from tests.stacks import Stack
 
 pytestmark = pytest.mark.swarm
 

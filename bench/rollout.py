@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Benchmark: a rolling update of the worker, ours and the engine's, side by side.
+
+Deploys a stack of its own (dockercoins-bench-<random>, free ports) with
+--tasks worker replicas and the stack file's update policy (parallelism 1,
+delay 0 s, monitor 5 s, stop-first), then alternates, --rounds times:
+
+1. ours: `manage.py rollout apply worker --image-tag 1.1 --wait` (on the host,
+   its own SQLite file; it drives the rollout itself, as the command does when
+   no controller holds it), timed until the command returns;
+2. the engine's: `docker service update --image <image>:1.0 <stack>_worker`,
+   which also waits until the update completed.
+
+From the engine's events it splits the plain update into its parts: a task's
+stop (kill to die), the new container's start (create to start), and the wait
+after the last start (the monitor window). Their sum is the floor no health
+check setting can go under. The stack is removed at the end, also on failure.
+
+    .venv/bin/python bench/rollout.py [--tasks 10] [--rounds 1]
+    .venv/bin/python bench/rollout.py --tasks 1 --root /path/to/seed/checkout
+
+--root deploys and drives with another checkout's deploy/ and manage.py (the
+seed's, for before/after figures); DOCKERCOINS_IMAGE picks the images.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from deploy import stacks  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+IMAGE = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
+
+
+class Ours:
+    """`manage.py rollout` of a checkout, with a database of its own."""
+
+    def __init__(self, root: Path, stack: str, tmp: Path) -> None:
+        self.root = root
+        self.env = {
+            **os.environ,
+            "DATABASE_PATH": str(tmp / "bench.sqlite3"),
+            "SECRET_KEY": "bench-only-not-secret-" + "x" * 40,
+            "STACK_NAME": stack,
+            "LOG_LEVEL": "WARNING",
+        }
+        self.manage("migrate", "--noinput", timeout=120)
+
+    def manage(self, *args: str, timeout: float) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise SystemExit(
+                f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+            )
+        return done.stdout
+
+
+def timed(action) -> float:
+    started = time.monotonic()
+    action()
+    return time.monotonic() - started
+
+
+def events(service: str, since: float, until: float) -> list[dict]:
+    out = stacks.docker(
+        "events",
+        "--since",
+        f"{since:.3f}",
+        "--until",
+        f"{until:.3f}",
+        "--filter",
+        "type=container",
+        "--filter",
+        f"label=com.docker.swarm.service.name={service}",
+        "--format",
+        "{{json .}}",
+        timeout=60,
+    )
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def breakdown(service: str, since: float, until: float) -> dict:
+    """Per task: its stop (kill -> die) and the new container's start
+    (create -> start); and the time from the last start to the end."""
+    seen: dict[str, dict[str, float]] = {}
+    for event in events(service, since, until):
+        action = event.get("status") or event.get("Action", "")
+        moments = seen.setdefault(event["id"], {})
+        moments.setdefault(action, event["timeNano"] / 1e9)
+    stops = [m["die"] - m["kill"] for m in seen.values() if {"kill", "die"} <= m.keys()]
+    starts = [
+        m["start"] - m["create"]
+        for m in seen.values()
+        if {"create", "start"} <= m.keys()
+    ]
+    last_start = max((m["start"] for m in seen.values() if "start" in m), default=until)
+    return {
+        "stop_s": statistics.median(stops) if stops else 0.0,
+        "start_s": statistics.median(starts) if starts else 0.0,
+        "after_last_start_s": until - last_start,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=10, help="worker replicas")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--root", type=Path, default=ROOT, help="checkout to deploy and drive from"
+    )
+    args = parser.parse_args(argv)
+    root = args.root.resolve()
+    stacks.STACK_SH = root / "deploy" / "stack.sh"
+    print(
+        f"{args.tasks} worker tasks, parallelism 1, image {IMAGE}, checkout {root};"
+        f" load {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
+    rows = []
+    started = time.monotonic()
+    with (
+        stacks.deployed_stack(
+            {"WORKER_REPLICAS": str(args.tasks)}, prefix="dockercoins-bench-"
+        ) as stack,
+        tempfile.TemporaryDirectory(prefix="dockercoins-bench-") as tmp,
+    ):
+        print(
+            f"stack {stack.name} up after {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
+        ours = Ours(root, stack.name, Path(tmp))
+        worker = stack.service("worker")
+        for _ in range(args.rounds):
+            ours_s = timed(
+                lambda: ours.manage(
+                    "rollout",
+                    "apply",
+                    worker.split("_", 1)[1],
+                    "--image-tag",
+                    "1.1",
+                    "--wait",
+                    timeout=1800,
+                )
+            )
+            since = time.time()
+            docker_s = timed(
+                lambda: stacks.docker(
+                    "service",
+                    "update",
+                    "--quiet",
+                    "--image",
+                    f"{IMAGE}:1.0",
+                    worker,
+                    timeout=1800,
+                )
+            )
+            parts = breakdown(worker, since, time.time())
+            rows.append({"ours_s": ours_s, "docker_s": docker_s, **parts})
+            print(
+                f"  ours {ours_s:6.1f} s   docker service update {docker_s:6.1f} s"
+                f"   ratio {ours_s / docker_s:.2f}   (per task: stop"
+                f" {parts['stop_s']:.1f} s, start {parts['start_s']:.1f} s;"
+                f" after the last start {parts['after_last_start_s']:.1f} s)",
+                flush=True,
+            )
+    ours_med = statistics.median(r["ours_s"] for r in rows)
+    docker_med = statistics.median(r["docker_s"] for r in rows)
+    per_task = statistics.median(r["stop_s"] + r["start_s"] for r in rows)
+    monitor = statistics.median(r["after_last_start_s"] for r in rows)
+    print(
+        f"\n{args.tasks}-task update, median of {len(rows)}: ours {ours_med:.1f} s,"
+        f" docker service update {docker_med:.1f} s, ratio {ours_med / docker_med:.2f}"
+    )
+    print(
+        f"floor: {args.tasks} x (stop + start = {per_task:.1f} s) + monitor"
+        f" ~{monitor:.1f} s = {args.tasks * per_task + monitor:.1f} s;"
+        f" load now {os.getloadavg()[0]:.2f}"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / time.strftime("rollout-%Y%m%d-%H%M%S.json")
+    out.write_text(
+        json.dumps(
+            {"tasks": args.tasks, "image": IMAGE, "root": str(root), "rounds": rows},
+            indent=2,
+        )
+    )
+    print(f"results: {out.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -3,7 +3,7 @@
 #   make down      remove the stack (the database volume stays)
 #   make test      the whole suite, as CI runs it (.ci/run calls exactly this)
 #   make rollout ARGS='status'   `manage.py rollout ...` in the running controller
-#   make bench     figures: the pipeline at zero delay, the workshop's scaling table
+#   make bench     figures: pipeline, scaling table, health-check cost, rolling update
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -12,7 +12,8 @@ STACK_NAME ?= dockercoins
 ARGS ?= status
 VENV := .venv/bin
 
-.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling
+.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling \
+	bench-healthchecks bench-rollout
 
 help:
 	@sed -n '2,6p' Makefile | sed 's/^# //'
@@ -48,10 +49,11 @@ rollout:
 	group="$$(stat -c %g /var/run/docker.sock)"; \
 	docker exec -i $$tty -u "10001:$$group" "$$container" python manage.py rollout $(ARGS)
 
-# Both benchmarks print figures and never fail on them: the pipeline at zero
-# delay and the stats endpoints on loopback, then the workshop's scaling table
-# on a stack of its own.
-bench: bench-pipeline bench-scaling
+# The benchmarks print figures and never fail on them: the pipeline at zero
+# delay and the stats endpoints on loopback, the workshop's scaling table on a
+# stack of its own, what one container health check costs, and a 10-task
+# rolling update (ours and `docker service update`) on a stack of its own.
+bench: bench-pipeline bench-scaling bench-healthchecks bench-rollout
 
 bench-pipeline:
 	deploy/bootstrap.sh --bench
@@ -61,3 +63,13 @@ bench-scaling:
 	deploy/bootstrap.sh
 	deploy/build-images.sh
 	$(VENV)/python bench/scaling.py
+
+bench-healthchecks:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/healthcheck_cost.py
+
+bench-rollout:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/rollout.py

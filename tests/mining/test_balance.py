@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from mining.balance import REFRESH, RoundRobin, resolve_all
-from mining.keepalive import HttpError
+from mining.keepalive import HttpError, HttpTimeout
 from tests.conftest import free_port
 
 
@@ -214,3 +214,30 @@ def test_it_resolves_a_name_to_every_address_with_the_system_resolver():
 
     assert ("127.0.0.1", port) in resolve_all("localhost", port)
     assert resolve_all("127.0.0.3", port) == [("127.0.0.3", port)]
+
+
+def test_a_busy_task_fails_the_request_at_once_instead_of_trying_every_task(tasks):
+    hung = socket.create_server(("127.0.0.7", 0))  # accepts, never answers
+    busy = hung.getsockname()[:2]
+    try:
+        dns = Dns(tasks[:2])
+        dns.answer.append(busy)
+        pool = RoundRobin(
+            "http://rng",
+            connect_timeout=2,
+            read_timeout=0.2,
+            resolve=dns,
+            clock=Clock(),
+        )
+        outcomes = []
+        for _ in range(3):
+            try:
+                outcomes.append(pool.request("GET", "/32")[1].decode())
+            except HttpTimeout:
+                outcomes.append("timeout")
+    finally:
+        hung.close()
+
+    assert outcomes.count("timeout") == 1
+    assert sum(task.requests for task in tasks) == 2
+    assert busy not in pool.addresses

@@ -62,6 +62,12 @@ def variants(image: str) -> dict[str, dict]:
             ],
             "test": ["CMD", "/app/deploy/entrypoint.sh", "healthcheck"],
         },
+        "redis-cli ping (the redis service's)": {
+            "image": os.environ.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
+            "command": None,
+            "test": ["CMD", "redis-cli", "ping"],
+            "user": None,
+        },
         "entrypoint.sh healthcheck, rng GET / (bash)": {
             "image": f"{image}:1.0",
             "command": ["rng"],
@@ -147,7 +153,7 @@ def run_container(client, spec: dict, interval: float):
         detach=True,
         healthcheck=healthcheck if spec["test"] else None,
         labels={LABEL: "healthcheck-cost"},
-        user="10001",
+        user=spec.get("user", "10001"),
     )
 
 

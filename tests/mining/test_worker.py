@@ -8,16 +8,8 @@ import pytest
 import redis
 
 from mining import store
-from mining.worker import (
-    EXIT_STUCK,
-    Flusher,
-    Miner,
-    Outages,
-    ServiceDown,
-    Tally,
-    Watchdog,
-    Worker,
-)
+from mining.liveness import EXIT_STUCK, Watchdog
+from mining.worker import Flusher, Miner, Outages, ServiceDown, Tally, Worker
 from tests.conftest import free_port
 from tests.helpers import wait_until
 

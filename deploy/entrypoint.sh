@@ -99,14 +99,15 @@ serve() {
         "$@"
 }
 
+# Before anything else: the engine may run this every few seconds.
+[ "$role" = healthcheck ] && check_health
+cd /app
+
 # The controller's stack entry starts it as root for one reason: to learn the
 # group of the mounted Docker socket, which differs from node to node. It then
 # runs as the image's user with that group, so the SQLite files it shares with
 # the webui stay owned by that user. Without root (or without the socket) it
 # simply runs as it is.
-# Before anything else: the engine runs this every few seconds.
-[ "$role" = healthcheck ] && check_health
-cd /app
 
 as_app_user_with_socket() {
     if [ "$(id -u)" -ne 0 ]; then

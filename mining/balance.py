@@ -139,7 +139,7 @@ class RoundRobin:
                     read_timeout=self.read_timeout,
                     address=address,
                 )
-        self._order = list(found)
+        self._order = sorted(found)  # the same turn order in every thread
 
     def _drop(self, address: Address) -> None:
         self._clients.pop(address).close()

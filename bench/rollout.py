@@ -121,13 +121,15 @@ def breakdown(service: str, since: float, until: float) -> dict:
         ]
         if started:
             replaces.append(min(started) - seen["kill"])
-    last_start = max(
-        (m["start"] for m in moments.values() if "start" in m), default=until
-    )
+    starts = sorted(m["start"] for m in moments.values() if "start" in m)
+    gaps = [later - earlier for earlier, later in zip(starts, starts[1:], strict=False)]
     return {
         "stop_s": statistics.median(stops) if stops else 0.0,
         "replace_s": statistics.median(replaces) if replaces else 0.0,
-        "after_last_start_s": until - last_start,
+        # One task to the next: the replacement plus the engine's own turn
+        # (the agent reports "running", the updater picks the next slot).
+        "cycle_s": statistics.median(gaps) if gaps else 0.0,
+        "after_last_start_s": until - (starts[-1] if starts else until),
     }
 
 
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  ours {ours_s:6.1f} s   docker service update {docker_s:6.1f} s"
                 f"   ratio {ours_s / docker_s:.2f}   (per task: old stopped in"
                 f" {parts['stop_s']:.1f} s, new started {parts['replace_s']:.1f} s"
-                f" after the old one's kill; after the last start"
+                f" after the old one's kill, next task {parts['cycle_s']:.1f} s"
+                f" later; after the last start"
                 f" {parts['after_last_start_s']:.1f} s)",
                 flush=True,
             )
@@ -211,12 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         f"\n{args.tasks}-task update, median of {len(rows)}: ours {ours_med:.1f} s,"
         f" docker service update {docker_med:.1f} s, ratio {ours_med / docker_med:.2f}"
     )
-    # After the last start the engine waits for the first health check (if
-    # the service has one) and then the monitor window: the floor counts the
-    # monitor window alone, read from the service's own update policy.
-    floor = args.tasks * per_task + monitor_s
+    # The floor: what the engine itself takes from one task to the next, and
+    # after the last start the monitor window (read from the service's own
+    # update policy); a health check adds its first interval to both.
+    cycle = statistics.median(r["cycle_s"] for r in rows)
+    floor = args.tasks * cycle + monitor_s
     print(
-        f"floor: {args.tasks} x (kill to new start = {per_task:.1f} s) + monitor window"
+        f"per task: kill to the new start {per_task:.1f} s, one task to the next"
+        f" {cycle:.1f} s; floor {args.tasks} x {cycle:.1f} s + monitor window"
         f" {monitor_s:.0f} s = {floor:.1f} s (ours at {ours_med / floor:.2f}x it);"
         f" waited after the last start: {after:.1f} s; load now"
         f" {os.getloadavg()[0]:.2f}"

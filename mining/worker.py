@@ -326,6 +326,9 @@ class Worker:
         )
         for loop in ["flusher"] + [miner.name for miner in self.miners]:
             self.watchdog.beat(loop)  # a loop that never starts is stuck too
+        # Flush at once, before any hash: the worker shows as active, and a
+        # dead Redis is reported (and waited for by the miners) from the start.
+        self._cycle()
         threads = [
             threading.Thread(target=miner.run, name=miner.name, daemon=True)
             for miner in self.miners
@@ -335,9 +338,6 @@ class Worker:
         threading.Thread(
             target=self.watchdog.run, args=(self.stop,), name="watchdog", daemon=True
         ).start()
-        # Flush at once: the worker shows as active, and a dead Redis is
-        # reported at start rather than a second later.
-        self._cycle()
         while not self.stop.wait(self.flush_interval):
             self._cycle()
         # A thread stuck in a slow HTTP call must not hold up the exit; its

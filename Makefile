@@ -4,7 +4,7 @@
 #   make down      remove the stack (the database volume stays), or the whole lab
 #   make test      the whole suite, as CI runs it (.ci/run calls exactly this)
 #   make rollout ARGS='status'   `manage.py rollout ...` in the running controller
-#   make bench     figures: the pipeline, the scaling table, the table on a lab
+#   make bench     figures: pipeline, scaling table, health-check cost, rolling update, lab table
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -14,7 +14,8 @@ ARGS ?= status
 NODES ?= 1
 VENV := .venv/bin
 
-.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling bench-lab
+.PHONY: help up down test lint images rollout bench bench-pipeline bench-scaling \
+	bench-healthchecks bench-rollout bench-lab
 
 help:
 	@sed -n '2,8p' Makefile | sed 's/^# //'
@@ -53,10 +54,12 @@ rollout:
 	group="$$(docker exec "$$container" stat -c %g /var/run/docker.sock)"; \
 	docker exec -i $$tty -u "10001:$$group" "$$container" python manage.py rollout $(ARGS)
 
-# Both benchmarks print figures and never fail on them: the pipeline at zero
-# delay and the stats endpoints on loopback, then the workshop's scaling table
-# on a stack of its own.
-bench: bench-pipeline bench-scaling bench-lab
+# The benchmarks print figures and never fail on them: the pipeline at zero
+# delay and the stats endpoints on loopback, the workshop's scaling table on a
+# stack of its own, what one container health check costs, and a 10-task
+# rolling update (ours and `docker service update`) on a stack of its own,
+# and the workshop's table on a lab of 3 engines.
+bench: bench-pipeline bench-scaling bench-healthchecks bench-rollout bench-lab
 
 bench-pipeline:
 	deploy/bootstrap.sh --bench
@@ -73,3 +76,13 @@ bench-lab:
 	deploy/bootstrap.sh
 	deploy/build-images.sh
 	$(VENV)/python bench/lab.py --nodes $${LAB_BENCH_NODES:-3}
+
+bench-healthchecks:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/healthcheck_cost.py
+
+bench-rollout:
+	deploy/bootstrap.sh
+	deploy/build-images.sh
+	$(VENV)/python bench/rollout.py

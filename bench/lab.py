@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import wait_until  # noqa: E402
-from tests.lab import LabStack, namespaces_unavailable, running_lab  # noqa: E402
+from deploy.labs import LabStack, namespaces_unavailable, running_lab  # noqa: E402
+from deploy.polling import wait_until  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 # One hash is a 0.1 s worker sleep, a 0.1 s rng call and a 0.1 s hasher call;

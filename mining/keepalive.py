@@ -22,19 +22,39 @@ class HttpError(Exception):
     """The server could not be reached or answered something unreadable."""
 
 
+class HttpTimeout(HttpError):
+    """Connected, but no answer in time: the server is busy, not gone."""
+
+
+def split_url(base_url: str) -> tuple[str, int, str]:
+    """(host, port, path prefix) of an http:// URL; ValueError for anything else."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"URL must be http://host[:port]: {base_url}")
+    return parts.hostname, parts.port or 80, parts.path.rstrip("/")
+
+
 class KeepAliveClient:
-    """One connection to one host, reused across requests (not thread-safe)."""
+    """One connection to one host, reused across requests (not thread-safe).
+
+    `address` (ip, port) connects somewhere else than the URL's host while the
+    Host header still names it: one client per task of a service
+    (mining/balance.py).
+    """
 
     def __init__(
-        self, base_url: str, *, connect_timeout: float, read_timeout: float
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        address: tuple[str, int] | None = None,
     ) -> None:
+        host, port, self.prefix = split_url(base_url)
+        self.address = address or (host, port)
         parts = urlsplit(base_url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"URL must be http://host[:port]: {base_url}")
-        self.address = (parts.hostname, parts.port or 80)
-        self.prefix = parts.path.rstrip("/")
-        host = parts.hostname if parts.port in (None, 80) else parts.netloc
-        self._host = host.encode()
+        header_host = parts.hostname if parts.port in (None, 80) else parts.netloc
+        self._host = (header_host or host).encode()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._sock: socket.socket | None = None
@@ -53,8 +73,11 @@ class KeepAliveClient:
                 return self._exchange(method, path, body)
             except (OSError, ValueError, HttpError) as exc:
                 self.close()
-                slow = isinstance(exc, TimeoutError)  # busy, not stale: no retry
-                if slow or not (reused and attempt == 1):
+                if isinstance(exc, TimeoutError):  # busy, not stale: no retry
+                    raise HttpTimeout(_describe(exc)) from exc
+                if not (reused and attempt == 1):
+                    if isinstance(exc, HttpError):
+                        raise
                     raise HttpError(_describe(exc)) from exc
         raise AssertionError("unreachable")
 
@@ -64,7 +87,10 @@ class KeepAliveClient:
         self._sock, self._reader = None, None
 
     def _connect(self) -> None:
-        sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        try:
+            sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        except OSError as exc:  # a connect timeout too: the address is gone
+            raise HttpError(_describe(exc)) from exc
         sock.settimeout(self.read_timeout)
         # One small request, one small answer: do not wait to coalesce.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -12,10 +12,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from mining import store
-from mining.keepalive import HttpError, KeepAliveClient
+from mining.balance import RoundRobin
+from mining.keepalive import HttpError
+from mining.liveness import HeartbeatFile, Watchdog
 
 log = logging.getLogger("mining.worker")
 
@@ -28,8 +29,12 @@ BACKOFF_CAP = 5.0
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 15.0
 MAX_PENDING_COINS = 10_000
+# The image's entrypoint names the file (deploy/entrypoint.sh declares it for
+# its health check); unset, as outside the image, there is no heartbeat file.
 HEARTBEAT_ENV = "WORKER_HEARTBEAT_FILE"
-HEARTBEAT_FILE = "/tmp/worker-alive"
+# Every miner call is bounded: connects of 2 s per address tried, one read of
+# 15 s, backoffs of 5 s at most. A loop silent for this long is hung.
+WATCHDOG_LIMIT = 60.0
 
 
 class ServiceDown(Exception):
@@ -134,14 +139,18 @@ class Tally:
         return self._pending.hashes
 
 
-class Service:
-    """rng or hasher, over this thread's own keep-alive connection."""
+class Upstream:
+    """rng or hasher: every task of it, over this thread's keep-alive connections.
+
+    Named as nginx names a group of servers behind one name; the requests are
+    spread over the group by mining.balance.RoundRobin.
+    """
 
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name
         self.url = base_url
         try:
-            self.client = KeepAliveClient(
+            self.pool = RoundRobin(
                 base_url, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
             )
         except ValueError as exc:
@@ -149,7 +158,7 @@ class Service:
 
     def call(self, method: str, path: str, body: bytes = b"") -> bytes:
         try:
-            status, data = self.client.request(method, path, body)
+            status, data = self.pool.request(method, path, body)
         except HttpError as exc:
             raise ServiceDown(self.name, str(exc)) from exc
         if status != 200:
@@ -157,7 +166,7 @@ class Service:
         return data
 
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()
 
 
 class Miner:
@@ -172,9 +181,13 @@ class Miner:
         tally: Tally,
         outages: Outages,
         stop: threading.Event,
+        name: str = "miner",
+        watchdog: Watchdog | None = None,
     ) -> None:
-        self.rng = Service("rng", rng_url)
-        self.hasher = Service("hasher", hasher_url)
+        self.name = name
+        self.watchdog = watchdog or Watchdog(limit=0)
+        self.rng = Upstream("rng", rng_url)
+        self.hasher = Upstream("hasher", hasher_url)
         self.delay = delay
         self.tally = tally
         self.outages = outages
@@ -218,6 +231,8 @@ class Miner:
                 self.stop.wait(backoff.failed())
             else:
                 backoff.reset()
+            # A failed attempt is progress too: an outage is not a hang.
+            self.watchdog.beat(self.name)
         self.rng.close()
         self.hasher.close()
 
@@ -254,28 +269,6 @@ class Flusher:
             store.forget_worker(self.worker_id)
 
 
-class HeartbeatFile:
-    """A file whose age the container health check tests (deploy/healthcheck.py).
-
-    Touched once per flush cycle, whether or not Redis answered: it says the
-    loop is alive. Were it touched only on successful flushes, a Redis outage
-    longer than the health check's limit would get every worker replaced, and
-    the replaced workers' unflushed hashes would be lost for nothing.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = Path(path)
-        self._failed = False
-
-    def beat(self) -> None:
-        try:
-            self.path.touch()
-        except OSError as exc:
-            if not self._failed:  # one line, not one per second
-                log.warning("cannot touch heartbeat file %s: %s", self.path, exc)
-                self._failed = True
-
-
 class Worker:
     """A worker process: `concurrency` miner threads and one flusher."""
 
@@ -287,14 +280,21 @@ class Worker:
         delay: float,
         concurrency: int = 1,
         flush_interval: float = 1.0,
+        watchdog: float = 0.0,
         stop: threading.Event | None = None,
     ) -> None:
+        """`watchdog`: seconds a loop may stay silent, beyond its own `delay`
+        and `flush_interval`, before the process exits (0: never; `manage.py
+        mine` defaults to WATCHDOG_LIMIT)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = stop or threading.Event()
         self.tally = Tally()
         self.outages = Outages()
         self.flush_interval = flush_interval
-        self.heartbeat = HeartbeatFile(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_FILE))
+        self.heartbeat = HeartbeatFile(os.environ.get(HEARTBEAT_ENV))
+        self.watchdog = Watchdog(
+            limit=watchdog + delay + flush_interval if watchdog else 0.0
+        )
         self.flusher = Flusher(
             tally=self.tally, outages=self.outages, worker_id=self.id
         )
@@ -306,8 +306,10 @@ class Worker:
                 tally=self.tally,
                 outages=self.outages,
                 stop=self.stop,
+                name=f"miner-{n}",
+                watchdog=self.watchdog,
             )
-            for _ in range(concurrency)
+            for n in range(1, concurrency + 1)
         ]
 
     def run(self, *, join_timeout: float = 3.0) -> None:
@@ -322,15 +324,20 @@ class Worker:
             first.rng.url,
             first.hasher.url,
         )
+        for loop in ["flusher"] + [miner.name for miner in self.miners]:
+            self.watchdog.beat(loop)  # a loop that never starts is stuck too
+        # Flush at once, before any hash: the worker shows as active, and a
+        # dead Redis is reported (and waited for by the miners) from the start.
+        self._cycle()
         threads = [
-            threading.Thread(target=miner.run, name=f"miner-{n}", daemon=True)
-            for n, miner in enumerate(self.miners, 1)
+            threading.Thread(target=miner.run, name=miner.name, daemon=True)
+            for miner in self.miners
         ]
         for thread in threads:
             thread.start()
-        # Flush at once: the worker shows as active, and a dead Redis is
-        # reported at start rather than a second later.
-        self._cycle()
+        threading.Thread(
+            target=self.watchdog.run, args=(self.stop,), name="watchdog", daemon=True
+        ).start()
         while not self.stop.wait(self.flush_interval):
             self._cycle()
         # A thread stuck in a slow HTTP call must not hold up the exit; its
@@ -345,6 +352,7 @@ class Worker:
     def _cycle(self) -> None:
         self.flusher.flush()
         self.heartbeat.beat()
+        self.watchdog.beat("flusher")
 
     def _log_totals(self, elapsed: float, saved: bool) -> None:
         made = self.tally.made

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.helpers import wait_until
+from deploy.polling import wait_until
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.stacks import Stack, deployed_stack
+from deploy.stacks import Stack, deployed_stack
 
 
 @pytest.fixture(scope="module")

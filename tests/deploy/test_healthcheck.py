@@ -1,8 +1,10 @@
-"""deploy/healthcheck.py, the image's HEALTHCHECK, without Docker: which role
-it checks and what makes each role unhealthy."""
+"""`deploy/entrypoint.sh healthcheck`, the image's HEALTHCHECK, without Docker:
+which role it checks and what makes each role unhealthy. It runs here as the
+engine runs it, a bash script, with its files in a temporary directory."""
 
-import importlib.util
 import os
+import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,27 +12,40 @@ from pathlib import Path
 
 import pytest
 
-from tests.stacks import REPO
+from deploy.stacks import REPO, free_ports
+
+ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
+
+
+class Container:
+    """The files the role and the check share, and a way to run the check."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.env = {"PATH": os.environ["PATH"], "DOCKERCOINS_RUN_DIR": str(run_dir)}
+
+    def role(self, name: str) -> None:
+        (self.run_dir / "dockercoins-role").write_text(f"{name}\n")
+
+    def heartbeat(self, age: float) -> None:
+        path = self.run_dir / "dockercoins-alive"
+        path.touch()
+        then = time.time() - age
+        os.utime(path, (then, then))
+
+    def check(self, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", str(ENTRYPOINT), "healthcheck"],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
 
 @pytest.fixture
-def healthcheck(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location(
-        "healthcheck", REPO / "deploy" / "healthcheck.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    monkeypatch.setattr(module, "ROLE_MARKER", tmp_path / "role")
-    monkeypatch.setattr(
-        module,
-        "HEARTBEATS",
-        {
-            "worker": tmp_path / "worker-alive",
-            "controller": tmp_path / "controller-alive",
-        },
-    )
-    monkeypatch.setattr(module.sys, "argv", ["healthcheck.py"])
-    return module
+def container(tmp_path) -> Container:
+    return Container(tmp_path)
 
 
 @pytest.fixture
@@ -47,77 +62,82 @@ def http_server():
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # The check reads the status line and hangs up: no traceback for that.
+    server.handle_error = lambda request, address: None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server, status
+    yield str(server.server_port), status
     server.shutdown()
     server.server_close()
 
 
-def touch(path: Path, age: float) -> None:
-    path.touch()
-    then = time.time() - age
-    os.utime(path, (then, then))
+def test_a_container_without_a_role_has_nothing_to_check(container):
+    assert container.check().returncode == 0
 
 
-def test_a_container_without_a_role_has_nothing_to_check(healthcheck):
-    assert healthcheck.main() == 0
+def test_worker_is_healthy_while_its_heartbeat_is_fresh(container):
+    container.role("worker")
+    container.heartbeat(age=2)
+
+    assert container.check().returncode == 0
 
 
-def test_worker_is_healthy_while_its_heartbeat_is_fresh(healthcheck):
-    healthcheck.ROLE_MARKER.write_text("worker\n")
-    touch(healthcheck.HEARTBEATS["worker"], age=2)
-    assert healthcheck.main() == 0
+def test_worker_is_unhealthy_when_its_heartbeat_is_stale(container):
+    container.role("worker")
+    container.heartbeat(age=120)
+
+    done = container.check()
+
+    assert done.returncode == 1
+    assert "120s old (limit 30s)" in done.stdout
 
 
-def test_worker_is_unhealthy_when_its_heartbeat_is_stale(healthcheck, capsys):
-    healthcheck.ROLE_MARKER.write_text("worker\n")
-    touch(healthcheck.HEARTBEATS["worker"], age=120)
-    assert healthcheck.main() == 1
-    assert "120s old" in capsys.readouterr().out
+def test_controller_is_unhealthy_before_its_first_heartbeat(container):
+    container.role("controller")
+
+    done = container.check()
+
+    assert done.returncode == 1
+    assert "no heartbeat yet" in done.stdout
 
 
-def test_controller_is_unhealthy_before_its_first_heartbeat(healthcheck, capsys):
-    healthcheck.ROLE_MARKER.write_text("controller\n")
-    assert healthcheck.main() == 1
-    assert "no heartbeat yet" in capsys.readouterr().out
+def test_http_role_is_healthy_when_get_root_answers(container, http_server):
+    port, _ = http_server
+    container.role("rng")
+
+    assert container.check(HEALTHCHECK_PORT=port).returncode == 0
 
 
-def test_the_role_on_the_command_line_wins(healthcheck, monkeypatch):
-    healthcheck.ROLE_MARKER.write_text("worker\n")
-    monkeypatch.setattr(healthcheck.sys, "argv", ["healthcheck.py", "controller"])
-    touch(healthcheck.HEARTBEATS["worker"], age=1)
-    assert healthcheck.main() == 1
-
-
-def test_http_role_is_healthy_when_get_root_answers(
-    healthcheck, http_server, monkeypatch
-):
-    server, _ = http_server
-    monkeypatch.setattr(
-        healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/"
-    )
-    healthcheck.ROLE_MARKER.write_text("rng\n")
-    assert healthcheck.main() == 0
-
-
-def test_http_role_is_unhealthy_on_an_error_status(
-    healthcheck, http_server, monkeypatch, capsys
-):
-    server, status = http_server
+def test_http_role_is_unhealthy_on_an_error_status(container, http_server):
+    port, status = http_server
     status["code"] = 500
-    monkeypatch.setattr(
-        healthcheck, "HTTP_URL", f"http://127.0.0.1:{server.server_port}/"
-    )
-    healthcheck.ROLE_MARKER.write_text("webui\n")
-    assert healthcheck.main() == 1
-    assert "500" in capsys.readouterr().out
+    container.role("webui")
+
+    done = container.check(HEALTHCHECK_PORT=port)
+
+    assert done.returncode == 1
+    assert "GET / answered 500" in done.stdout
 
 
-def test_http_role_is_unhealthy_when_nothing_listens(healthcheck, monkeypatch):
-    from tests.stacks import free_ports
-
+def test_http_role_is_unhealthy_when_nothing_listens(container):
     (port,) = free_ports(1)
-    monkeypatch.setattr(healthcheck, "HTTP_URL", f"http://127.0.0.1:{port}/")
-    healthcheck.ROLE_MARKER.write_text("hasher\n")
-    assert healthcheck.main() == 1
+    container.role("hasher")
+
+    done = container.check(HEALTHCHECK_PORT=str(port))
+
+    assert done.returncode == 1
+    assert f"nothing listens on port {port}" in done.stdout
+
+
+def test_http_role_is_unhealthy_when_get_root_does_not_answer_in_time(container):
+    hung = socket.create_server(("127.0.0.1", 0))
+    container.role("rng")
+    try:
+        done = container.check(
+            HEALTHCHECK_PORT=str(hung.getsockname()[1]), HEALTHCHECK_TIMEOUT="0.3"
+        )
+    finally:
+        hung.close()
+
+    assert done.returncode == 1
+    assert "no answer to GET / within 0.3s" in done.stdout

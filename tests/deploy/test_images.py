@@ -1,14 +1,17 @@
 """The images deploy/build-images.sh builds: one image for every role, the
 workshop's tags, least privilege, and everything baked in at build time."""
 
+import os
+
 import docker.errors
 import pytest
 
-from tests.helpers import wait_until
+from deploy.polling import wait_until
 
 pytestmark = pytest.mark.swarm
 
-IMAGE = "dockercoins"
+# A branch builds its own images (DOCKERCOINS_IMAGE=dc-<branch>) to test them.
+IMAGE = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
 
 
 def run(docker_client, tag: str, *command: str, **kwargs) -> str:
@@ -90,3 +93,40 @@ def test_the_container_settings_pass_djangos_deployment_checks(docker_client):
         environment={"SECRET_KEY": "x" * 50 + "-not-a-real-key-but-long-and-varied-42"},
     )
     assert "no issues" in output
+
+
+def test_an_http_role_turns_healthy_by_the_images_own_check(docker_client):
+    container = docker_client.containers.run(
+        f"{IMAGE}:1.0", ["rng"], detach=True, network_disabled=True
+    )
+    try:
+        health = container.attrs["Config"]["Healthcheck"]["Test"]
+        assert health == ["CMD", "/app/deploy/entrypoint.sh", "healthcheck"]
+
+        def status() -> bool:
+            container.reload()
+            return container.attrs["State"]["Health"]["Status"] == "healthy"
+
+        wait_until(status, timeout=60, message="rng to turn healthy")
+    finally:
+        container.remove(force=True)
+
+
+def test_a_controller_whose_heartbeat_stops_is_stopped_by_its_watch(docker_client):
+    # The controller touches another file than the one its watch reads: to the
+    # watch it never beats. No Docker socket, so it only retries meanwhile.
+    container = docker_client.containers.run(
+        f"{IMAGE}:1.0",
+        ["controller", "--alive-file", "/tmp/elsewhere"],
+        detach=True,
+        network_disabled=True,
+        environment={"HEARTBEAT_MAX_AGE": "2", "HEARTBEAT_WATCH": "1"},
+    )
+    try:
+        result = container.wait(timeout=60)
+        logs = container.logs().decode()
+    finally:
+        container.remove(force=True)
+    assert "watchdog: no heartbeat yet (/tmp/dockercoins-alive)" in logs
+    assert "controller" in logs and "stopped" in logs
+    assert result["StatusCode"] == 0  # it stopped cleanly on SIGTERM

@@ -14,8 +14,8 @@ import urllib.error
 
 import pytest
 
-from tests.helpers import wait_until
-from tests.stacks import Stack
+from deploy.polling import wait_until
+from deploy.stacks import Stack
 
 pytestmark = pytest.mark.swarm
 

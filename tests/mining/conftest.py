@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from deploy.polling import wait_until
 from mining import fastpath, store
 from tests.conftest import free_port
-from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))

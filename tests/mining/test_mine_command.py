@@ -10,8 +10,8 @@ import pytest
 import redis
 from django.core.management import CommandError, call_command
 
+from deploy.polling import wait_until
 from tests.conftest import free_port
-from tests.helpers import wait_until
 from tests.mining.conftest import ROOT
 
 

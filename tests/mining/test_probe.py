@@ -6,9 +6,9 @@ import pytest
 import redis
 from django.test import Client
 
+from deploy.polling import wait_until
 from mining import probe, store
 from tests.conftest import free_port
-from tests.helpers import wait_until
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.helpers import wait_until
+from deploy.polling import wait_until
 from tests.mining.conftest import Served, serve_role, stop
 
 # Well under gunicorn's keepalive (15 s): an answer within this cannot come

@@ -7,10 +7,11 @@ import threading
 import pytest
 import redis
 
+from deploy.polling import wait_until
 from mining import store
+from mining.liveness import EXIT_STUCK, Watchdog
 from mining.worker import Flusher, Miner, Outages, ServiceDown, Tally, Worker
 from tests.conftest import free_port
-from tests.helpers import wait_until
 
 
 def make_miner(rng_url: str, hasher_url: str, **kwargs) -> Miner:
@@ -21,6 +22,7 @@ def make_miner(rng_url: str, hasher_url: str, **kwargs) -> Miner:
         tally=kwargs.pop("tally", Tally()),
         outages=kwargs.pop("outages", Outages()),
         stop=kwargs.pop("stop", threading.Event()),
+        **kwargs,
     )
 
 
@@ -211,3 +213,79 @@ def test_the_heartbeat_file_says_the_loop_is_alive_even_while_redis_is_down(
         thread.join(timeout=15)
         redis_server.start()
     assert not thread.is_alive()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_watchdog_ends_the_process_when_a_loop_goes_silent(caplog):
+    clock, exits = FakeClock(), []
+    watchdog = Watchdog(limit=60, clock=clock, exit=exits.append)
+    watchdog.beat("flusher")
+    watchdog.beat("miner-1")
+    clock.now += 30
+    watchdog.beat("flusher")
+
+    assert not watchdog.check()
+    clock.now += 31
+    with caplog.at_level(logging.ERROR, logger="mining.worker"):
+        assert watchdog.check()
+
+    assert exits == [EXIT_STUCK]
+    assert "miner-1 silent for 61 s" in caplog.text
+    assert "flusher" not in caplog.text
+
+
+def test_a_watchdog_limit_of_0_never_ends_the_process():
+    clock, exits = FakeClock(), []
+    watchdog = Watchdog(limit=0, clock=clock, exit=exits.append)
+    watchdog.beat("miner-1")
+    clock.now += 3600
+
+    assert not watchdog.check()
+    assert exits == []
+
+
+def test_a_miner_backing_off_from_a_dead_rng_still_beats_the_watchdog(pipeline):
+    watchdog = Watchdog(limit=60)
+    beats = []
+    watchdog.beat = beats.append
+    miner = make_miner(dead_url(), pipeline.hasher_url, watchdog=watchdog)
+    thread = threading.Thread(target=miner.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(beats) >= 3, timeout=10, message="three beats")
+    finally:
+        miner.stop.set()
+        thread.join(timeout=10)
+    assert set(beats) == {"miner"}
+
+
+def test_a_worker_watches_its_flusher_and_every_miner(pipeline, redis_url):
+    worker = Worker(
+        rng_url=pipeline.rng_url,
+        hasher_url=pipeline.hasher_url,
+        delay=0,
+        concurrency=2,
+        flush_interval=0.05,
+        watchdog=60,
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: set(worker.watchdog._last) == {"flusher", "miner-1", "miner-2"}
+            and worker.tally.made > 0,
+            timeout=10,
+            message="every loop registered",
+        )
+        assert worker.watchdog.silent() == {}
+        assert worker.watchdog.limit == 60 + 0.05
+    finally:
+        worker.stop.set()
+        thread.join(timeout=15)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab import Lab, LabStack, namespaces_unavailable, running_lab
+from deploy.labs import Lab, LabStack, namespaces_unavailable, running_lab
 
 NODES = 3
 

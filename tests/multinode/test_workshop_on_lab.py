@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from tests.helpers import wait_until
-from tests.lab import Lab, LabStack
-from tests.stacks import stack_sh
+from deploy.labs import Lab, LabStack
+from deploy.polling import wait_until
+from deploy.stacks import stack_sh
 
 pytestmark = pytest.mark.multinode
 

@@ -12,10 +12,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import setup_databases, teardown_databases
 
+from deploy.stacks import Stack
 from rollouts.models import KnownImage, Rollout, Service
 from rollouts.swarm import SwarmClient
 from rollouts.sync import service_sync
-from tests.stacks import Stack
 
 
 @contextmanager

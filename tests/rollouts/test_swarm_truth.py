@@ -19,8 +19,9 @@ from collections.abc import Iterator
 import pytest
 from django.core.management import call_command
 
+from deploy.polling import wait_until
+from deploy.stacks import Stack, deployed_stack
 from rollouts.models import Rollout, RolloutKind, RolloutState
-from tests.helpers import wait_until
 from tests.rollouts.swarm_support import (
     latest_rollout,
     module_database,
@@ -29,7 +30,6 @@ from tests.rollouts.swarm_support import (
     running_images,
     service,
 )
-from tests.stacks import Stack, deployed_stack
 
 pytestmark = pytest.mark.swarm
 

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 
+from deploy.polling import wait_until
+from deploy.stacks import REPO, Stack, deployed_stack
 from rollouts import services
 from rollouts.controller import Controller
 from rollouts.models import Rollout, RolloutState
 from rollouts.specs import parse_engine_time
 from rollouts.swarm import SwarmClient
-from tests.helpers import wait_until
 from tests.rollouts.swarm_support import (
     latest_rollout,
     module_database,
@@ -31,7 +32,6 @@ from tests.rollouts.swarm_support import (
     running_images,
     service,
 )
-from tests.stacks import REPO, Stack, deployed_stack
 
 # The app image's repository (a branch that changes the image tests its own).
 IMAGE = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")

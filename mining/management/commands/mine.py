@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mining.worker import Worker
+from mining.worker import WATCHDOG_LIMIT, Worker
 
 
 def _positive_int(value: str) -> int:
@@ -52,6 +52,13 @@ class Command(BaseCommand):
             default=1.0,
             help="seconds between writes of the hash count to Redis (default 1)",
         )
+        parser.add_argument(
+            "--watchdog",
+            type=_seconds,
+            default=WATCHDOG_LIMIT,
+            help="exit when a mining loop makes no progress for this many seconds, "
+            f"so Swarm replaces the task (default {WATCHDOG_LIMIT:.0f}; 0: never)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         stop = threading.Event()
@@ -63,6 +70,7 @@ class Command(BaseCommand):
                 delay=settings.WORKER_DELAY if delay is None else delay,
                 concurrency=options["concurrency"],
                 flush_interval=options["flush_interval"],
+                watchdog=options["watchdog"],
                 stop=stop,
             )
         except ValueError as exc:  # RNG_URL / HASHER_URL that is not http://host

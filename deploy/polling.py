@@ -1,4 +1,5 @@
-"""Polling with a deadline: tests wait for real systems, never sleep and hope."""
+"""Polling with a deadline: tests and benches wait for real systems, never sleep
+and hope."""
 
 import time
 from collections.abc import Callable

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-from tests.stacks import REPO, StackError, new_stack, stack_sh
+from deploy.stacks import REPO, StackError, new_stack, stack_sh
 
 LAB_SH = REPO / "deploy" / "lab.sh"
 UP_TIMEOUT = 600

@@ -1,5 +1,7 @@
 """Real DockerCoins stacks for tests and benchmarks: deployed under a unique
 name on free loopback ports, waited for with deadlines, and always removed.
+The Python face of deploy/stack.sh, shared by tests/ and bench/ (not a test
+module: benchmarks must not import from tests/).
 
     with deployed_stack({"WORKER_REPLICAS": "2"}) as stack:
         stack.json()["hashes"]
@@ -81,6 +83,8 @@ def docker(*args: str, timeout: float = 60) -> str:
 
 
 def missing_images(env: dict[str, str]) -> list[str]:
+    # Like deploy/stack.sh, which sees the caller's environment under `env`.
+    env = {**os.environ, **env}
     image = env.get("DOCKERCOINS_IMAGE", "dockercoins")
     tag = env.get("DOCKERCOINS_TAG", "1.0")
     wanted = {

@@ -1,4 +1,4 @@
-"""A NUL byte in a URL is a 400, never a 500 (found walking the stack).
+"""A NUL byte in a URL is a 404 or 400, never a 500 (found walking the stack).
 
 On the stack the database is PostgreSQL, whose text cannot hold NUL: a lookup
 with one was a psycopg DataError, a 500, on /api/rollouts/services/%00/, on an
@@ -22,14 +22,17 @@ def staff(client, django_user_model):
 
 @pytest.mark.parametrize(
     "url",
-    [
-        "/api/rollouts/services/%00/",
-        "/api/rollouts/services/worker%00/revisions/",
-        "/api/rollouts/rollouts/?service=%00",
-    ],
+    ["/api/rollouts/services/%00/", "/api/rollouts/services/worker%00/revisions/"],
 )
-def test_a_nul_byte_in_an_api_url_is_a_json_400(staff, url):
+def test_a_nul_byte_in_an_api_path_is_a_json_404(staff, url):
     response = staff.get(url)
+
+    assert response.status_code == 404
+    assert "NUL" in response.json()["detail"]
+
+
+def test_a_nul_byte_in_an_api_filter_is_a_json_400(staff):
+    response = staff.get("/api/rollouts/rollouts/?service=%00")
 
     assert response.status_code == 400
     assert "NUL" in response.json()["detail"]
@@ -48,6 +51,12 @@ def test_a_nul_byte_in_an_admin_filter_is_a_400(staff, url):
 
     assert response.status_code == 400
     assert b"NUL" in response.content
+
+
+def test_a_nul_byte_in_an_admin_path_is_a_404(staff):
+    response = staff.get("/admin/rollouts/service/%00/change/")
+
+    assert response.status_code == 404
 
 
 def test_basic_auth_with_a_nul_in_the_username_is_refused_not_looked_up(client):

@@ -54,13 +54,16 @@ m().objects.create_superuser('$ADMIN_USER', '$ADMIN_USER@localhost', sys.stdin.r
 restart_rebuilt() {
     local service image want container have host
     for host in $(engine_hosts); do
-    for service in $(docker service ls -q --filter "label=$STACK_LABEL=$STACK_NAME"); do
+    # By name: `service ls -q` prints truncated ids, and a container's
+    # service.id label holds the full one, so a filter on the id matched
+    # nothing and no service was ever restarted.
+    for service in $(docker service ls --format '{{.Name}}' --filter "label=$STACK_LABEL=$STACK_NAME"); do
         image="$(docker service inspect -f '{{.Spec.TaskTemplate.ContainerSpec.Image}}' "$service")"
         want="$(docker image inspect -f '{{.Id}}' "${image%@*}" 2>/dev/null)" || continue
-        for container in $(DOCKER_HOST="$host" docker ps -q --filter "label=com.docker.swarm.service.id=$service"); do
+        for container in $(DOCKER_HOST="$host" docker ps -q --filter "label=com.docker.swarm.service.name=$service"); do
             have="$(DOCKER_HOST="$host" docker inspect -f '{{.Image}}' "$container")"
             if [ "$have" != "$want" ]; then
-                log "restarting $(docker service inspect -f '{{.Spec.Name}}' "$service") on the rebuilt ${image%@*}"
+                log "restarting $service on the rebuilt ${image%@*}"
                 docker service update --force --detach --quiet "$service" >/dev/null
                 sleep 2  # the update shows in UpdateStatus, which stack_wait reads
                 break

@@ -49,6 +49,10 @@ class LockableBasicAuthentication(BasicAuthentication):
     """
 
     def authenticate_credentials(self, userid, password, request=None):
+        # PostgreSQL text cannot hold NUL: looking such a name up (axes does,
+        # before any backend) is a DataError, a 500. No account has one.
+        if "\x00" in userid:
+            raise AuthenticationFailed("Invalid username/password.")
         try:
             return super().authenticate_credentials(userid, password, request)
         except AuthenticationFailed:

@@ -4,6 +4,7 @@ A typo in an environment variable should stop the process at start with a clear
 message, not surface later as odd behaviour deep in a worker.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def env_float(name: str, default: float, minimum: float = 0.0) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    # float() also takes "nan", "inf" and "٣": RNG_DELAY=inf would sleep forever,
+    # WORKER_DELAY=nan raise in every mining loop instead of here.
+    if not raw.strip().isascii() or not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number")
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
     return value

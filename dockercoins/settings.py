@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 
 _FULL_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dockercoins.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

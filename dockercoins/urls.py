@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
+from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dockercoins.api import ApiRoot
@@ -16,3 +18,13 @@ urlpatterns = [
     path("", include("mining.urls")),
     path("api/rollouts/", include("rollouts.urls")),
 ]
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 for a URL no route matches: JSON under /api/ like every API answer."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"Not found: {request.path}"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+handler404 = not_found

@@ -96,6 +96,35 @@ def test_mine_rejects_nonsense_options(args):
         call_command("mine", *args)
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--delay=nan"],
+        ["--delay=inf"],
+        ["--delay=1e3"],
+        ["--watchdog=inf"],
+        ["--flush-interval=٣"],
+        ["--concurrency=²"],
+        ["--concurrency=٣"],
+    ],
+)
+def test_mine_refuses_non_finite_and_non_ascii_numbers_in_one_line(args):
+    process = subprocess.run(
+        [sys.executable, "manage.py", "mine", *args],
+        cwd=ROOT,
+        env={**os.environ, "DOCKERCOINS_ROLE": "worker"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert process.returncode == 2
+    last = process.stderr.strip().splitlines()[-1]
+    pattern = r"manage\.py mine: error: argument --[a-z-]+: '.+' is not .+"
+    assert re.fullmatch(pattern, last)
+    assert "_seconds" not in last and "_positive_int" not in last
+
+
 def test_mine_refuses_an_rng_url_it_cannot_use(settings):
     settings.RNG_URL = "rng:80"
 

@@ -19,6 +19,18 @@ def test_a_number_below_its_minimum_is_an_error(monkeypatch):
         env_float("RNG_DELAY", 0.1)
 
 
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "٣"])
+def test_a_number_variable_must_be_finite_and_ascii(monkeypatch, raw):
+    monkeypatch.setenv("WORKER_DELAY", raw)
+    with pytest.raises(ImproperlyConfigured, match="WORKER_DELAY="):
+        env_float("WORKER_DELAY", 0.1)
+
+
+def test_a_number_variable_is_read(monkeypatch):
+    monkeypatch.setenv("WORKER_DELAY", "0.01")
+    assert env_float("WORKER_DELAY", 0.1) == 0.01
+
+
 def test_a_secret_is_read_from_the_file_swarm_mounts(monkeypatch, tmp_path):
     secret = tmp_path / "secret_key"
     secret.write_text("from-a-swarm-secret\n")

@@ -5,6 +5,8 @@ loop notices within a second, and the pending count is flushed before exit so
 a rolling update loses no hash.
 """
 
+import argparse
+import re
 import signal
 import threading
 from typing import Any
@@ -14,19 +16,26 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from mining.worker import WATCHDOG_LIMIT, Worker
 
+# ASCII digits only: int() and float() also read "٣", "nan", "inf" and "1e3",
+# and time.sleep(nan) raises inside a mining loop instead of at the prompt.
+_WHOLE = re.compile(r"[0-9]{1,6}", re.ASCII)
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]*)?|\.[0-9]+", re.ASCII)
+
 
 def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError(value)
-    return number
+    if not _WHOLE.fullmatch(value) or int(value) < 1:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number from 1 (digits 0-9)"
+        )
+    return int(value)
 
 
 def _seconds(value: str) -> float:
-    number = float(value)
-    if number < 0:
-        raise ValueError(value)
-    return number
+    if not _DECIMAL.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of seconds (e.g. 0.1; digits 0-9, not negative)"
+        )
+    return float(value)
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ The device serves one request at a time and each takes RNG_DELAY seconds, so
 one replica tops out near 1 / RNG_DELAY requests/s. The workshop's scaling
 lesson (more workers stop helping, one rng per node does) depends on that
 ceiling being a property of each replica, so a process-wide lock enforces it
-even if someone runs the server with more threads.
+on every request (the banner too) whatever the server's concurrency.
 """
 
 import os
@@ -29,6 +29,11 @@ _device = threading.Lock()
 @csrf_exempt
 @require_safe
 def banner(request: HttpRequest) -> HttpResponse:
+    # The banner waits its turn at the device like any request (the classic
+    # rng served one request at a time): the workshop's step 3 probes `GET /`
+    # (httping) to show that rng answers slowly under load.
+    with _device:
+        pass
     return HttpResponse(
         f"RNG running on {socket.gethostname()}\n", content_type="text/plain"
     )

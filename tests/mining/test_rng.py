@@ -96,6 +96,23 @@ def test_rng_serves_one_request_at_a_time(monkeypatch, settings):
     assert most_inside == 1
 
 
+def test_rng_says_where_it_runs_only_when_its_turn_comes(client: Client):
+    # httping probes `GET /` (workshop step 3): under load it must queue
+    # behind the draws like any request, as the classic single-threaded rng.
+    answered = threading.Event()
+
+    def probe() -> None:
+        client.get("/")
+        answered.set()
+
+    with views._device:  # a draw in progress
+        thread = threading.Thread(target=probe)
+        thread.start()
+        assert not answered.wait(0.3)
+    assert answered.wait(10)
+    thread.join(timeout=10)
+
+
 def test_rng_takes_rng_delay_per_request(monkeypatch, settings):
     settings.RNG_DELAY = 0.25
     slept = []

@@ -142,13 +142,17 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
     # last old task is on a node the test may lose.
     for node in CANDIDATES:
         _keep_singletons_off(lab, lab_stack, node)
+    # Not detached: the CLI returns once the engine's update has converged. A
+    # scale written while it still runs leaves a task on the old spec that the
+    # engine never replaces (and the controller rightly never calls done).
     lab.docker(
         "service",
         "update",
-        "--detach",
+        "--quiet",
         "--constraint-add",
         "node.hostname!=node-0",
         lab_stack.service("worker"),
+        timeout=240,
     )
     rollout(lab_stack, "scale", "worker", "4", "--wait")
     wait_until(

@@ -132,14 +132,18 @@ def apply_desired(spec: dict, desired: dict, image: str) -> dict:
 
 def task_fingerprint(task_spec: dict) -> tuple:
     """What identifies the spec a task runs; the engine's task copy of the
-    template omits some defaults, so compare only what an update changes."""
+    template omits some defaults, so compare only what an update changes.
+
+    Placement is left out, as the engine leaves it out: a task whose node still
+    satisfies new constraints is not dirty and is never replaced (swarmkit's
+    IsTaskDirtyPlacementConstraintsOnly); one that does not is shut down.
+    """
     container = task_spec.get("ContainerSpec") or {}
     return (
         container.get("Image"),
         tuple(container.get("Command") or ()),
         tuple(container.get("Args") or ()),
         tuple(sorted(container.get("Env") or ())),
-        tuple(sorted((task_spec.get("Placement") or {}).get("Constraints") or ())),
         task_spec.get("ForceUpdate", 0),
     )
 

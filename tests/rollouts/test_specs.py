@@ -251,3 +251,17 @@ def test_the_declaration_matches_the_model_columns():
         assert column.null == field.optional, field.name
         if field.max_length is not None:
             assert column.max_length == field.max_length, field.name
+
+
+def test_a_task_differing_only_in_placement_runs_the_current_spec():
+    # The engine keeps a task whose node still satisfies new constraints
+    # (never replaced), so a rollout must not wait for it.
+    template = {"ContainerSpec": {"Image": "dockercoins:1.0"}}
+    constrained = {
+        **template,
+        "Placement": {"Constraints": ["node.hostname!=node-0"]},
+    }
+    other_image = {"ContainerSpec": {"Image": "dockercoins:1.1"}}
+
+    assert specs.task_fingerprint(template) == specs.task_fingerprint(constrained)
+    assert specs.task_fingerprint(template) != specs.task_fingerprint(other_image)

@@ -113,16 +113,17 @@ def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):
 def _keep_singletons_off(lab: Lab, stack: LabStack, node: str) -> None:
     """Losing the node must not take the controller (the one telling the
     story), its database or Redis: move them as an operator would drain."""
+    # Unconditional: a singleton elsewhere now must not move here when it is
+    # moved off another node later (the constraints add up).
     for short in SINGLETONS:
-        if node in stack.running_nodes(short):
-            lab.docker(
-                "service",
-                "update",
-                "--detach",
-                "--constraint-add",
-                f"node.hostname!={node}",
-                stack.service(short),
-            )
+        lab.docker(
+            "service",
+            "update",
+            "--detach",
+            "--constraint-add",
+            f"node.hostname!={node}",
+            stack.service(short),
+        )
     wait_until(
         lambda: all(
             stack.running_nodes(s) and node not in stack.running_nodes(s)

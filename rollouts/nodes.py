@@ -1,8 +1,8 @@
 """The swarm's nodes as a rollout sees them: which are down, what they took.
 
-Plain data in (Engine API node and task dicts, as `GET /nodes` and `GET /tasks`
-return them), plain data out, except `watch_nodes`, the watcher's one hook,
-which also writes the rollout's events.
+Typed data in (rollouts.engine.objects: Node, Task, SwarmService, as the
+adapter parsed them), plain data out, except `watch_nodes`, the watcher's one
+hook, which also writes the rollout's events.
 
 The engine rule this module exists for: when a node is lost in the middle of a
 rolling update, Swarm reschedules the node's tasks on the other nodes, every
@@ -13,60 +13,22 @@ updater's wait on tasks of unavailable nodes).
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rollouts.specs import short_image, task_fingerprint
+from rollouts.engine.objects import (
+    ACTIVE_DESIRED,
+    DOWN_SUFFIX,
+    Node,
+    SwarmService,
+    Task,
+)
 
 if TYPE_CHECKING:
     from rollouts.models import Rollout, Service
 
-# Node states (Status.State) of a node that answers no more.
-DOWN_STATES = ("down", "unknown", "disconnected")
-ACTIVE_DESIRED = ("running", "ready")
 # Task states that still hold a container on their node (not yet terminal).
 HELD_STATES = ("assigned", "accepted", "preparing", "ready", "starting", "running")
 NODE_EVENT = "node"
-
-
-@dataclass(frozen=True)
-class Node:
-    id: str
-    hostname: str
-    address: str
-    role: str
-    state: str
-    availability: str
-    leader: bool = False
-
-    @property
-    def down(self) -> bool:
-        return self.state in DOWN_STATES
-
-    def describe(self) -> str:
-        """ "node-2 (10.213.0.12, manager)"."""
-        return f"{self.hostname} ({self.address}, {self.role})"
-
-
-def parse_nodes(api_nodes: list[dict]) -> list[Node]:
-    """Engine API node dicts -> Nodes, sorted by hostname."""
-    nodes = []
-    for raw in api_nodes:
-        status = raw.get("Status") or {}
-        spec = raw.get("Spec") or {}
-        manager = raw.get("ManagerStatus") or {}
-        nodes.append(
-            Node(
-                id=raw["ID"],
-                hostname=(raw.get("Description") or {}).get("Hostname", raw["ID"][:12]),
-                address=status.get("Addr", ""),
-                role=spec.get("Role", ""),
-                state=status.get("State", ""),
-                availability=spec.get("Availability", ""),
-                leader=bool(manager.get("Leader")),
-            )
-        )
-    return sorted(nodes, key=lambda n: n.hostname)
 
 
 def down_nodes(nodes: list[Node]) -> list[Node]:
@@ -82,19 +44,14 @@ def describe_down(nodes: list[Node]) -> str:
     return f"{', '.join(n.describe() for n in down)} {verb} down"
 
 
-def tasks_taken(node: Node, tasks: list[dict]) -> list[dict]:
+def tasks_taken(node: Node, tasks: list[Task]) -> list[Task]:
     """The tasks that were on `node` when it went away: placed there and, as
     last reported, still holding a container (the engine cannot hear more)."""
-    return [
-        t
-        for t in tasks
-        if t.get("NodeID") == node.id
-        and (t.get("Status") or {}).get("State") in HELD_STATES
-    ]
+    return [t for t in tasks if t.node_id == node.id and t.state in HELD_STATES]
 
 
 def loss_messages(
-    nodes: list[Node], tasks: list[dict], task_name: Callable[[dict], str]
+    nodes: list[Node], tasks: list[Task], task_name: Callable[[Task], str]
 ) -> dict[str, str]:
     """{hostname: event message} for every node that is down."""
     messages = {}
@@ -102,9 +59,7 @@ def loss_messages(
         taken = tasks_taken(node, tasks)
         if taken:
             names = ", ".join(
-                f"{task_name(t)} {t['ID'][:12]} "
-                f"({short_image(t['Spec']['ContainerSpec']['Image'])})"
-                for t in taken
+                f"{task_name(t)} {t.id[:12]} ({t.short_image})" for t in taken
             )
             what = f"it took {len(taken)} task(s) with it: {names}"
         else:
@@ -116,10 +71,10 @@ def loss_messages(
 def stuck_on_lost_node(
     *,
     update_state: str,
-    svc: dict,
-    tasks: list[dict],
+    svc: SwarmService,
+    tasks: list[Task],
     nodes: list[Node],
-    task_name: Callable[[dict], str],
+    task_name: Callable[[Task], str],
 ) -> str | None:
     """The reason to end a rollout whose update is done but for the engine's
     updater, waiting on a lost node; None when that is not the case.
@@ -130,33 +85,20 @@ def stuck_on_lost_node(
     down = {n.id: n for n in down_nodes(nodes)}
     if update_state != "updating" or not down:
         return None
-    template = svc["Spec"]["TaskTemplate"]
-    fingerprint = task_fingerprint(template)
-    status = svc.get("ServiceStatus") or {}
-    replicated = (svc["Spec"].get("Mode") or {}).get("Replicated")
     want = (
-        replicated.get("Replicas", 1)
-        if replicated
-        else status.get("DesiredTasks", 0) - len(down)
+        (svc.desired_tasks or 0) - len(down)
+        if svc.is_global
+        else (svc.replicas if svc.replicas is not None else 1)
     )
-    live = [
-        t
-        for t in tasks
-        if t.get("DesiredState") in ACTIVE_DESIRED and t.get("NodeID") not in down
-    ]
-    new = [
-        t
-        for t in live
-        if (t.get("Status") or {}).get("State") == "running"
-        and task_fingerprint(t["Spec"]) == fingerprint
-    ]
+    live = [t for t in tasks if t.should_run and t.node_id not in down]
+    new = [t for t in live if t.running and t.fingerprint == svc.fingerprint]
     if want <= 0 or len(new) != want or len(live) != want:
         return None
     lost = [t for node in down.values() for t in tasks_taken(node, tasks)]
-    hosts = sorted({down[t["NodeID"]].hostname for t in lost}) or sorted(
+    hosts = sorted({down[t.node_id].hostname for t in lost}) or sorted(
         n.hostname for n in down.values()
     )
-    image = short_image(template["ContainerSpec"]["Image"])
+    image = svc.short_image
     waited = ", ".join(task_name(t) for t in lost) or "a task it had there"
     return (
         f"completed with a warning: all {want} tasks run {image} on nodes that "
@@ -169,17 +111,16 @@ def stuck_on_lost_node(
 def watch_nodes(
     rollout: "Rollout",
     *,
-    api_nodes: list[dict],
-    svc: dict,
-    tasks: list[dict],
-    task_name: Callable[[dict], str],
+    nodes: list[Node],
+    svc: SwarmService,
+    tasks: list[Task],
+    task_name: Callable[[Task], str],
 ) -> str | None:
     """The watcher's hook, once per look at a rollout: record one "node"
     event per node that went down (naming the tasks it took), once per
     rollout, and return `stuck_on_lost_node`'s reason (None: carry on)."""
     from rollouts.history import event  # the watcher's own recorder
 
-    nodes = parse_nodes(api_nodes)
     reported = set(
         rollout.events.filter(kind=NODE_EVENT).values_list("message", flat=True)
     )
@@ -193,9 +134,6 @@ def watch_nodes(
         nodes=nodes,
         task_name=task_name,
     )
-
-
-DOWN_SUFFIX = " (down)"
 
 
 def down_in_tasks(live_tasks: list[dict]) -> list[str]:

@@ -1,20 +1,33 @@
 """Pure translations between our desired fields and the engine's service spec.
 
-No engine here: these functions take and return the plain dicts the Engine API
-speaks (durations in nanoseconds; the policies as docker-py's typed
+No engine here: these functions take and return the plain spec dicts the
+Engine API speaks (durations in nanoseconds; the policies as docker-py's typed
 UpdateConfig/RollbackConfig, which are dicts too), so they are tested without an
-engine. Which fields exist, and their units, comes from `rollouts.fields`.
+engine. Which fields exist, and their units, comes from `rollouts.fields`; what
+the engine answers is read through rollouts.engine.objects.
 """
 
 import copy
 import math
 import re
-from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
 from docker.types import RollbackConfig, UpdateConfig
 
+# Re-exported for the faces (admin, command), which read stored specs.
+from rollouts.engine.objects import (
+    Task,
+    spec_image,
+)
+from rollouts.engine.objects import (
+    parse_engine_time as parse_engine_time,
+)
+from rollouts.engine.objects import (
+    short_image as short_image,
+)
+from rollouts.engine.objects import (
+    spec_mode as spec_mode,
+)
 from rollouts.fields import (
     BY_NAME,
     COUNT,
@@ -95,16 +108,9 @@ def parse_image(reference: str) -> tuple[str, str, str] | None:
     return match["repo"], match["tag"] or "latest", match["digest"] or ""
 
 
-def spec_mode(spec: dict) -> tuple[str, int | None]:
-    mode = spec.get("Mode") or {}
-    if "Global" in mode:
-        return "global", None
-    return "replicated", int((mode.get("Replicated") or {}).get("Replicas", 1))
-
-
 def desired_from_spec(spec: dict) -> dict:
     """The swarm half of our desired fields, as the engine has them now."""
-    image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    image = spec_image(spec)
     repo, tag, _ = parse_image(image) or (image, "latest", "")
     mode, replicas = spec_mode(spec)
     desired = {"image": repo, "tag": tag, "mode": mode, "replicas": replicas}
@@ -130,59 +136,28 @@ def apply_desired(spec: dict, desired: dict, image: str) -> dict:
 # --- tasks -------------------------------------------------------------------
 
 
-def task_fingerprint(task_spec: dict) -> tuple:
-    """What identifies the spec a task runs; the engine's task copy of the
-    template omits some defaults, so compare only what an update changes.
-
-    Placement is left out, as the engine leaves it out: a task whose node still
-    satisfies new constraints is not dirty and is never replaced (swarmkit's
-    IsTaskDirtyPlacementConstraintsOnly); one that does not is shut down.
-    """
-    container = task_spec.get("ContainerSpec") or {}
-    return (
-        container.get("Image"),
-        tuple(container.get("Command") or ()),
-        tuple(container.get("Args") or ()),
-        tuple(sorted(container.get("Env") or ())),
-        task_spec.get("ForceUpdate", 0),
-    )
-
-
-def parse_engine_time(value: str | None) -> datetime | None:
-    """Engine timestamps carry nanoseconds; Python keeps microseconds."""
-    if not value:
-        return None
-    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    return parse_datetime(value.replace("Z", "+00:00"))
-
-
-def short_image(image: str) -> str:
-    return image.split("@", 1)[0]
-
-
-def task_row(task: dict, nodes: dict[str, str]) -> dict:
-    status = task.get("Status") or {}
-    container = status.get("ContainerStatus") or {}
+def task_row(task: Task, nodes: dict[str, str]) -> dict[str, Any]:
+    """One row of a service's stored task table (Service.live_tasks: JSON)."""
     return {
-        "id": task["ID"],
-        "image": short_image(task["Spec"]["ContainerSpec"]["Image"]),
-        "node": nodes.get(task.get("NodeID", ""), task.get("NodeID", "")),
-        "desired_state": task.get("DesiredState", ""),
-        "state": status.get("State", ""),
-        "error": status.get("Err", ""),
-        "message": status.get("Message", ""),
-        "exit_code": container.get("ExitCode"),
-        "since": status.get("Timestamp", ""),
-        "created": task.get("CreatedAt", ""),
+        "id": task.id,
+        "image": task.short_image,
+        "node": nodes.get(task.node_id, task.node_id),
+        "desired_state": task.desired_state,
+        "state": task.state,
+        "error": task.err,
+        "message": task.message,
+        "exit_code": task.exit_code,
+        "since": task.timestamp.isoformat() if task.timestamp else "",
+        "created": task.created_key,
     }
 
 
-def group_tasks(tasks: list[dict], nodes: dict[str, str]) -> list[dict]:
+def group_tasks(tasks: list[Task], nodes: dict[str, str]) -> list[dict[str, Any]]:
     """`docker service ps`, grouped: one entry per slot (per node for a global
     service), its tasks newest first; the older ones are the `\\_` rows."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
-        key = str(task["Slot"]) if task.get("Slot") else nodes.get(task["NodeID"], "")
+        key = str(task.slot) if task.slot else nodes.get(task.node_id, "")
         groups.setdefault(key, []).append(task_row(task, nodes))
     ordered = sorted(groups.items(), key=lambda item: _slot_key(item[0]))
     return [

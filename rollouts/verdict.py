@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from rollouts import outcome
+from rollouts.engine.objects import Task
 from rollouts.fields import human_duration
 from rollouts.history import event
 from rollouts.models import DeadlineAction, Rollout, RolloutKind, RolloutState
-from rollouts.specs import parse_engine_time
 
 
 @dataclass
@@ -34,23 +34,26 @@ class View:
 
     name: str
     image: str
-    tasks: list[dict[str, Any]]
+    tasks: list[Task]
     want: int
-    spec: dict[str, Any] = field(default_factory=dict[str, Any])
+    spec: dict[str, Any] = field(default_factory=dict[str, Any])  # as meant
     engine_now: datetime | None = None
-    updated_at: str = ""
+    updated_at: datetime | None = None
     done: int = 0
     converged: bool = False
     update_state: str = ""
     update_message: str = ""
     stuck: list[str] = field(default_factory=list)
+    # The scheduler could not place these: "name pending (the engine's why)".
+    unplaced: list[str] = field(default_factory=list)
     stopping: list[str] = field(default_factory=list)
     young: list[str] = field(default_factory=list)
     nodes: dict[str, Any] = field(default_factory=dict[str, Any])
     global_mode: bool = False
+    constraints: list[str] = field(default_factory=list)
     image_moved: str = ""  # the tag now names another image than the revision's
 
-    def task_name(self, task: dict[str, Any]) -> str:
+    def task_name(self, task: Task) -> str:
         return outcome.task_name(self.name, task, self.nodes)
 
 
@@ -62,7 +65,7 @@ def window(rollout: Rollout) -> float:
 def task_labels(rollout: Rollout, view: View) -> dict[str, str]:
     names = dict(rollout.task_names or {})
     for task in view.tasks:
-        names[task["ID"]] = view.task_name(task)
+        names[task.id] = view.task_name(task)
     return {tid: f"{name} ({tid[:12]})" for tid, name in names.items()}
 
 
@@ -114,7 +117,7 @@ def _superseded(rollout: Rollout, view: View) -> str:
     if not changes:
         return ""
     what = "; ".join(f"{label} {ours} -> {theirs}" for label, ours, theirs in changes)
-    when = parse_engine_time(view.updated_at)
+    when = view.updated_at
     at = f" at {when:%H:%M:%S} UTC (engine time)" if when else ""
     return (
         f"superseded by a change made outside{at}: {what}. The swarm no longer "
@@ -186,9 +189,7 @@ def _nothing_runs(rollout: Rollout, view: View) -> Decision | None:
     now = view.engine_now
     if applied and now and (now - applied).total_seconds() < window(rollout):
         return None
-    constraints = (view.spec["TaskTemplate"].get("Placement") or {}).get(
-        "Constraints"
-    ) or []
+    constraints = view.constraints
     where = f" (placement constraints: {', '.join(constraints)})" if constraints else ""
     if view.global_mode:
         what = f"a global service on 0 eligible nodes of {len(view.nodes)}{where}"

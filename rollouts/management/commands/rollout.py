@@ -314,7 +314,7 @@ class Command(BaseCommand):
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:
         """Where every current task runs, and which nodes are down."""
         try:
-            down = nodes.describe_down(nodes.parse_nodes(self.client.nodes()))
+            down = nodes.describe_down(self.client.nodes())
         except SwarmError:
             down = ""
         self.say("")

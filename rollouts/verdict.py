@@ -214,7 +214,13 @@ def _deadline(
         f"progress deadline of {human_duration(service.progress_deadline)} passed "
         f"with {view.done} of {view.want} tasks running {view.image}"
     )
-    if view.stuck:
+    if view.unplaced:
+        # The scheduler's own reason first: it says what would cure it.
+        reason += (
+            f"; the scheduler cannot place {len(view.unplaced)} task(s): "
+            f"{'; '.join(view.unplaced[:5])}"
+        )
+    elif view.stuck:
         reason += f"; not running: {', '.join(view.stuck[:5])}"
     reason += failures
     action = service.deadline_action

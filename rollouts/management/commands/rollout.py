@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from rollouts import nodes, selectors, services, validation
 from rollouts.controller import Controller
-from rollouts.drift import describe_drift, service_drift
+from rollouts.drift import drift_lines, service_drift
 from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
 from rollouts.outcome import recent_ends
@@ -242,11 +242,15 @@ class Command(BaseCommand):
     def _say_drift(self, service: Service) -> bool:
         found = service_drift(service)
         if found:
+            when = found.get("updated_at")
+            at = f" (written at {when:%Y-%m-%d %H:%M:%S} UTC)" if when else ""
             self.say(
-                f"{service.name}: drift, changed outside since we last applied "
-                f"(applied -> live): {describe_drift(found)}; `rollout adopt` "
-                "takes it, `rollout reapply` writes ours back"
+                f"{service.name}: drift, changed outside since we last applied"
+                f"{at}; `rollout adopt` takes it, `rollout reapply` writes ours "
+                "back. Applied -> live:"
             )
+            for line in drift_lines(found):
+                self.say(f"  {line}")
         return bool(found)
 
     def _say_recent_ends(self, service: Service) -> None:
@@ -256,6 +260,14 @@ class Command(BaseCommand):
             self.say(
                 f"{service.name}: {len(ended)} task(s) ended in the last 10 minutes "
                 f"(Swarm restarts them): {'; '.join(ended[:5])}"
+            )
+
+    def _say_unplaced(self, service: Service) -> None:
+        unplaced = nodes.unplaced_in_tasks(service.live_tasks)
+        if unplaced:
+            self.say(
+                f"{service.name}: {len(unplaced)} task(s) cannot be placed on any "
+                f"node: {'; '.join(unplaced[:5])}"
             )
 
     def do_abort(self) -> None:
@@ -309,6 +321,7 @@ class Command(BaseCommand):
         for service in selectors.service_list(stack=self.stack):
             self._say_drift(service)
             self._say_recent_ends(service)
+            self._say_unplaced(service)
         self._say_nodes(selectors.service_list(stack=self.stack))
 
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:

@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollouts import watcher
+from rollouts.control.rollback import rollback_refusal
 from rollouts.engine.objects import SwarmService, Task
 from rollouts.engine_contact import reachable, unreachable
 from rollouts.history import event, finish, remember_applied
@@ -238,6 +239,9 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
     service = rollout.service
     if rollout.kind == RolloutKind.ROLLBACK:
         live = client.inspect(service.name)
+        refusal = rollback_refusal(service, live)
+        if refusal:
+            raise SwarmError(f"{refusal}: nothing was sent")
         rollout.seen_tasks = _task_states(client.tasks(live.id))
         applied_at = client.engine_time()
         write_rollback(client, service.name)

@@ -34,7 +34,11 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.selectors import revision_current, rollout_active_for
+from rollouts.selectors import (
+    revision_current,
+    revision_undo_target,
+    rollout_active_for,
+)
 from rollouts.specs import desired_from_spec
 from rollouts.validation import parse_values, validate_desired
 
@@ -170,24 +174,7 @@ def service_undo(
     """
     revisions = service.revisions.order_by("-number")
     if to_revision is None:
-        current = revision_current(service=service)
-        latest = revisions.first()
-        if (
-            current is not None
-            and latest is not None
-            and latest != current
-            and not latest.rollouts.filter(state=RolloutState.ROLLED_BACK).exists()
-        ):
-            # The latest change never completed (aborted, failed, paused,
-            # superseded): undo it, back to what last completed.
-            older = revisions.filter(number=current.number)
-        else:
-            older = (
-                revisions.filter(number__lt=current.number)
-                if current
-                else revisions[1:]
-            )
-        target = older.first()
+        target = revision_undo_target(service=service)
         if target is None:
             raise ValidationError(
                 {"to_revision": f"{service.name} has no earlier revision to undo to"}

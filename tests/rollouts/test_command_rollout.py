@@ -54,6 +54,8 @@ def test_plan_shows_each_difference_in_human_units_and_exits_1(worker):
         "  update delay: 0s -> 5s",
         "expected duration: about 7s: 1 batch(es) of up to 2 task(s), 5s apart, "
         "5s monitor after the last, ~2s start-up per batch",
+        "rollback: the engine keeps no previous spec of this service; there is no "
+        "earlier revision of ours to undo to",
     ]
 
 

@@ -21,6 +21,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from rollouts import nodes, selectors, services, validation
+from rollouts.control.rollback import rollback_destination
 from rollouts.controller import Controller
 from rollouts.drift import drift_lines, service_drift
 from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
@@ -226,6 +227,7 @@ class Command(BaseCommand):
         drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
+            self._say_rollback(service)
             if drifted:
                 raise SystemExit(1)
             return
@@ -237,7 +239,16 @@ class Command(BaseCommand):
         active = selectors.rollout_active_for(service=service)
         if active is not None:
             self.say(f"rollout #{active.pk} is {active.state}")
+        self._say_rollback(service)
         raise SystemExit(1)
+
+    def _say_rollback(self, service: Service) -> None:
+        """Where `rollout rollback` would go (rollouts.control.rollback)."""
+        try:
+            live = self.client.inspect(service.name)
+        except SwarmError:
+            return
+        self.say(rollback_destination(service, live))
 
     def _say_drift(self, service: Service) -> bool:
         found = service_drift(service)

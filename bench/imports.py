@@ -174,9 +174,10 @@ def report(package: str = "rollouts") -> str:
     lines = []
     for label, graph in (("modules", modules), ("parts", parts)):
         loops = cycles(graph)
+        shown = "".join(f"  [{' <-> '.join(group)}]" for group in loops)
         lines.append(
-            f"{label:8} {len(graph):3}  links {links(graph):3}  levels {levels(graph):2}"
-            f"  loops {len(loops)}" + "".join(f"  [{' <-> '.join(g)}]" for g in loops)
+            f"{label:8} {len(graph):3}  links {links(graph):3}"
+            f"  levels {levels(graph):2}  loops {len(loops)}{shown}"
         )
     for part in sorted(parts):
         lines.append(f"  {part:12} -> {', '.join(sorted(parts[part])) or '-'}")

@@ -4,15 +4,15 @@ Swarmkit keeps one previous spec per service (PreviousSpec), and every update
 overwrites it, even one that changes nothing (`docker service update -d worker`),
 an outside one, or the engine's own rollback. So a rollback goes where the
 engine's memory says, which is not always where the operator means: the
-revision before the one that runs (rollouts.selectors.revision_undo_target).
+revision before the one that runs (rollouts.records.selectors.revision_undo_target).
 `rollback_refusal` says, in one line, when the two differ, or when the
 rollback would change nothing, and offers the `undo` that goes where meant.
 """
 
 from rollouts.engine.objects import SwarmService
 from rollouts.models import Revision, Service
-from rollouts.selectors import revision_undo_target
-from rollouts.specs import desired_from_spec, spec_diff
+from rollouts.records.selectors import revision_undo_target
+from rollouts.spec.specs import desired_from_spec, spec_diff
 
 
 def _image(fields: dict) -> str:

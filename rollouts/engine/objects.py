@@ -6,77 +6,32 @@ omits zero values) and whose times carry nanoseconds. `SwarmClient` turns each
 answer into these objects at its edge, so the rest of the app reads
 `service.mode` or `task.err`, never `svc["Spec"]["Mode"]`. The spec itself stays
 a dict (`SwarmService.spec`): it is what we write back to the engine, and what
-the translation module (rollouts.specs) edits.
+the translation module (rollouts.spec.specs) edits.
 
 A spec is also stored (Service.live_spec, applied_spec) "as meant"
-(`meant_spec`): network attachments by network name, secrets and configs
-without the ids the engine assigns when it creates them, so that a re-deploy,
-which gives every network and secret a new id, is not drift. Such a stored spec
-is only ever compared, never written to the engine.
+(rollouts.spec.specs.meant_spec): network attachments by network name, secrets
+and configs without the ids the engine assigns when it creates them, so that a
+re-deploy, which gives every network and secret a new id, is not drift. Such a
+stored spec is only ever compared, never written to the engine.
 """
 
-import copy
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
+from rollouts.records.describe import ACTIVE_DESIRED
+from rollouts.spec.specs import (
+    meant_spec,
+    parse_engine_time,
+    short_image,
+    spec_image,
+    spec_mode,
+    task_fingerprint,
+)
 
-# Desired states of a task that should run (the others: shutdown, remove...).
-ACTIVE_DESIRED = ("running", "ready")
 # Node states (Status.State) of a node that answers no more.
 DOWN_STATES = ("down", "unknown", "disconnected")
-# A node's name in task tables when it is down ("node-2 (down)").
-DOWN_SUFFIX = " (down)"
 REPLICATED, GLOBAL = "replicated", "global"
-
-
-def parse_engine_time(value: str | None) -> datetime | None:
-    """Engine timestamps carry nanoseconds; Python keeps microseconds. None
-    for a missing or zero time ("0001-01-01T00:00:00Z": never)."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    value = re.sub(r"(\.\d{6})\d+", r"\1", value)
-    return parse_datetime(value.replace("Z", "+00:00"))
-
-
-def short_image(image: str) -> str:
-    """`repo:tag` without the `@sha256:...` pin the engine may add."""
-    return image.split("@", 1)[0]
-
-
-def spec_mode(spec: dict[str, Any]) -> tuple[str, int | None]:
-    """("global", None) or ("replicated", replicas) of an engine Spec: the one
-    place the mode is read (a replicated Spec without a count means 1)."""
-    mode = spec.get("Mode") or {}
-    if "Global" in mode:
-        return GLOBAL, None
-    return REPLICATED, int((mode.get("Replicated") or {}).get("Replicas", 1))
-
-
-def spec_image(spec: dict[str, Any]) -> str:
-    """The image reference of an engine Spec, as written (pin included)."""
-    template = spec.get("TaskTemplate") or {}
-    return str((template.get("ContainerSpec") or {}).get("Image") or "")
-
-
-def task_fingerprint(task_spec: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies the spec a task runs; the engine's task copy of the
-    template omits some defaults, so compare only what an update changes.
-
-    Placement is left out, as the engine leaves it out: a task whose node still
-    satisfies new constraints is not dirty and is never replaced (swarmkit's
-    IsTaskDirtyPlacementConstraintsOnly); one that does not is shut down.
-    """
-    container = task_spec.get("ContainerSpec") or {}
-    return (
-        container.get("Image"),
-        tuple(container.get("Command") or ()),
-        tuple(container.get("Args") or ()),
-        tuple(sorted(container.get("Env") or ())),
-        task_spec.get("ForceUpdate", 0),
-    )
 
 
 # --- a service -----------------------------------------------------------------
@@ -184,23 +139,6 @@ class SwarmService:
         if not self.previous_spec:
             return None
         return meant_spec(self.previous_spec, self.network_names)
-
-
-def meant_spec(spec: dict[str, Any], network_names: dict[str, str]) -> dict[str, Any]:
-    """A copy of an engine Spec without the ids the engine assigns: network
-    targets become network names (an id it cannot name is kept), secrets and
-    configs keep their names and files but lose their ids."""
-    meant = copy.deepcopy(spec)
-    template = meant.get("TaskTemplate") or {}
-    for network in template.get("Networks") or []:
-        target = network.get("Target", "")
-        network["Target"] = network_names.get(target, target)
-    container = template.get("ContainerSpec") or {}
-    for secret in container.get("Secrets") or []:
-        secret.pop("SecretID", None)
-    for config in container.get("Configs") or []:
-        config.pop("ConfigID", None)
-    return meant
 
 
 # --- a task --------------------------------------------------------------------

@@ -7,10 +7,16 @@ import io
 import pytest
 from django.core.management import call_command
 
-from rollouts import driver, services
-from rollouts.drift import describe_drift, drift_lines, service_drift, spec_differences
+from rollouts.control import driver
+from rollouts.engine.sync import service_sync
 from rollouts.models import Service
-from rollouts.sync import service_sync
+from rollouts.records import requests as services
+from rollouts.spec.drift import (
+    describe_drift,
+    drift_lines,
+    service_drift,
+    spec_differences,
+)
 
 pytestmark = pytest.mark.django_db
 

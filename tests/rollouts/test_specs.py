@@ -2,9 +2,9 @@
 
 import pytest
 
-from rollouts import fields, specs
-from rollouts.engine.objects import Task, task_fingerprint, tasks_from_engine
+from rollouts.engine.objects import Task, tasks_from_engine
 from rollouts.models import Service
+from rollouts.spec import fields, specs
 
 SEED = {  # the workshop's step 7 policy
     "image": "dockercoins",
@@ -242,7 +242,7 @@ def test_numbers_given_as_numbers_must_be_finite():
 
 
 def test_the_declaration_matches_the_model_columns():
-    # models.Service stores what rollouts.fields declares: same defaults and
+    # models.Service stores what rollouts.spec.fields declares: same defaults and
     # choices, so the admin, the API and the command agree with the database.
     for field in fields.FIELDS:
         column = Service._meta.get_field(field.name)
@@ -265,5 +265,5 @@ def test_a_task_differing_only_in_placement_runs_the_current_spec():
     }
     other_image = {"ContainerSpec": {"Image": "dockercoins:1.1"}}
 
-    assert task_fingerprint(template) == task_fingerprint(constrained)
-    assert task_fingerprint(template) != task_fingerprint(other_image)
+    assert specs.task_fingerprint(template) == specs.task_fingerprint(constrained)
+    assert specs.task_fingerprint(template) != specs.task_fingerprint(other_image)

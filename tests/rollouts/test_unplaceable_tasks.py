@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 
-from rollouts import driver, services
+from rollouts.control import driver
 from rollouts.models import Rollout, RolloutState, Service
+from rollouts.records import requests as services
 
 pytestmark = pytest.mark.django_db
 

@@ -2,12 +2,12 @@
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts.engine.objects import SwarmService, Task, meant_spec
 from rollouts.models import (
     ACTIVE_STATES,
     KnownImage,
@@ -18,7 +18,10 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.specs import desired_from_spec, group_tasks
+from rollouts.spec.specs import desired_from_spec, group_tasks, meant_spec
+
+if TYPE_CHECKING:  # the types only: records/ never imports the engine at run time
+    from rollouts.engine.objects import SwarmService, Task
 
 log = logging.getLogger("rollouts")
 
@@ -61,8 +64,8 @@ def revision_create(service: Service, user: User | None, change_cause: str) -> R
 
 def record_live(
     service: Service,
-    svc: SwarmService,
-    tasks: list[Task],
+    svc: "SwarmService",
+    tasks: list["Task"],
     nodes: dict[str, str],
     now: datetime,
 ) -> None:
@@ -148,7 +151,7 @@ def _adopt_live(rollout: Rollout) -> None:
 
 def remember_applied(service: Service, spec: dict) -> None:
     """Record `spec` (an engine Spec) as what we last applied: drift is measured
-    from it (rollouts.drift)."""
+    from it (rollouts.spec.drift)."""
     if not spec:
         return
     service.applied_spec = spec

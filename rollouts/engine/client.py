@@ -3,10 +3,10 @@
 Everything the rest of the app knows about the engine goes through `SwarmClient`,
 which parses the engine's answers once into the typed objects of
 `rollouts.engine.objects` (SwarmService, Task, Node, Image), writes specs as the
-plain Engine API dicts `rollouts.specs` makes, and turns the SDK's exceptions
-into `SwarmError`s whose message is one line an operator understands.
+plain Engine API dicts `rollouts.spec.specs` makes, and turns the SDK's
+exceptions into `SwarmError`s whose message is one line an operator understands.
 It decides nothing: which spec to write, and what to do when a write is out of
-sequence, is the driver's (`rollouts.driver`).
+sequence, is the driver's (`rollouts.control.driver`).
 """
 
 import contextlib
@@ -23,15 +23,15 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from rollouts.engine.objects import (
-    DOWN_SUFFIX,
     Image,
     Node,
     SwarmService,
     Task,
     nodes_from_engine,
-    parse_engine_time,
     tasks_from_engine,
 )
+from rollouts.records.describe import DOWN_SUFFIX
+from rollouts.spec.specs import parse_engine_time
 
 log = logging.getLogger(__name__)
 

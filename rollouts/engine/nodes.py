@@ -12,19 +12,17 @@ node (seen on the lab, ../shared/multinode.md; moby/moby#34024 describes the
 updater's wait on tasks of unavailable nodes).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rollouts.engine.objects import (
-    ACTIVE_DESIRED,
-    DOWN_SUFFIX,
     Node,
     SwarmService,
     Task,
 )
 
 if TYPE_CHECKING:
-    from rollouts.models import Rollout, Service
+    from rollouts.models import Rollout
 
 # Task states that still hold a container on their node (not yet terminal).
 HELD_STATES = ("assigned", "accepted", "preparing", "ready", "starting", "running")
@@ -119,7 +117,7 @@ def watch_nodes(
     """The watcher's hook, once per look at a rollout: record one "node"
     event per node that went down (naming the tasks it took), once per
     rollout, and return `stuck_on_lost_node`'s reason (None: carry on)."""
-    from rollouts.history import event  # the watcher's own recorder
+    from rollouts.records.history import event  # the watcher's own recorder
 
     reported = set(
         rollout.events.filter(kind=NODE_EVENT).values_list("message", flat=True)
@@ -134,56 +132,3 @@ def watch_nodes(
         nodes=nodes,
         task_name=task_name,
     )
-
-
-def down_in_tasks(live_tasks: list[dict]) -> list[str]:
-    """Hostnames of the down nodes that a service's stored task table names
-    (SwarmClient.node_names marks them "node-2 (down)")."""
-    return sorted(
-        {
-            row["node"].removesuffix(DOWN_SUFFIX)
-            for group in live_tasks or []
-            for row in group.get("tasks") or []
-            if (row.get("node") or "").endswith(DOWN_SUFFIX)
-        }
-    )
-
-
-def task_rows(services: Iterable["Service"]) -> list[list[str]]:
-    """[[task, node, state, image]] for the current task of every slot of each
-    service (its `live_tasks`, as rollouts.specs.group_tasks stores them)."""
-    rows = []
-    for service in services:
-        for group in service.live_tasks or []:
-            current = (group.get("tasks") or [{}])[0]
-            if current.get("desired_state") not in ACTIVE_DESIRED:
-                continue
-            state = current.get("state") or "-"
-            if state != "running" and current.get("error"):
-                state += f": {current['error']}"  # the engine's why
-            rows.append(
-                [
-                    f"{service.name}.{group['slot']}",
-                    current.get("node") or "-",
-                    state,
-                    current.get("image") or "-",
-                ]
-            )
-    return rows
-
-
-def unplaced_in_tasks(live_tasks: list[dict]) -> list[str]:
-    """From a service's stored task table: "slot (the engine's reason)" for
-    every current task still pending with a reason (the scheduler found no
-    node that fits), e.g. `3 (no suitable node (max replicas per node limit
-    exceed))`."""
-    found = []
-    for group in live_tasks or []:
-        current = (group.get("tasks") or [{}])[0]
-        if (
-            current.get("desired_state") in ACTIVE_DESIRED
-            and current.get("state") == "pending"
-            and current.get("error")
-        ):
-            found.append(f"{group['slot']} ({current['error']})")
-    return found

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from rollouts.control import watcher
+from rollouts.control import identity, watcher
 from rollouts.control.rollback import rollback_refusal
 from rollouts.engine.client import (
     OutOfSequence,
@@ -251,13 +251,18 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
         raise SwarmError(f"rollout #{rollout.pk} has no revision: nothing was sent")
     desired = rollout.revision.spec
     reference = f"{desired['image']}:{desired['tag']}"
-    if client.image(reference) is None:
+    found = client.image(reference)
+    if found is None:
         raise SwarmError(f"image {reference} is not on the engine: nothing was sent")
     image = rollout.revision.image_digest or reference
     live = client.inspect(service.name)
-    rollout.seen_tasks = _task_states(client.tasks(live.id))
+    tasks = client.tasks(live.id)
+    rollout.seen_tasks = _task_states(tasks)
     changes = spec_diff(desired_from_spec(live.spec), desired)
     summary = "; ".join(f"{label} {old} -> {new}" for label, old, new in changes)
+    force = identity.rebuilt(client, live, tasks, found)
+    if force:
+        summary = f"{summary}; {force}" if summary else force
     applied_at = client.engine_time()
     mode = live.mode
     if mode != desired["mode"]:
@@ -274,7 +279,12 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
             f"{live.id[:12]} removed, {new.id[:12]} created): {summary}",
         )
     else:
-        write_update(client, service.name, lambda s: apply_desired(s, desired, image))
+
+        def change(spec: dict[str, Any]) -> dict[str, Any]:
+            new = apply_desired(spec, desired, image)
+            return identity.forced(new) if force else new
+
+        write_update(client, service.name, change)
         event(rollout, "info", f"updated: {summary or 'no change to the swarm spec'}")
     return applied_at
 

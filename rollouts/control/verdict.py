@@ -54,6 +54,8 @@ class View:
     global_mode: bool = False
     constraints: list[str] = field(default_factory=list)
     image_moved: str = ""  # the tag now names another image than the revision's
+    wrong_build: str = ""  # tasks run another build than the revision names
+    running: list[Task] = field(default_factory=list)  # on the current spec
 
     def task_name(self, task: Task) -> str:
         return outcome.task_name(self.name, task, self.nodes)
@@ -174,6 +176,14 @@ def _complete(rollout: Rollout, view: View) -> Decision | None:
             RolloutState.SUPERSEDED,
             f"superseded: {view.image_moved}; the tasks may not run the image "
             "this rollout wrote",
+        )
+    if view.wrong_build:
+        spec = rollout.revision.spec if rollout.revision else {}
+        return Decision(
+            RolloutState.FAILED,
+            f"{view.wrong_build}: the engine did not re-create them; `rollout "
+            f"apply {rollout.service.short_name} --image-tag {spec.get('tag')}` "
+            "forces it",
         )
     if rollout.kind == RolloutKind.ROLLBACK:
         done = f"rolled back to the previous spec ({view.image})"

@@ -23,7 +23,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts.control import outcome
+from rollouts.control import identity, outcome
 from rollouts.control.verdict import Decision, View, decide, task_labels, window
 from rollouts.engine.client import ServiceNotFound, SwarmClient
 from rollouts.engine.nodes import watch_nodes
@@ -64,6 +64,8 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
     view = _view(rollout, svc, tasks, nodes, engine_now)
     if view.converged and not view.young and rollout.revision is not None:
         view.image_moved = _image_moved(rollout, client)
+        if not view.image_moved:
+            view.wrong_build = _wrong_build(rollout, view, client)
     with transaction.atomic():
         record_live(service, svc, tasks, nodes, now)
         _record_tasks(rollout, view)
@@ -109,6 +111,24 @@ def _image_moved(rollout: Rollout, client: SwarmClient) -> str:
     return ""
 
 
+def _wrong_build(rollout: Rollout, view: View, client: SwarmClient) -> str:
+    """Identity again, of the containers: a tag rebuilt before the write names
+    the revision's image, but tasks the engine did not re-create run the old
+    build (rollouts.control.identity)."""
+    revision = rollout.revision
+    if revision is None or not revision.image_id:
+        return ""
+    stale = identity.other_builds(client, view.running, revision.image_id)
+    if not stale:
+        return ""
+    spec = revision.spec
+    return (
+        f"{len(stale)} of {view.want} tasks run image "
+        f"{', '.join(sorted(set(stale)))}, not {revision.image_id[7:19]} that "
+        f"{spec['image']}:{spec['tag']} names in revision {revision.number}"
+    )
+
+
 def _view(
     rollout: Rollout,
     svc: SwarmService,
@@ -134,6 +154,7 @@ def _view(
     current = [t for t in tasks if t.should_run]
     running = [t for t in current if t.running and t.fingerprint == svc.fingerprint]
     view.done = len(running)
+    view.running = running
     view.stopping = [view.task_name(t) for t in outcome.stopping(tasks)]
     view.converged = view.done == want == len(current) and not view.stopping
     update, applied = svc.update, rollout.applied_at

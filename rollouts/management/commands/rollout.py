@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
+from rollouts.control import identity
 from rollouts.control.controller import Controller
 from rollouts.control.outcome import recent_ends
 from rollouts.control.rollback import rollback_destination
@@ -230,7 +231,7 @@ class Command(BaseCommand):
             raise CommandError(f"service {service.name} no longer exists in the swarm")
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
-        rows = spec_diff(live, desired)
+        rows = spec_diff(live, desired) + self._rebuilt_rows(service, desired)
         drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
@@ -248,6 +249,33 @@ class Command(BaseCommand):
             self.say(f"rollout #{active.pk} is {active.state}")
         self._say_rollback(service)
         raise SystemExit(1)
+
+    def _rebuilt_rows(
+        self, service: Service, desired: dict[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """The same tag, rebuilt: the tasks run another build than it names
+        now (rollouts.control.identity); applying re-creates them."""
+        reference = f"{desired['image']}:{desired['tag']}"
+        try:
+            image = self.client.image(reference)
+            live = self.client.inspect(service.name)
+            if image is None or live.short_image != reference:
+                return []
+            stale = identity.other_builds(
+                self.client, self.client.tasks(live.id), image.image_id
+            )
+        except SwarmError:
+            return []
+        if not stale:
+            return []
+        return [
+            (
+                "image build",
+                f"{reference} ({', '.join(sorted(set(stale)))})",
+                f"{reference} ({image.image_id[7:19]}, rebuilt: applying "
+                "re-creates every task)",
+            )
+        ]
 
     def _say_rollback(self, service: Service) -> None:
         """Where `rollout rollback` would go (rollouts.control.rollback)."""

@@ -79,11 +79,17 @@ def _failed_slots(rollout: Rollout) -> str:
 
 
 def decide(
-    rollout: Rollout, view: View, now: datetime, stuck_on_lost_node: str | None = None
+    rollout: Rollout,
+    view: View,
+    now: datetime,
+    stuck_on_lost_node: str | None = None,
+    updater_stuck: str | None = None,
 ) -> Decision | None:
     """The verdict of one look, or None to look again. `stuck_on_lost_node`
-    (rollouts.engine.nodes) is the reason to give when every task runs the new spec
-    and only the engine's updater still waits for a task of a lost node."""
+    (rollouts.engine.nodes) is the reason to give when every task runs the new
+    spec and only the engine's updater still waits for a task of a lost node;
+    `updater_stuck`, the reason to fail at once when that updater stopped for
+    good on a lost node with other slots still on the old spec."""
     superseded = _superseded(rollout, view)
     if superseded:
         return Decision(RolloutState.SUPERSEDED, superseded)
@@ -111,6 +117,16 @@ def decide(
         if done is not None and done.state == RolloutState.COMPLETED:
             return Decision(RolloutState.COMPLETED, stuck_on_lost_node)
         return done
+    if updater_stuck:
+        # No progress is possible until someone writes the service again:
+        # waiting for the deadline would only hide it.
+        short = service.short_name
+        return Decision(
+            RolloutState.FAILED,
+            f"{updater_stuck}{failures}. Way out: `rollout undo {short}` puts the "
+            f"previous revision back, or `rollout apply {short}` with a change "
+            "starts a new update; either replaces the stuck one",
+        )
     return _deadline(rollout, view, now, failures)
 
 

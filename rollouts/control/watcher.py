@@ -26,7 +26,7 @@ from django.utils import timezone
 from rollouts.control import identity, outcome
 from rollouts.control.verdict import Decision, View, decide, task_labels, window
 from rollouts.engine.client import ServiceNotFound, SwarmClient
-from rollouts.engine.nodes import watch_nodes
+from rollouts.engine.nodes import updater_stuck_on_lost_node, watch_nodes
 from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
     Rollout,
@@ -75,7 +75,16 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         lost = watch_nodes(
             rollout, nodes=swarm_nodes, svc=svc, tasks=tasks, task_name=view.task_name
         )
-        decision = decide(rollout, view, now, stuck_on_lost_node=lost)
+        stuck = updater_stuck_on_lost_node(
+            update_state=rollout.update_state,
+            svc=svc,
+            tasks=tasks,
+            nodes=swarm_nodes,
+            task_name=view.task_name,
+        )
+        decision = decide(
+            rollout, view, now, stuck_on_lost_node=lost, updater_stuck=stuck
+        )
         rollout.save(
             update_fields=[
                 "seen_tasks",

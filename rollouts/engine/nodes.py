@@ -106,6 +106,54 @@ def stuck_on_lost_node(
     )
 
 
+def updater_stuck_on_lost_node(
+    *,
+    update_state: str,
+    svc: SwarmService,
+    tasks: list[Task],
+    nodes: list[Node],
+    task_name: Callable[[Task], str],
+) -> str | None:
+    """The reason to end a rollout whose engine updater stopped for good on a
+    lost node while other slots still run the old spec; None otherwise.
+
+    The updater replaces one batch at a time and waits for each task it
+    touched; when that task is on a node that went down (a new task placed
+    there, or an old one told to stop that can no longer say it stopped), it
+    waits forever and the remaining slots are never updated (moby/moby#34024).
+    True when the engine says "updating", a down node holds such a touched
+    task, and tasks on nodes that are up still run the old spec.
+    """
+    down = {n.id: n for n in down_nodes(nodes)}
+    if update_state != "updating" or not down:
+        return None
+    touched = [
+        t
+        for node in down.values()
+        for t in tasks_taken(node, tasks)
+        if t.fingerprint == svc.fingerprint or not t.should_run
+    ]
+    old = [
+        t
+        for t in tasks
+        if t.should_run
+        and t.node_id not in down
+        and t.running
+        and t.fingerprint != svc.fingerprint
+    ]
+    if not touched or not old:
+        return None
+    hosts = ", ".join(sorted({down[t.node_id].hostname for t in touched}))
+    waited = ", ".join(sorted(task_name(t) for t in touched))
+    slots = ", ".join(sorted(f"{task_name(t)} ({t.short_image})" for t in old))
+    return (
+        f"the engine's update is stuck: node {hosts} is down and its updater "
+        f"waits for {waited} there, which can never report (Swarm never ends "
+        f"such an update by itself); {len(old)} slot(s) still run the old spec: "
+        f"{slots}"
+    )
+
+
 def watch_nodes(
     rollout: "Rollout",
     *,

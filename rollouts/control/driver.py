@@ -334,7 +334,7 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
     try:
         decision = watcher.watch_step(rollout, client)
     except SwarmUnreachable as exc:
-        unreachable(rollout, str(exc))  # say so, with the time (issue 7 §7)
+        unreachable(rollout, str(exc))  # say so, with the time
         raise
     reachable(rollout)
     if decision is None:

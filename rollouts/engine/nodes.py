@@ -8,7 +8,7 @@ The engine rule this module exists for: when a node is lost in the middle of a
 rolling update, Swarm reschedules the node's tasks on the other nodes, every
 task then runs the new spec, and still the service's UpdateStatus stays
 "updating" for good: the updater waits for the task it had started on the lost
-node (seen on the lab, ../shared/multinode.md; moby/moby#34024 describes the
+node (seen on the lab, docs/lab.md; moby/moby#34024 describes the
 updater's wait on tasks of unavailable nodes).
 """
 

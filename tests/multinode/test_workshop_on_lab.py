@@ -216,7 +216,7 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
 def test_losing_a_node_that_holds_the_updaters_task_ends_it_at_once(
     lab: Lab, lab_stack: LabStack
 ):
-    # Issue 13 §6: the node lost holds the task the engine's updater is
+    # The node lost holds the task the engine's updater is
     # waiting for, while other slots still run the old image. The updater never
     # moves on (it waits for that task to run, without a timeout): the rollout
     # must end at once with the node, the old slots and the way out, not at

@@ -1,4 +1,4 @@
-"""Issue 13 §6, over the adapter's objects: a node lost while other slots still
+"""Over the adapter's objects: a node lost while other slots still
 run the old spec leaves the engine's updater stopped for good; the rollout ends
 at once, naming the node, the slots still old and the way out."""
 

@@ -1,4 +1,4 @@
-"""Issue 13 §4 against the fake engine: the same tag, rebuilt, is rolled out
+"""Against the fake engine: the same tag, rebuilt, is rolled out
 (the engine's ForceUpdate re-creates every task, and each node resolves the
 tag again); "done" means the tasks run the image the revision names, by id."""
 

@@ -1,4 +1,4 @@
-"""Issue 13 §3 against the fake engine: `make down; make up` creates every
+"""Against the fake engine: `make down; make up` creates every
 network and secret again under new ids; what the operator means (their names)
 did not change, so it is not drift, and a re-apply writes the new ids."""
 

@@ -1,4 +1,4 @@
-"""Issue 13 §5 against the fake engine: our revision history decides where a
+"""Against the fake engine: our revision history decides where a
 rollback goes. The engine's one-deep PreviousSpec is overwritten by every
 update, even a no-op one from outside; then `rollout rollback` refuses in one
 line, naming what runs and the `undo` that goes where the operator means."""

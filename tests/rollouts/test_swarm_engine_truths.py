@@ -1,4 +1,4 @@
-"""Issue 13 §2-§5 on a real swarm: what the engine assigns, remembers or
+"""On a real swarm: what the engine assigns, remembers or
 resolves on its own (ids on a re-deploy, a tag's build, a one-deep previous
 spec, a task no node takes) never makes a rollout's outcome untrue.
 

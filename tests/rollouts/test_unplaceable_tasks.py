@@ -1,4 +1,4 @@
-"""Issue 13 §2 against the fake engine: a task the scheduler cannot place is
+"""Against the fake engine: a task the scheduler cannot place is
 named at once, with the engine's reason, in the rollout's events, `rollout
 status` and the stored task table; the progress deadline then ends the rollout
 as failed with that reason."""

@@ -12,6 +12,7 @@ rollback would change nothing, and offers the `undo` that goes where meant.
 from rollouts.engine.objects import SwarmService
 from rollouts.models import Revision, Service
 from rollouts.records.selectors import revision_undo_target
+from rollouts.spec.drift import spec_differences
 from rollouts.spec.specs import desired_from_spec, spec_diff
 
 
@@ -38,7 +39,8 @@ def rollback_refusal(service: Service, live: SwarmService) -> str:
     previous = desired_from_spec(live.previous_spec)
     target = revision_undo_target(service=service)
     hint = _undo_hint(service, target)
-    if not spec_diff(previous, runs):
+    meant_previous = live.meant_previous_spec or {}
+    if not spec_differences(meant_previous, live.meant_spec):
         return (
             f"rollback refused: {service.name} runs {_image(runs)} and the engine's "
             "previous spec is the same (an update since, even one that changed "

@@ -299,7 +299,7 @@ def test_a_global_service_on_no_eligible_node_is_not_a_success(stack, docker):
     plan = io.StringIO()
     with pytest.raises(SystemExit):
         call_command("rollout", "plan", "rng", stdout=plan, stderr=io.StringIO())
-    assert "placement constraints - -> node.labels.none==1" in plan.getvalue()
+    assert "  placement constraints: - -> node.labels.none==1" in plan.getvalue()
     message = refused("apply", "rng", "--image-tag", "1.1", "--wait")
 
     assert "nothing runs: a global service on 0 eligible nodes of 1" in message

@@ -127,14 +127,15 @@ def _code_spans(path: Path) -> Iterator[tuple[str, int, str]]:
     text = path.read_text()
     fences = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
     for match in fences.finditer(text):
-        if match.group(1) not in ("", "bash", "sh", "shell", "console"):
-            continue
+        shell = match.group(1) in ("bash", "sh", "shell", "console")
+        if match.group(1) and not shell:
+            continue  # another language: not commands
         first = text.count("\n", 0, match.start(2)) + 1
         body = match.group(2).replace("\\\n", " ")
         for offset, line in enumerate(body.splitlines()):
             line = re.sub(r"\s+#\s.*$", "", line).strip()
-            if line:
-                yield "fence", first + offset, line
+            if line:  # an untagged block (a tree, an output) may hold a command
+                yield "fence" if shell else "inline", first + offset, line
     prose = fences.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), text)
     for match in re.finditer(r"(?<!`)`([^`]+)`(?!`)", prose):
         line = text.count("\n", 0, match.start()) + 1

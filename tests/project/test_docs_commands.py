@@ -148,7 +148,7 @@ def _is_command(words: list[str]) -> bool:
     first = words[0]
     return (
         first in ("make", "manage.py", "rollout", "docker", *EXTERNAL)
-        or (first in ("python", ".venv/bin/python") and len(words) > 1)
+        or (first in ("python", "python3", ".venv/bin/python") and len(words) > 1)
         or re.match(r"(deploy|bench)/[\w.-]+\.(sh|py)$", first) is not None
     )
 
@@ -282,6 +282,8 @@ def _script_words(path: Path) -> set[str]:
     if path.suffix == ".py":
         words |= set(re.findall(r"add_argument\(\s*\"(-[-\w]+)\"", source))
         words |= set(re.findall(r"add_parser\(\s*\"([-\w]+)\"", source))
+        if "argparse" in source:
+            words |= {"-h", "--help"}
     else:
         for pattern in re.findall(r"^\s*\(?([^\s()#]+)\)", source, re.M):
             words |= {word.strip("\"'") for word in pattern.split("|")}
@@ -421,8 +423,10 @@ def check_command(text: str) -> None:
     env, words = _strip_env(_words(text))
     for var in env:
         assert var in EXTERNAL_ENV or _read_by_project(var), f"nothing reads {var}"
-    if words and words[0] in ("python", ".venv/bin/python"):
+    if words and words[0] in ("python", "python3", ".venv/bin/python"):
         words = words[1:]
+        if words[:1] == ["-m"] and len(words) > 1:  # python -m deploy.swarmops
+            words = [_module_path(words[1]), *words[2:]]
     assert words, f"no command in {text!r}"
     first = words[0]
     if first == "manage.py":
@@ -435,10 +439,19 @@ def check_command(text: str) -> None:
         check_docker(words[1:])
     elif first in EXTERNAL:
         pass
-    elif re.match(r"(deploy|bench)/", first):
+    elif re.match(r"(deploy|bench)/", first) or first.endswith(".py"):
         check_script(words)
     else:
         raise AssertionError(f"{first!r} is none of ours nor in EXTERNAL or ALLOWED")
+
+
+def _module_path(module: str) -> str:
+    """The repository file `python -m module` runs."""
+    base = module.replace(".", "/")
+    for path in (f"{base}.py", f"{base}/__main__.py"):
+        if (ROOT / path).is_file():
+            return path
+    raise AssertionError(f"no module {module} in the repository")
 
 
 def _looks_like_repo_path(word: str) -> bool:
@@ -616,6 +629,8 @@ def test_it_resolves_every_link_between_the_pages(link: Shown) -> None:
         (check_command, "bench/lab.py --no-such-flag 3"),
         (check_command, "deploy/no-such-script.sh"),
         (check_command, "frobctl --now"),
+        (check_command, "python -m deploy.no_such_module --help"),
+        (check_command, "python -m bench.lab --no-such-flag"),
         (check_path, "deploy/no-such-file.yml"),
         (check_path, "no_such_module.py"),
     ],

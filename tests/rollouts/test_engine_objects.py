@@ -3,14 +3,8 @@ the adapter reads these objects, never the raw answer."""
 
 from datetime import UTC, datetime
 
-from rollouts.engine.objects import (
-    Node,
-    SwarmService,
-    Task,
-    UpdateStatus,
-    meant_spec,
-    parse_engine_time,
-)
+from rollouts.engine.objects import Node, SwarmService, Task, UpdateStatus
+from rollouts.spec.specs import meant_spec, parse_engine_time
 from tests.rollouts.fake_engine import FakeEngine
 
 

@@ -21,6 +21,8 @@ per replica, one draw at a time per replica), however many connections wait.
 """
 
 import os
+import shutil
+import tempfile
 
 _ROLE = os.environ.get("DOCKERCOINS_ROLE", "webui")
 # rng: one process, so its device lock is the replica's. hasher and webui: one
@@ -39,3 +41,29 @@ graceful_timeout = 10
 worker_tmp_dir = "/tmp"
 # Access logs stay off: a busy rng would log ten lines a second for nothing.
 accesslog = None
+
+# prometheus_client's multiprocess mode (dockercoins.metrics): every worker
+# process writes its samples to files in one directory per server, and the
+# process answering GET /metrics adds them up. Set here, in the arbiter, before
+# any worker imports prometheus_client (the library picks its mode at import).
+# One new directory per server: several servers share /tmp on a host (bench,
+# tests), and a fresh one needs no wiping of a previous run's files.
+_METRICS_DIR = ""
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _METRICS_DIR = tempfile.mkdtemp(
+        prefix=f"dockercoins-metrics-{_ROLE}-", dir=worker_tmp_dir
+    )
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+
+
+def child_exit(server: object, worker: object) -> None:
+    # A dead worker's counters stay in the sums (its files remain); only its
+    # live gauges must go.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    if _METRICS_DIR:  # ours, not one given from outside
+        shutil.rmtree(_METRICS_DIR, ignore_errors=True)

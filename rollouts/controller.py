@@ -11,7 +11,9 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
+from rollouts import metrics
 from rollouts.driver import default_owner, drive, rollout_claim_next, rollouts_to_drive
+from rollouts.models import Rollout
 from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.sync import service_sync
 
@@ -52,20 +54,26 @@ class Controller:
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
             try:
-                drive(rollout=rollout, owner=self.owner, client=self.client)
+                self._drive(rollout)
             except (SwarmUnreachable, DatabaseError):
                 raise  # nothing can progress: the loop backs off
             except Exception:
                 # One rollout's trouble must not stall the others; it is
                 # tried again on the next loop.
+                metrics.error("step")
                 log.exception(
                     "%s: rollout #%s: step failed", rollout.service, rollout.pk
                 )
         claimed = rollout_claim_next(owner=self.owner)
         if claimed is None:
             return False
-        drive(rollout=claimed, owner=self.owner, client=self.client)
+        self._drive(claimed)
         return True
+
+    def _drive(self, rollout: Rollout) -> None:
+        state_before = rollout.state
+        drive(rollout=rollout, owner=self.owner, client=self.client)
+        metrics.rollout_stepped(rollout, state_before=state_before)
 
     def run(self, alive_file: Path) -> None:
         """Loop until `stop` is set, touching `alive_file` (the healthcheck's)
@@ -75,9 +83,11 @@ class Controller:
         while not self.stop:
             alive_file.touch()
             try:
-                worked = self.handle_one()
+                with metrics.RECONCILE.time():
+                    worked = self.handle_one()
                 backoff = 0.0
             except Exception as error:  # the engine or the DB; never die for it
+                metrics.error(_kind(error))
                 backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
                 log.warning("%s; retrying in %gs", _describe(error), backoff)
                 self.sleep(backoff)
@@ -95,6 +105,14 @@ class Controller:
         deadline = time.monotonic() + seconds
         while not self.stop and time.monotonic() < deadline:
             time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+def _kind(error: Exception) -> str:
+    if isinstance(error, SwarmError):
+        return "engine"
+    if isinstance(error, DatabaseError):
+        return "database"
+    return "other"
 
 
 def _describe(error: Exception) -> str:

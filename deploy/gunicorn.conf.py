@@ -44,16 +44,19 @@ accesslog = None
 
 # prometheus_client's multiprocess mode (dockercoins.metrics): every worker
 # process writes its samples to files in one directory per server, and the
-# process answering GET /metrics adds them up. Set here, in the arbiter, before
-# any worker imports prometheus_client (the library picks its mode at import).
-# One new directory per server: several servers share /tmp on a host (bench,
-# tests), and a fresh one needs no wiping of a previous run's files.
-_METRICS_DIR = ""
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    _METRICS_DIR = tempfile.mkdtemp(
-        prefix=f"dockercoins-metrics-{_ROLE}-", dir=worker_tmp_dir
-    )
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _METRICS_DIR
+# process answering GET /metrics adds them up. Set in the arbiter when it
+# starts (not when this file is read: bench/pipeline.py reads it for its
+# figures), before any worker imports prometheus_client, which picks its mode
+# at import. One new directory per server: several servers share /tmp on a
+# host (bench, tests), and a fresh one needs no wiping of a previous run's.
+_made_dirs: list[str] = []
+
+
+def on_starting(server: object) -> None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
+        _made_dirs.append(made)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
 
 
 def child_exit(server: object, worker: object) -> None:
@@ -65,5 +68,5 @@ def child_exit(server: object, worker: object) -> None:
 
 
 def on_exit(server: object) -> None:
-    if _METRICS_DIR:  # ours, not one given from outside
-        shutil.rmtree(_METRICS_DIR, ignore_errors=True)
+    for made in _made_dirs:  # ours, not one given from outside
+        shutil.rmtree(made, ignore_errors=True)

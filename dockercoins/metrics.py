@@ -40,17 +40,19 @@ VIEW_KEY = "dockercoins.view"
 # Views of the roles without middleware: rng and hasher route by path alone.
 _LEAN_VIEWS = {"rng": ("rng-banner", "rng-bytes"), "hasher": ("hasher-index",) * 2}
 
-# Labels stay bounded: a view is one of the URLconf's names, a status one of
-# the codes the app answers with, a version one per image.
+# Labels stay bounded: a view is one of the URLconf's names, a method one of
+# METHODS or "other", a status one of the codes the app answers with, a
+# version one per image.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 HTTP_REQUESTS = Counter(
     "dockercoins_http_requests",
-    "HTTP requests answered, by view and status (GET /metrics not counted).",
-    ["view", "status", "version"],
+    "HTTP requests answered, by view, method and status (not GET /metrics).",
+    ["view", "method", "status", "version"],
 )
 HTTP_DURATION = Histogram(
     "dockercoins_http_request_duration_seconds",
     "Time from a request reaching the app to its response being ready.",
-    ["view", "status", "version"],
+    ["view", "method", "status", "version"],
 )
 
 
@@ -94,8 +96,11 @@ def view_of(environ: dict, status: str) -> str:
 
 def observe_request(environ: dict, status: str, seconds: float) -> None:
     view = view_of(environ, status)
-    HTTP_REQUESTS.labels(view, status, settings.VERSION).inc()
-    HTTP_DURATION.labels(view, status, settings.VERSION).observe(seconds)
+    method = environ.get("REQUEST_METHOD", "")
+    if method not in METHODS:
+        method = "other"
+    HTTP_REQUESTS.labels(view, method, status, settings.VERSION).inc()
+    HTTP_DURATION.labels(view, method, status, settings.VERSION).observe(seconds)
 
 
 def with_metrics(app: WSGIApp, observe: Callable = observe_request) -> WSGIApp:

@@ -94,7 +94,7 @@ def hashes_served(stack: Stack) -> int:
     with stack.get("hasher", "/metrics") as response:
         text = response.read().decode()
     pattern = re.compile(
-        r'^dockercoins_http_requests_total\{(?=[^}]*method="POST")'
+        r'^dockercoins_http_request_duration_seconds_count\{(?=[^}]*method="POST")'
         r'(?=[^}]*status="200")[^}]*\} (\S+)$',
         re.M,
     )

@@ -43,7 +43,6 @@ def test_the_worker_and_http_metrics_carry_the_image_version():
         worker_metrics.COINS,
         worker_metrics.ROUND_TRIP,
         worker_metrics.ERRORS,
-        http_metrics.HTTP_REQUESTS,
         http_metrics.HTTP_DURATION,
     ]
     for metric in versioned:

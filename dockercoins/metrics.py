@@ -1,6 +1,6 @@
 """How every role's Prometheus samples leave the process (GET /metrics).
 
-The metrics themselves are declared in mining.metrics and rollouts.metrics;
+The metrics themselves are declared in mining.metrics and rollouts.metrics.prometheus;
 this module only serves them, in one of two ways:
 
 - Under gunicorn (rng, hasher, webui: several worker processes behind one

@@ -5,7 +5,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 import dockercoins.metrics as http_metrics
 import mining.metrics as worker_metrics
-import rollouts.metrics as controller_metrics
+import rollouts.metrics.prometheus as controller_metrics
 
 # A label whose values grow with tasks, containers, rollouts or requests would
 # make a new series per value (Prometheus' naming guide, "Labels").

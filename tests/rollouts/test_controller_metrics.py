@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from rollouts import services
-from rollouts.controller import Controller
+from rollouts.control.controller import Controller
 from rollouts.models import RolloutState
+from rollouts.records import requests
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ def test_a_completed_rollout_is_counted_with_its_outcome_and_phase(worker, engin
     labels = {"service": "dockercoins_worker", "kind": "apply", "outcome": "completed"}
     before = sample("dockercoins_rollouts_total", **labels)
     controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
-    services.service_scale(service=worker, user=None, replicas=3)
+    requests.service_scale(service=worker, user=None, replicas=3)
 
     controller.handle_one()
     watching = sample(

@@ -18,7 +18,7 @@ def lab() -> Iterator[Lab]:
         message = f"SKIPPING THE MULTI-NODE TIER: {why}"
         print(f"\n{'!' * 8} {message}")
         pytest.skip(message)
-    with running_lab(NODES, lab_id="dm", net="10.213.9") as formed:
+    with running_lab(NODES) as formed:
         yield formed
     left = formed.leftovers()
     assert not left, f"the lab's tear-down left behind:\n{left}"

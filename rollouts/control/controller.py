@@ -19,6 +19,8 @@ from rollouts.control.driver import (
 )
 from rollouts.engine.client import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.engine.sync import service_sync
+from rollouts.metrics import prometheus as metrics
+from rollouts.models import Rollout
 
 log = logging.getLogger("rollouts")
 
@@ -57,20 +59,26 @@ class Controller:
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
             try:
-                drive(rollout=rollout, owner=self.owner, client=self.client)
+                self._drive(rollout)
             except (SwarmUnreachable, DatabaseError):
                 raise  # nothing can progress: the loop backs off
             except Exception:
                 # One rollout's trouble must not stall the others; it is
                 # tried again on the next loop.
+                metrics.error("step")
                 log.exception(
                     "%s: rollout #%s: step failed", rollout.service, rollout.pk
                 )
         claimed = rollout_claim_next(owner=self.owner)
         if claimed is None:
             return False
-        drive(rollout=claimed, owner=self.owner, client=self.client)
+        self._drive(claimed)
         return True
+
+    def _drive(self, rollout: Rollout) -> None:
+        state_before = rollout.state
+        drive(rollout=rollout, owner=self.owner, client=self.client)
+        metrics.rollout_stepped(rollout, state_before=state_before)
 
     def run(self, alive_file: Path) -> None:
         """Loop until `stop` is set, touching `alive_file` (the healthcheck's)
@@ -80,9 +88,11 @@ class Controller:
         while not self.stop:
             alive_file.touch()
             try:
-                worked = self.handle_one()
+                with metrics.RECONCILE.time():
+                    worked = self.handle_one()
                 backoff = 0.0
             except Exception as error:  # the engine or the DB; never die for it
+                metrics.error(_kind(error))
                 backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
                 log.warning("%s; retrying in %gs", _describe(error), backoff)
                 self.sleep(backoff)
@@ -100,6 +110,14 @@ class Controller:
         deadline = time.monotonic() + seconds
         while not self.stop and time.monotonic() < deadline:
             time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+def _kind(error: Exception) -> str:
+    if isinstance(error, SwarmError):
+        return "engine"
+    if isinstance(error, DatabaseError):
+        return "database"
+    return "other"
 
 
 def _describe(error: Exception) -> str:

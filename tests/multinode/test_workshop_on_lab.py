@@ -2,8 +2,10 @@
 the rate it buys with 10 workers, a rolling update across nodes, and a node
 lost in the middle of a rollout. The tests run in this order on one stack."""
 
+import json
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -98,6 +100,28 @@ def test_ten_workers_mine_at_the_global_rate(lab: Lab, lab_stack: LabStack):
             f"{WORKERS} workers with rng global on {NODES} nodes: rates {rates} "
             f"hashes/s, below {RATE_BOUND:g} (0.85 x {NODES} x 10)"
         )
+
+
+def test_prometheus_scrapes_every_worker_and_rng_on_every_node(lab_stack: LabStack):
+    # Prometheus runs on node-0 and finds the tasks through Swarm's DNS
+    # (tasks.<service>), which answers for every node of the overlay network.
+    def up_by_node() -> dict[str, set[str]] | None:
+        url = lab_stack.url("prometheus", "/api/v1/targets?state=active")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        up: dict[str, set[str]] = {}
+        for target in targets:
+            if target["health"] == "up":
+                job = target["labels"]["job"]
+                up.setdefault(job, set()).add(target["labels"]["instance"])
+        enough = (
+            len(up.get("worker", ())) == WORKERS and len(up.get("rng", ())) == NODES
+        )
+        return up if enough else None
+
+    up = wait_until(up_by_node, timeout=120, interval=2, message="every task scraped")
+    assert up is not None and {"hasher", "webui", "controller"} <= set(up)
+    assert lab_stack.running_nodes("prometheus") == ["node-0"]
 
 
 def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):

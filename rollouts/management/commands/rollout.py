@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
+from dockercoins import metrics
 from rollouts.control import identity
 from rollouts.control.controller import Controller
 from rollouts.control.outcome import recent_ends
@@ -540,6 +541,12 @@ class Command(BaseCommand):
         )
         signal.signal(signal.SIGTERM, controller.request_stop)
         signal.signal(signal.SIGINT, controller.request_stop)
+        try:
+            metrics.serve(settings.METRICS_PORT)
+        except OSError as error:  # rollouts matter more than their figures
+            self.stderr.write(
+                f"metrics not served on port {settings.METRICS_PORT}: {error}"
+            )
         controller.run(alive)
 
 

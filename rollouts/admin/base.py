@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.filters import SimpleListFilter
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
@@ -49,7 +50,7 @@ class StaffAdmin(admin.ModelAdmin):
     Ids, in a page's URL, in a list action's selection or in an id filter, are
     read by the one id parser of every face (rollouts.spec.fields.parse_id,
     ASCII digits, as the API reads them): "abc", "1.0", "１" or 30 digits are
-    "no such object", a message, or a 400, never a 500 nor another row.
+    "no such object", a message, or the list's "?e=1", never a 500 nor another row.
     """
 
     def get_object(
@@ -99,7 +100,8 @@ class StaffAdmin(admin.ModelAdmin):
         if self.date_hierarchy:
             allowed.update(self.date_hierarchy + suffix for suffix in _DATE_LOOKUPS)
         if lookup.endswith("id__exact") and not _is_id(value):
-            return False  # a 400, as for a lookup not allowed
+            # The admin's own "?e=1" (a bad value), as for a bad date or choice.
+            raise IncorrectLookupParameters(f"{value!r} is not an id")
         return lookup in allowed and super().lookup_allowed(lookup, value, request)
 
 

@@ -191,9 +191,17 @@ class Command(BaseCommand):
         found (imported when new), then synced with the swarm, so that a
         request is judged against what runs. Every change starts here."""
         name = self.options["service"] if name is None else name
-        self.find(name)
+        return self.synced_all([name])[0]
+
+    def synced_all(self, names: list[str]) -> list[Service]:
+        """synced() for several names at once (one sync); no names: every
+        service of the stack that still exists."""
+        for name in names:
+            self.find(name)
         self.sync()
-        return self.service(name)
+        return [self.service(name) for name in names] or list(
+            selectors.service_list(stack=self.stack).filter(missing=False)
+        )
 
     def request(self, make: Callable[[Service, User | None], Rollout]) -> None:
         """The one path of a change: the --user first (input before the engine),
@@ -403,14 +411,9 @@ class Command(BaseCommand):
                 "field flags (--image-tag, ...) need exactly one SERVICE"
             )
         validation.validate_values(desired)  # bad input first, engine or not
-        for name in names:
-            self.find(name)
-        self.sync()
-        targets = [self.service(n) for n in names] or list(
-            selectors.service_list(stack=self.stack).filter(missing=False)
-        )
+        self.user()  # an unknown --user too
         rollouts = []
-        for service in targets:
+        for service in self.synced_all(names):
             if desired and "mode" in desired and desired["mode"] == "global":
                 desired.setdefault("replicas", None)
             rollout = self._apply_one(service, desired)

@@ -45,7 +45,7 @@ class StaffAdmin(admin.ModelAdmin):
     Services come from `rollout sync`, and revisions, rollouts and events are
     history: deleting any of them would falsify the record of who changed what.
     Lists filter by what `list_filter` and `date_hierarchy` declare only: any
-    other lookup in the query string is a 400 (issue 9).
+    other lookup in the query string is a 400.
 
     Ids, in a page's URL, in a list action's selection or in an id filter, are
     read by the one id parser of every face (rollouts.spec.fields.parse_id,

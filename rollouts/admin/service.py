@@ -160,7 +160,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         return update_state_badge(
             service.live_update_state,
             service.live_update_message,
-            own_rollback=operator_rollback(service),  # issue 7 §7
+            own_rollback=operator_rollback(service),
         )
 
     @admin.display(description="progress")

@@ -95,12 +95,12 @@ def service_change(
     carried (`carry` names them; without it, those that differ from the
     desired spec); the other swarm fields take what runs
     (rollouts.spec.drift.follow_live), so an outside change is never silently
-    reverted (issue 7 §1). Undo, re-apply and the admin's "apply now" pass
+    reverted. Undo, re-apply and the admin's "apply now" pass
     False: they re-apply a whole spec on purpose.
 
     Raises ValidationError keyed by field (nothing is saved) on bad input, on a
     mode change without `recreate_confirmed`, on a change that would resume a
-    paused failed update without `resume_confirmed` (issue 7 §6), and while
+    paused failed update without `resume_confirmed`, and while
     another rollout of the service is active.
     """
     service = Service.objects.select_for_update().get(pk=service.pk)

@@ -7,7 +7,7 @@ wording and the translation to the engine's UpdateConfig/RollbackConfig are all
 derived from `FIELDS`; adding a policy field means adding one `SpecField` here
 and its column in `models.Service` (a test checks that the two agree).
 
-Parsing is strict and happens before any conversion (issue 9): ASCII digits in
+Parsing is strict and happens before any conversion: ASCII digits in
 the documented grammar only (`"²".isdigit()` and `int("٣")` would accept what no
 operator typed), finite values only (no nan, inf or 1e999), bounded length. A
 plain number keeps a leading "-", so that validation, with the field's range,
@@ -274,8 +274,7 @@ _POLICIES = {
         "(engine default 5s).",
         "How long each rolled-back task is watched (default 5s).",
         # 0 is accepted with the engine's meaning, "the default" (5 s); the
-        # service layer stores it as 5 s so that plan and the engine agree
-        # (issue 7 §7).
+        # service layer stores it as 5 s so that plan and the engine agree.
         minimum=0,
     ),
     "max_failure_ratio": _Policy(

@@ -1,4 +1,4 @@
-"""The rollouts admin, fuzzed (issue 16): its list actions, its action pages and
+"""The rollouts admin, fuzzed: its list actions, its action pages and
 its list filters, as anonymous, as view-only staff and as a superuser.
 
 hypothesis draws the values, with the ones attackers send first (non-ASCII

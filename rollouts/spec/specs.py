@@ -87,7 +87,6 @@ _REFERENCE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]{32,}))?$"
 )
-TAG_PATTERN = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
 def parse_image(reference: str) -> tuple[str, str, str] | None:

@@ -80,7 +80,10 @@ def test_plan_exits_0_when_live_matches_desired(worker):
         ),
         (["--replicas", "5000"], "--replicas: must be a whole number from 0 to 1000"),
         (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
-        (["--mode", "global"], "--mode: changing dockercoins_worker from replicated"),
+        (
+            ["--mode", "global"],
+            "--confirm-recreate: changing dockercoins_worker from replicated",
+        ),
         (["--cause", ""], None),  # nothing to apply: not an error
     ],
 )

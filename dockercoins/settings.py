@@ -47,8 +47,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "knox",
     "mining",
     "rollouts",
+    "access",
+    "operations",
 ]
 
 _FULL_MIDDLEWARE = [
@@ -154,6 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "dockercoins.auth.LockableBasicAuthentication",
+        "access.auth.BearerTokenAuthentication",
     ],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -172,6 +176,17 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
 # axes logs a banner at every start: noise before a command's one-line error.
 AXES_VERBOSE = False
+
+# --- API tokens (django-rest-knox, our model access.ApiToken) ---------------
+# `Authorization: Bearer dcc_...`; no lifetime unless one is given when the
+# token is made (admin, `manage.py token create --expires`). The prefix lets
+# secret scanners recognise a leaked token.
+KNOX_TOKEN_MODEL = "access.ApiToken"
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": None,
+    "TOKEN_PREFIX": "dcc_",
+}
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {

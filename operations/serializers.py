@@ -107,11 +107,11 @@ class RolloutResult(RolloutOutput):
 
 
 class RefusalSerializer(serializers.Serializer):
-    """Every refusal: `detail` in one line; `errors` by field when input was
-    at fault ({"tag": ["..."]}, "non_field_errors" for the rest)."""
+    """Every refusal: `detail` in one line; `field_errors` by field when input
+    was at fault ({"tag": ["..."]}, "__all__" for the rest)."""
 
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    field_errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 

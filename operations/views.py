@@ -9,7 +9,8 @@ Those that queue a rollout accept `?wait=N` (rollouts.waiting) and an
 `Idempotency-Key` header (operations.idempotency).
 """
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS
@@ -47,6 +48,8 @@ from rollouts.fields import SPEC_FIELDS
 from rollouts.models import Rollout, Service
 from rollouts.selectors import rollout_active_for
 
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class BadRequest(APIException):
     status_code = status.HTTP_400_BAD_REQUEST
@@ -71,7 +74,7 @@ def refusal(errors: dict[str, list[str]]) -> Response:
         for field, messages in errors.items()
     ]
     detail = "; ".join(lines) or "invalid request"
-    return Response({"detail": detail, "errors": errors}, status=400)
+    return Response({"detail": detail, "field_errors": errors}, status=400)
 
 
 def _messages(errors: Any) -> dict[str, list[str]]:
@@ -82,7 +85,7 @@ def _messages(errors: Any) -> dict[str, list[str]]:
     }
 
 
-_REFUSALS = {
+_REFUSALS: dict[int, Any] = {
     code: RefusalSerializer
     for code in (
         status.HTTP_400_BAD_REQUEST,
@@ -93,7 +96,7 @@ _REFUSALS = {
 }
 _REFUSALS[status.HTTP_429_TOO_MANY_REQUESTS] = DetailSerializer
 
-_QUEUED_RESPONSES = {
+_QUEUED_RESPONSES: dict[int, Any] = {
     200: RolloutResult,
     202: RolloutResult,
     409: PolymorphicProxySerializer(
@@ -191,7 +194,7 @@ def _django_messages(error: DjangoValidationError) -> dict[str, list[str]]:
     return {NON_FIELD_ERRORS: list(error.messages)}
 
 
-def queueing_schema(summary: str, request: Any) -> Any:
+def queueing_schema(summary: str, request: Any) -> Callable[[F], F]:
     return extend_schema(
         summary=summary,
         request=request,

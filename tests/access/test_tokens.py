@@ -117,9 +117,7 @@ def test_a_token_scoped_to_services_changes_only_those(client, worker, operator)
     assert not rng.rollouts.exists()
 
 
-def test_a_token_scoped_to_a_stack_changes_only_its_services(
-    client, worker, operator
-):
+def test_a_token_scoped_to_a_stack_changes_only_its_services(client, worker, operator):
     other = make_service("web", name="shop_web", stack="shop")
     _, secret = token_create(user=operator, scope_stack="dockercoins")
 

@@ -1,6 +1,8 @@
 """A worker service with known images, and an API client authenticated by an
 operator's token (what a pipeline holds)."""
 
+from typing import Any
+
 import pytest
 from django.test import Client
 
@@ -20,9 +22,9 @@ class Pipeline:
 
     def __init__(self, client: Client, secret: str) -> None:
         self.client = client
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+        self.headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 
-    def post(self, path: str, body: object = None, **headers: str):
+    def post(self, path: str, body: object = None, **headers: Any):
         return self.client.post(
             f"/api/rollouts/services/{path}",
             {} if body is None else body,

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rollouts",
     "access",
     "operations",
+    "webhooks",
 ]
 
 _FULL_MIDDLEWARE = [
@@ -187,6 +188,14 @@ REST_KNOX = {
     "TOKEN_TTL": None,
     "TOKEN_PREFIX": "dcc_",
 }
+
+# --- Webhooks (webhooks/) ------------------------------------------------
+# Links in webhook bodies start with this (the address people reach the
+# webui at). Each attempt waits WEBHOOK_TIMEOUT seconds at most for an
+# answer; a delivery is retried with backoff for WEBHOOK_RETRY_FOR seconds.
+WEBHOOK_PUBLIC_URL = env_str("WEBHOOK_PUBLIC_URL", "http://localhost:8000")
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10, minimum=0.1)
+WEBHOOK_RETRY_FOR = env_float("WEBHOOK_RETRY_FOR", 24 * 3600, minimum=1)
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {

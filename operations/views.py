@@ -19,6 +19,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     PolymorphicProxySerializer,
     extend_schema,
+    extend_schema_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -247,6 +248,7 @@ class ServiceChangeApi(QueueingApi):
 
 
 class ServiceScaleApi(QueueingApi):
+    @extend_schema_serializer(component_name="ScaleRequest")
     class InputSerializer(serializers.Serializer):
         replicas = StrictIntegerField(help_text="tasks wanted")
         change_cause = change_cause(required=False)
@@ -267,6 +269,7 @@ class ServiceScaleApi(QueueingApi):
 
 
 class ServiceUndoApi(QueueingApi):
+    @extend_schema_serializer(component_name="UndoRequest")
     class InputSerializer(serializers.Serializer):
         to_revision = StrictIntegerField(
             required=False,
@@ -292,6 +295,7 @@ class ServiceUndoApi(QueueingApi):
 
 
 class ServiceRollbackApi(QueueingApi):
+    @extend_schema_serializer(component_name="RollbackRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=True)
 
@@ -306,6 +310,7 @@ class ServiceRollbackApi(QueueingApi):
 
 
 class ServiceReapplyApi(QueueingApi):
+    @extend_schema_serializer(component_name="ReapplyRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=False)
 
@@ -322,6 +327,7 @@ class ServiceReapplyApi(QueueingApi):
 class RolloutAbortApi(ServiceOperationApi):
     """End the service's rollout in flight (recorded with who and why)."""
 
+    @extend_schema_serializer(component_name="AbortRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=True)
 
@@ -364,6 +370,7 @@ class RolloutAbortApi(ServiceOperationApi):
 class ServiceAdoptApi(ServiceOperationApi):
     """Take what runs as the desired spec: a new revision, nothing sent."""
 
+    @extend_schema_serializer(component_name="AdoptRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=False)
 

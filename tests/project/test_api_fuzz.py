@@ -142,7 +142,8 @@ def test_the_api_answers_every_generated_request_as_its_schema_says(
             if names:
                 call(operation.Case(path_parameters=dict.fromkeys(names, value)))
             for name in (p.name for p in operation.query):
-                call(operation.Case(query={name: value}))
+                known = {n: rows[n] for n in names} or None
+                call(operation.Case(path_parameters=known, query={name: value}))
 
         @given(case=operation.as_strategy())
         @settings(

@@ -9,9 +9,16 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from webhooks.models import Attempt, Delivery, DeliveryState, EventType, Subscription
+from webhooks.targets import validate_target
 
 
 class SubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        validators=[validate_target],
+        help_text="http(s), no credentials; redirects are never followed",
+    )
     events = forms.MultipleChoiceField(
         choices=EventType.choices,
         required=False,

@@ -9,8 +9,8 @@ from rest_framework.reverse import reverse
 
 from rollouts.api.serializers import StrictIntegerField
 from rollouts.api.views import RolloutOutput
-from rollouts.fields import CHOICE, COUNT, DURATION, FIELDS, TEXT, SpecField
 from rollouts.models import Rollout
+from rollouts.spec.fields import CHOICE, COUNT, DURATION, FIELDS, TEXT, SpecField
 
 CAUSE_LENGTH = 500
 

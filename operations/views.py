@@ -42,12 +42,12 @@ from operations.serializers import (
     change_cause,
 )
 from operations.waiting import rollout_wait, status_for
-from rollouts import services
 from rollouts.api.serializers import RevisionSerializer, StrictIntegerField
 from rollouts.api.views import get_service
-from rollouts.fields import SPEC_FIELDS
 from rollouts.models import Rollout, Service
-from rollouts.selectors import rollout_active_for
+from rollouts.records import requests as services
+from rollouts.records.selectors import rollout_active_for
+from rollouts.spec.fields import SPEC_FIELDS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -17,7 +17,7 @@ from rollouts.models import RolloutEvent, RolloutState
 from webhooks.models import Delivery, EventType, Subscription
 from webhooks.payload import render, slack_body, standard_body
 
-NODE_EVENT = "node"  # rollouts.nodes.NODE_EVENT
+NODE_EVENT = "node"  # rollouts.engine.nodes.NODE_EVENT
 
 _FINAL = {
     RolloutState.COMPLETED: EventType.COMPLETED,

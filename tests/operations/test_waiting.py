@@ -5,8 +5,8 @@ rolled back or paused, 202 still running when the wait is over."""
 import pytest
 
 from operations import waiting
-from rollouts.history import finish
 from rollouts.models import Rollout, RolloutState
+from rollouts.records.history import finish
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from rollouts import services
-from rollouts.history import finish
 from rollouts.models import RolloutState
+from rollouts.records import requests as services
+from rollouts.records.history import finish
 from webhooks.delivery import BACKOFF, handle_one
 from webhooks.models import Delivery, DeliveryState
 

@@ -7,9 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from rollouts import services
-from rollouts.history import event, finish
 from rollouts.models import RolloutState
+from rollouts.records import requests as services
+from rollouts.records.history import event, finish
 from tests.rollouts.admin_support import make_service
 from webhooks.models import Delivery, EventType, Subscription
 

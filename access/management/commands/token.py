@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from access.models import ApiToken
 from access.tokens import describe_scope, token_create, token_revoke
-from rollouts import selectors
-from rollouts.fields import ParseError, parse_duration
 from rollouts.models import Service
+from rollouts.records import selectors
+from rollouts.spec.fields import ParseError, parse_duration
 
 
 def _lifetime(text: str) -> timedelta:

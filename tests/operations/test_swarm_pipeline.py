@@ -66,8 +66,8 @@ def webui_exec(stack: Stack, *args: str, stdin: str | None = None) -> str:
         capture_output=True,
         text=True,
         timeout=120,
-        check=True,
     )
+    assert done.returncode == 0, f"{args}: {done.stderr[-2000:]}"
     return done.stdout
 
 
@@ -79,6 +79,28 @@ def stack(docker_client) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def setup(stack) -> dict[str, str]:
+    def migrated() -> bool:
+        done = subprocess.run(
+            [
+                "docker",
+                "exec",
+                webui_container(stack),
+                "python",
+                "manage.py",
+                "migrate",
+                "--check",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+        last[:] = [done.stderr.decode()[-600:]]
+        return done.returncode == 0
+
+    last: list[str] = []
+    try:
+        wait_until(migrated, timeout=300, interval=3, message="the stack's migrations")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last: {last}") from None
     secret = webui_exec(stack, "python", "manage.py", "shell", stdin=SETUP).split()[-1]
     token = webui_exec(stack, "python", "manage.py", "token", "create", "ci")
     webui_exec(stack, "sh", "-c", "cat > /tmp/receiver.py", stdin=RECEIVER)

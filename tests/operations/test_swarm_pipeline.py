@@ -142,7 +142,9 @@ def test_a_bugged_release_fails_the_job_with_the_rolled_back_reason(stack, setup
             "tag": "bugged",
             "update_failure_action": "rollback",
             "update_max_failure_ratio": 0.2,
-            "update_monitor": "10s",
+            "update_parallelism": 2,
+            "update_delay": "5s",
+            "update_monitor": "20s",
             "change_cause": "CI: bugged",
         },
         key="ci-bugged",
@@ -150,8 +152,8 @@ def test_a_bugged_release_fails_the_job_with_the_rolled_back_reason(stack, setup
     print(f"bugged: {response.status_code} after {time.monotonic() - started:.1f}s")
 
     assert response.status_code == 422, response.text
-    assert response.json()["state"] == "rolled_back"
-    assert response.json()["reason"]
+    assert response.json()["state"] == "rolled_back", response.json()["reason"]
+    assert "non-zero exit" in response.json()["reason"]
 
 
 def test_a_good_release_passes_and_a_retry_answers_the_same_rollout(stack, setup):

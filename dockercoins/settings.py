@@ -47,8 +47,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "knox",
     "mining",
     "rollouts",
+    "access",
+    "operations",
+    "webhooks",
 ]
 
 _FULL_MIDDLEWARE = [
@@ -156,6 +160,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "dockercoins.auth.LockableBasicAuthentication",
+        "access.auth.BearerTokenAuthentication",
     ],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -174,6 +179,25 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
 # axes logs a banner at every start: noise before a command's one-line error.
 AXES_VERBOSE = False
+
+# --- API tokens (django-rest-knox, our model access.ApiToken) ---------------
+# `Authorization: Bearer dcc_...`; no lifetime unless one is given when the
+# token is made (admin, `manage.py token create --expires`). The prefix lets
+# secret scanners recognise a leaked token.
+KNOX_TOKEN_MODEL = "access.ApiToken"
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": None,
+    "TOKEN_PREFIX": "dcc_",
+}
+
+# --- Webhooks (webhooks/) ------------------------------------------------
+# Links in webhook bodies start with this (the address people reach the
+# webui at). Each attempt waits WEBHOOK_TIMEOUT seconds at most for an
+# answer; a delivery is retried with backoff for WEBHOOK_RETRY_FOR seconds.
+WEBHOOK_PUBLIC_URL = env_str("WEBHOOK_PUBLIC_URL", "http://localhost:8000")
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10, minimum=0.1)
+WEBHOOK_RETRY_FOR = env_float("WEBHOOK_RETRY_FOR", 24 * 3600, minimum=1)
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {

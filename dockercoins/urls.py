@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("", include("mining.urls")),
     path("api/rollouts/", include("rollouts.urls")),
+    path("api/rollouts/", include("operations.urls")),
 ]
 
 

@@ -43,9 +43,15 @@ LIVE_FIELDS = [
 
 
 def event(rollout: Rollout, kind: str, message: str) -> RolloutEvent:
-    """Record one step of a rollout; each is also one log line."""
+    """Record one step of a rollout; each is also one log line.
+
+    In a transaction of its own when the caller has none: what other apps
+    write when an event is saved (webhooks' outbox, on post_save) is then
+    committed with it or not at all.
+    """
     log.info("%s #%s %s: %s", rollout.service.name, rollout.pk, kind, message)
-    return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
+    with transaction.atomic():
+        return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
 
 
 def revision_create(service: Service, user: User | None, change_cause: str) -> Revision:

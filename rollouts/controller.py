@@ -3,6 +3,12 @@
 In the shape of healthchecks' sendalerts: a signal only sets the stop flag,
 `handle_one()` does one unit of work and says whether it found any, idle and
 back-off sleeps are taken in one-second slices so that a stop is quick.
+
+The heartbeat file says "the controller does its work", not "its process
+runs": it is touched after each round that worked, never while the engine or
+the database fails. Once it is older than the limit of the entrypoint's
+heartbeat watch (HEARTBEAT_MAX_AGE), the watch stops the controller and Swarm
+starts a new one, which takes the orphaned rollouts over.
 """
 
 import logging
@@ -11,6 +17,7 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
+from rollouts import database
 from rollouts.driver import default_owner, drive, rollout_claim_next, rollouts_to_drive
 from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.sync import service_sync
@@ -18,6 +25,10 @@ from rollouts.sync import service_sync
 log = logging.getLogger("rollouts")
 
 MAX_BACKOFF = 30.0  # seconds
+# A reconnect to the database costs one connect (its timeout is 5 s): tried
+# more often than the engine, so a restarted PostgreSQL is back in use within
+# seconds.
+MAX_DATABASE_BACKOFF = 5.0  # seconds
 
 
 class Controller:
@@ -68,20 +79,30 @@ class Controller:
         return True
 
     def run(self, alive_file: Path) -> None:
-        """Loop until `stop` is set, touching `alive_file` (the healthcheck's)
-        every round; errors of the engine or the database back off, never kill."""
+        """Loop until `stop` is set; errors of the engine or the database back
+        off, never kill. `alive_file` (the heartbeat) is touched at the start
+        and after every round that worked, so it ages while rounds fail."""
         log.info("controller %s started", self.owner)
-        backoff = 0.0
+        alive_file.touch()
+        engine = database.Outage(cap=MAX_BACKOFF)
+        db = database.Outage(cap=MAX_DATABASE_BACKOFF)
         while not self.stop:
-            alive_file.touch()
             try:
                 worked = self.handle_one()
-                backoff = 0.0
             except Exception as error:  # the engine or the DB; never die for it
-                backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
-                log.warning("%s; retrying in %gs", _describe(error), backoff)
-                self.sleep(backoff)
+                if isinstance(error, DatabaseError):
+                    database.drop_broken_connections()  # the next round reconnects
+                    delay = db.failed()
+                else:
+                    delay = engine.failed()
+                log.warning("%s; retrying in %gs", _describe(error), delay)
+                self.sleep(delay)
                 continue
+            for what, outage in (("the database", db), ("the engine", engine)):
+                lasted = outage.ended()
+                if lasted is not None:
+                    log.info("%s answers again (failed for %.1fs)", what, lasted)
+            alive_file.touch()
             if not worked:
                 self.sleep(1)
         log.info("controller %s stopped", self.owner)
@@ -101,5 +122,5 @@ def _describe(error: Exception) -> str:
     if isinstance(error, SwarmError):
         return str(error)
     if isinstance(error, DatabaseError):
-        return f"database not ready ({error})"
+        return database.describe(error)
     return f"{error.__class__.__name__}: {error}"

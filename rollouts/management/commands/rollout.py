@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from rollouts import nodes, selectors, services, validation
+from rollouts import database, nodes, selectors, services, validation
 from rollouts.controller import Controller
 from rollouts.drift import describe_drift, service_drift
 from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
@@ -149,9 +149,7 @@ class Command(BaseCommand):
         except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:
-            raise CommandError(
-                f"database not ready ({error}); run `manage.py migrate`"
-            ) from None
+            raise CommandError(database.describe(error)) from None
         finally:
             logger.setLevel(level)
 

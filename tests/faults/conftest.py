@@ -74,16 +74,14 @@ class Operator:
         )
         return done.stdout
 
-    def command(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    def command(self, *args: str) -> list[str]:
         container = wait_until(
             self.container, timeout=120, message="a running controller"
         )
         group = docker("exec", container, "stat", "-c", "%g", "/var/run/docker.sock")
-        flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
         return [
             "docker",
             "exec",
-            *flags,
             "-u",
             f"10001:{group.strip()}",
             container,
@@ -108,19 +106,25 @@ class Operator:
             text=True,
         )
 
+    def manage(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """`manage.py ARGS` in the webui's container (the admin's side, with
+        more memory than the controller's); its output, or AssertionError."""
+        flags = [f"-e{k}={v}" for k, v in (env or {}).items()]
+        done = subprocess.run(
+            ["docker", "exec", *flags, self.container("webui"), "python",
+             "manage.py", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
     def make_staff(self) -> None:
-        code, out = self.run(
-            "createsuperuser", "--noinput", "--username", STAFF, "--email", "f@x.test"
-        )
-        assert code == 0 or "already taken" in out, out
-        code, out = self.run(
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; "
-            f"u = User.objects.get(username='{STAFF}'); "
-            f"u.set_password('{self.password}'); u.save()",
-        )
-        assert code == 0, out
+        self.manage(
+            "createsuperuser", "--noinput", "--username", STAFF, "--email",
+            "faults@example.test", env={"DJANGO_SUPERUSER_PASSWORD": self.password},
+        )  # fmt: skip
 
     def api(self, path: str) -> tuple[int, Any]:
         """GET /api/... as staff: (status, parsed JSON or the body as text)."""

@@ -8,11 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
-from rollouts import terminal
-from rollouts.controller import Controller
+from rollouts.control.controller import Controller
+from rollouts.engine.client import SwarmUnreachable
+from rollouts.management import terminal
 from rollouts.management.commands.rollout import Command
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.swarm import SwarmUnreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,9 @@ def fake_docker(engine, monkeypatch):
     monkeypatch.setattr(
         "rollouts.management.commands.rollout.SwarmClient", engine.client
     )
-    monkeypatch.setattr("rollouts.terminal.time.sleep", lambda seconds: engine.tick())
+    monkeypatch.setattr(
+        "rollouts.management.terminal.time.sleep", lambda seconds: engine.tick()
+    )
 
 
 def rollout(*args: str) -> str:
@@ -270,7 +272,7 @@ def test_apply_without_wait_leaves_the_watching_to_the_controller(worker, engine
 
 
 def test_apply_runs_a_rollout_queued_in_the_admin(worker, engine):
-    from rollouts.services import service_scale
+    from rollouts.records.requests import service_scale
 
     queued = service_scale(service=worker, user=None, replicas=3)
     engine.on_write = lambda engine, service: engine.add_task(service, 3, "running")
@@ -380,7 +382,7 @@ def test_a_stop_cuts_the_controllers_sleep_short(engine, monkeypatch):
         slices.append(seconds)
         controller.request_stop()  # SIGTERM arrives during the first slice
 
-    monkeypatch.setattr("rollouts.controller.time.sleep", one_slice)
+    monkeypatch.setattr("rollouts.control.controller.time.sleep", one_slice)
     controller.sleep(30)
 
     assert slices == [1.0]  # one 1 s slice, not 30 s
@@ -448,7 +450,7 @@ def test_a_database_that_does_not_answer_is_not_a_missing_migration(
     def lost(**kwargs):
         raise OperationalError("the connection is lost")
 
-    monkeypatch.setattr("rollouts.selectors.service_get", lost)
+    monkeypatch.setattr("rollouts.records.selectors.service_get", lost)
 
     with pytest.raises(CommandError) as raised:
         rollout("history", "worker")
@@ -460,7 +462,7 @@ def test_a_missing_table_still_says_to_migrate(worker, monkeypatch):
     def missing(**kwargs):
         raise OperationalError("no such table: rollouts_service")
 
-    monkeypatch.setattr("rollouts.selectors.service_get", missing)
+    monkeypatch.setattr("rollouts.records.selectors.service_get", missing)
 
     with pytest.raises(CommandError) as raised:
         rollout("history", "worker")

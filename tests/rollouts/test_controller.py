@@ -7,16 +7,17 @@ import pytest
 from django.db import OperationalError, connections
 from django.utils import timezone
 
-from rollouts import database, driver, services
-from rollouts.controller import Controller
+from rollouts.control import database, driver
+from rollouts.control.controller import Controller
+from rollouts.engine.client import SwarmUnreachable
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.swarm import SwarmUnreachable
+from rollouts.records import requests
 
 pytestmark = pytest.mark.django_db
 
 
 def queued(worker: Service, **desired) -> Rollout:
-    return services.service_change(
+    return requests.service_change(
         service=worker, user=None, change_cause="test", **(desired or {"tag": "1.1"})
     )
 
@@ -136,7 +137,7 @@ def test_the_controller_imports_the_stack_before_anything_else(engine, db):
 
 def test_a_scale_saved_in_the_admin_is_applied_and_watched(worker, engine):
     controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
-    rollout = services.service_scale(service=worker, user=None, replicas=3)
+    rollout = requests.service_scale(service=worker, user=None, replicas=3)
 
     assert controller.handle_one()
     assert engine.service("dockercoins_worker")["Spec"]["Mode"] == {
@@ -184,7 +185,7 @@ def test_one_rollouts_trouble_does_not_stall_the_others(worker, engine, monkeypa
             raise RuntimeError("a bug")
         return real_step(rollout=rollout, client=client)
 
-    monkeypatch.setattr("rollouts.driver.rollout_watch_step", step)
+    monkeypatch.setattr("rollouts.control.driver.rollout_watch_step", step)
 
     controller.handle_one()
 
@@ -223,7 +224,7 @@ def test_a_controller_reconnects_after_losing_its_database(
     monkeypatch.setattr(controller, "handle_one", rounds)
     monkeypatch.setattr(controller, "sleep", sleeps.append)
     monkeypatch.setattr(
-        "rollouts.controller.database.drop_broken_connections",
+        "rollouts.control.controller.database.drop_broken_connections",
         lambda: dropped.append(1),
     )
 
@@ -244,7 +245,7 @@ def test_the_heartbeat_ages_while_the_controller_cannot_work(
     monkeypatch.setattr(controller, "handle_one", rounds)
     monkeypatch.setattr(controller, "sleep", lambda seconds: None)
     monkeypatch.setattr(
-        "rollouts.controller.database.drop_broken_connections", lambda: None
+        "rollouts.control.controller.database.drop_broken_connections", lambda: None
     )
 
     controller.run(alive)

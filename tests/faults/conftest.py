@@ -24,6 +24,8 @@ from deploy.polling import wait_until
 from deploy.stacks import Stack, deployed_stack, docker
 
 STAFF = "faults"
+# Generous: the tier may share two cores with other test stacks.
+HTTP_TIMEOUT = 30
 RECOVERY: dict[str, float] = {}
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -133,7 +135,7 @@ class Operator:
             self.stack.url("webui", path), headers={"Authorization": f"Basic {token}"}
         )
         try:
-            with _opener.open(request, timeout=10) as response:
+            with _opener.open(request, timeout=HTTP_TIMEOUT) as response:
                 status, body = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, body = error.code, error.read()
@@ -152,9 +154,11 @@ class Operator:
 
         def read() -> Any:
             status, body = self.api(f"/api/rollouts/rollouts/?service={short}")
-            return body if status == 200 else None
+            return [body] if status == 200 else None  # [] is an answer too
 
-        found = wait_until(read, timeout=120, message=f"the rollouts of {short}")
+        found: list[dict[str, Any]] = wait_until(
+            read, timeout=120, message=f"the rollouts of {short}"
+        )[0]
         return found
 
     def rollout(self, pk: int) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from tests.faults.conftest import (
 )
 
 QUEUE_CHANGE = (
-    "from rollouts import selectors, services; "
-    "services.service_change(service=selectors.service_get(name='hasher'), "
+    "from rollouts.records import requests, selectors; "
+    "requests.service_change(service=selectors.service_get(name='hasher'), "
     "user=None, change_cause='queued while the controller was dead', "
     "carry=['update_delay'], update_delay=2.0)"
 )

@@ -31,7 +31,7 @@ def test_apply_wait_rides_out_a_database_restart_and_exits_with_the_outcome(
     )  # fmt: skip
     newest = wait_until(
         lambda: [r for r in op.rollouts("worker") if r["state"] == "watching"],
-        timeout=60,
+        timeout=180,
         message="the rollout to be watched",
     )[0]
 

@@ -89,7 +89,7 @@ class Controller:
         and after every round that worked, so it ages while rounds fail."""
         log.info("controller %s started", self.owner)
         alive_file.touch()
-        engine = database.Outage(cap=MAX_BACKOFF)
+        other = database.Outage(cap=MAX_BACKOFF)  # the engine, or a bug
         db = database.Outage(cap=MAX_DATABASE_BACKOFF)
         while not self.stop:
             try:
@@ -99,14 +99,16 @@ class Controller:
                     database.drop_broken_connections()  # the next round reconnects
                     delay = db.failed()
                 else:
-                    delay = engine.failed()
+                    delay = other.failed()
                 log.warning("%s; retrying in %gs", _describe(error), delay)
                 self.sleep(delay)
                 continue
-            for what, outage in (("the database", db), ("the engine", engine)):
-                lasted = outage.ended()
-                if lasted is not None:
-                    log.info("%s answers again (failed for %.1fs)", what, lasted)
+            lasted = db.ended()
+            if lasted is not None:
+                log.info("the database answers again (failed for %.1fs)", lasted)
+            lasted = other.ended()
+            if lasted is not None:
+                log.info("working again after %.1fs of failed rounds", lasted)
             alive_file.touch()
             if not worked:
                 self.sleep(1)

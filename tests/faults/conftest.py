@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -200,6 +201,17 @@ class Operator:
             "service", "scale", "--detach", f"{self.stack.service(short)}={replicas}"
         )
         return sent
+
+
+def seconds_to_event(rollout: dict[str, Any], starts: str, since: float) -> float:
+    """Seconds from `since` (time.time()) to the rollout's last event whose
+    message starts with `starts` (event times are the controller's clock, the
+    host's clock here)."""
+    for event in reversed(rollout["events"]):
+        if event["message"].startswith(starts):
+            at = datetime.fromisoformat(event["at"].replace("Z", "+00:00"))
+            return at.timestamp() - since
+    raise AssertionError(f"no event {starts!r} in {rollout['events']}")
 
 
 def other_tag(op: Operator) -> str:

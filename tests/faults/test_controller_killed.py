@@ -11,6 +11,7 @@ from tests.faults.conftest import (
     container_changed,
     other_tag,
     recovered,
+    seconds_to_event,
 )
 
 QUEUE_CHANGE = (
@@ -34,7 +35,7 @@ def test_a_killed_controllers_rollout_is_taken_over_and_ends_truthfully(
     assert rollout["state"] == "watching", rollout
     controller = op.container()
 
-    killed = time.monotonic()
+    killed, killed_at = time.monotonic(), time.time()
     docker("kill", "--signal", "KILL", controller)
     # Queued as the admin queues it, while no controller runs.
     op.manage("shell", "-c", QUEUE_CHANGE)
@@ -47,6 +48,9 @@ def test_a_killed_controllers_rollout_is_taken_over_and_ends_truthfully(
     assert any(m.startswith("taken over by") for m in events), events
     applied_once(op, final)
     assert container_changed(op, controller)
+    taken_over = seconds_to_event(final, "taken over by", killed_at)
+    assert taken_over > 0  # by the new controller, after the kill
+    recovered("controller SIGKILL, the rollout taken over", taken_over)
 
     queued = op.rollouts("hasher")[0]
     assert queued["change_cause"] == "queued while the controller was dead"

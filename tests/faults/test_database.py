@@ -13,6 +13,7 @@ from tests.faults.conftest import (
     container_changed,
     other_tag,
     recovered,
+    seconds_to_event,
 )
 
 OUTAGE = 60.0  # seconds: "PostgreSQL stopped for a minute"
@@ -103,7 +104,7 @@ def test_a_database_outage_is_a_503_and_the_rollout_ends_truthfully(
     )
     time.sleep(max(0.0, OUTAGE - (time.monotonic() - stopped)))  # the outage
 
-    started = op.scale("postgres", 1)
+    started, started_at = op.scale("postgres", 1), time.time()
     wait_until(
         lambda: op.api("/api/rollouts/services/")[0] == 200,
         timeout=120,
@@ -120,6 +121,9 @@ def test_a_database_outage_is_a_503_and_the_rollout_ends_truthfully(
     applied_once(op, final)
     events = [e["message"] for e in final["events"]]
     assert any(m.startswith("taken over by") for m in events), events
+    taken_over = seconds_to_event(final, "taken over by", started_at)
+    assert taken_over > 0  # by the new controller, once the database is back
+    recovered("database back, the rollout taken over", taken_over)
     # The refused apply queued nothing.
     causes = [r["change_cause"] for r in op.rollouts("rng")]
     assert "rollout apply rng --replicas 2" not in causes

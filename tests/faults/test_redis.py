@@ -31,6 +31,7 @@ def test_a_redis_restart_loses_no_hash_and_mining_goes_on(healthy: Operator):
     )
     recovered("Redis restart, /json answers", time.monotonic() - restarted)
 
+    print(f"\nRedis restart: before {before}, first answer after {after}")
     # Nothing was lost: the counter and the wallet carry on from where they were.
     assert after["hashes"] >= before["hashes"], (before, after)
     assert after["coins"] >= before["coins"], (before, after)

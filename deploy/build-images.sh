@@ -5,6 +5,7 @@
 #   dockercoins:1.0 / 1.1 / bugged   the app (deploy/Dockerfile targets)
 #   dockercoins-redis:1.0      Debian's redis-server (deploy/Dockerfile.redis)
 #   dockercoins-postgres:1.0   Debian's postgresql-15 (deploy/Dockerfile.postgres)
+#   dockercoins-prometheus:1.0 Debian's prometheus (deploy/Dockerfile.prometheus)
 # Safe to re-run: the base image and the wheelhouse are made only when missing
 # or out of date, and Docker's build cache makes unchanged images instant.
 #
@@ -16,6 +17,7 @@
 #   DOCKERCOINS_IMAGE  repository of the app image (dockercoins)
 #   REDIS_IMAGE      name:tag of the Redis image (dockercoins-redis:1.0)
 #   POSTGRES_IMAGE   name:tag of the PostgreSQL image (dockercoins-postgres:1.0)
+#   PROMETHEUS_IMAGE name:tag of the Prometheus image (dockercoins-prometheus:1.0)
 #   DEBIAN_MIRROR    debootstrap mirror (default: from /etc/apt sources)
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
@@ -27,6 +29,7 @@ REDIS_BASE_IMAGE="${REDIS_BASE_IMAGE:-$BASE_IMAGE}"
 DOCKERCOINS_IMAGE="${DOCKERCOINS_IMAGE:-dockercoins}"
 REDIS_IMAGE="${REDIS_IMAGE:-dockercoins-redis:1.0}"
 POSTGRES_IMAGE="${POSTGRES_IMAGE:-dockercoins-postgres:1.0}"
+PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-dockercoins-prometheus:1.0}"
 WHEELS="$BUILD_DIR/wheels"
 PIP="${PIP:-$DOCKERCOINS_ROOT/.venv/bin/pip}"
 # Both builders understand our Dockerfiles; the legacy one is what a bare
@@ -135,31 +138,41 @@ build_redis() {
         <deploy/Dockerfile.redis
 }
 
-# postgres_debs DIR: postgresql-15 and what it needs beyond the base image,
+# debian_debs DIR PACKAGE: PACKAGE and what it needs beyond the base image,
 # downloaded on the host by apt against the BASE image's package list (not the
 # host's), so the image build itself needs no network.
-postgres_debs() {
-    local dir="$1" status="$BUILD_DIR/base-dpkg-status"
-    [ "$(id -u)" -eq 0 ] || die "downloading postgresql's packages needs root (apt-get)"
+debian_debs() {
+    local dir="$1" package="$2" status="$BUILD_DIR/base-dpkg-status"
+    local logfile="$BUILD_DIR/$package-debs.log"
+    [ "$(id -u)" -eq 0 ] || die "downloading $package's packages needs root (apt-get)"
     docker run --rm --entrypoint cat "$BASE_IMAGE" /var/lib/dpkg/status >"$status"
     mkdir -p "$dir/partial"
     apt-get install --download-only -y -qq --no-install-recommends \
         -o Dir::State::status="$status" -o Dir::Cache::archives="$dir" \
-        -o Debug::NoLocking=1 postgresql-15 >"$BUILD_DIR/postgres-debs.log" 2>&1 \
+        -o Debug::NoLocking=1 "$package" >"$logfile" 2>&1 \
         || { apt-get update -qq && apt-get install --download-only -y -qq --no-install-recommends \
                 -o Dir::State::status="$status" -o Dir::Cache::archives="$dir" \
-                -o Debug::NoLocking=1 postgresql-15 >"$BUILD_DIR/postgres-debs.log" 2>&1; } \
-        || die "could not download postgresql-15's packages; see $BUILD_DIR/postgres-debs.log"
+                -o Debug::NoLocking=1 "$package" >"$logfile" 2>&1; } \
+        || die "could not download $package's packages; see $logfile"
     rm -rf "$dir/partial" "$dir/lock"
 }
 
 build_postgres() {
     local context="$BUILD_DIR/postgres"
-    postgres_debs "$context"
+    debian_debs "$context" postgresql-15
     cp deploy/postgres-entrypoint.sh "$context/"
     timed "image $POSTGRES_IMAGE" docker_build postgres \
         --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$POSTGRES_IMAGE" \
         -f deploy/Dockerfile.postgres "$context"
+}
+
+build_prometheus() {
+    local context="$BUILD_DIR/prometheus"
+    debian_debs "$context" prometheus
+    cp deploy/prometheus.yml "$context/"
+    timed "image $PROMETHEUS_IMAGE" docker_build prometheus \
+        --build-arg BASE_IMAGE="$BASE_IMAGE" -t "$PROMETHEUS_IMAGE" \
+        -f deploy/Dockerfile.prometheus "$context"
 }
 
 main() {
@@ -176,11 +189,12 @@ main() {
     build_app bugged bugged
     build_redis
     build_postgres
+    build_prometheus
     # Intermediate images of old builds; recent ones stay as build cache.
     docker image prune --force --filter until=24h >/dev/null || true
     log "images ready in $(( $(now_s) - start ))s:"
     docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' \
-        | grep -E "^($DOCKERCOINS_IMAGE|${REDIS_IMAGE%%:*}|${POSTGRES_IMAGE%%:*}|${BASE_IMAGE%%:*}):" | sed 's/^/  /' >&2 || true
+        | grep -E "^($DOCKERCOINS_IMAGE|${REDIS_IMAGE%%:*}|${POSTGRES_IMAGE%%:*}|${PROMETHEUS_IMAGE%%:*}|${BASE_IMAGE%%:*}):" | sed 's/^/  /' >&2 || true
 }
 
 main "$@"

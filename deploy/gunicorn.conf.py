@@ -21,6 +21,8 @@ per replica, one draw at a time per replica), however many connections wait.
 """
 
 import os
+import shutil
+import tempfile
 
 _ROLE = os.environ.get("DOCKERCOINS_ROLE", "webui")
 # rng: one process, so its device lock is the replica's. hasher and webui: one
@@ -39,3 +41,32 @@ graceful_timeout = 10
 worker_tmp_dir = "/tmp"
 # Access logs stay off: a busy rng would log ten lines a second for nothing.
 accesslog = None
+
+# prometheus_client's multiprocess mode (dockercoins.metrics): every worker
+# process writes its samples to files in one directory per server, and the
+# process answering GET /metrics adds them up. Set in the arbiter when it
+# starts (not when this file is read: bench/pipeline.py reads it for its
+# figures), before any worker imports prometheus_client, which picks its mode
+# at import. One new directory per server: several servers share /tmp on a
+# host (bench, tests), and a fresh one needs no wiping of a previous run's.
+_made_dirs: list[str] = []
+
+
+def on_starting(server: object) -> None:
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
+        _made_dirs.append(made)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+
+
+def child_exit(server: object, worker: object) -> None:
+    # A dead worker's counters stay in the sums (its files remain); only its
+    # live gauges must go.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    for made in _made_dirs:  # ours, not one given from outside
+        shutil.rmtree(made, ignore_errors=True)

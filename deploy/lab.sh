@@ -185,7 +185,7 @@ engine_answers() { node_docker "$1" info >/dev/null 2>&1; }
 lab_images() {
     if [ -n "${LAB_IMAGES:-}" ]; then echo "$LAB_IMAGES"; return; fi
     local image="${DOCKERCOINS_IMAGE:-dockercoins}"
-    echo "$image:1.0 $image:1.1 $image:bugged ${REDIS_IMAGE:-dockercoins-redis:1.0} ${POSTGRES_IMAGE:-dockercoins-postgres:1.0}"
+    echo "$image:1.0 $image:1.1 $image:bugged ${REDIS_IMAGE:-dockercoins-redis:1.0} ${POSTGRES_IMAGE:-dockercoins-postgres:1.0} ${PROMETHEUS_IMAGE:-dockercoins-prometheus:1.0}"
 }
 
 # load_images: one `docker save` from the host engine, one `load` per node.

@@ -90,6 +90,9 @@ class Lab:
                 "WEBUI_PORT": "8000",
                 "RNG_PORT": "8001",
                 "HASHER_PORT": "8002",
+                # The lab is where finding tasks on every node matters.
+                "PROMETHEUS_PORT": "9090",
+                "PROMETHEUS_REPLICAS": "1",
                 **(env or {}),
             }
         )
@@ -149,7 +152,7 @@ class LabStack:
         return nodes[0]
 
     def url(self, short: str, path: str = "/") -> str:
-        port = {"webui": 8000, "rng": 8001, "hasher": 8002}[short]
+        port = {"webui": 8000, "rng": 8001, "hasher": 8002, "prometheus": 9090}[short]
         return f"http://{self.lab.addr(self.node_of(short))}:{port}{path}"
 
     def json(self) -> dict:
@@ -224,6 +227,7 @@ def running_lab(
                 f"{image}:1.1",
                 os.environ.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
                 os.environ.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0"),
+                os.environ.get("PROMETHEUS_IMAGE", "dockercoins-prometheus:1.0"),
             ]
         ),
     }

@@ -93,6 +93,8 @@ def missing_images(env: dict[str, str]) -> list[str]:
         env.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
         env.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0"),
     }
+    if env.get("PROMETHEUS_REPLICAS", "1") != "0":
+        wanted.add(env.get("PROMETHEUS_IMAGE", "dockercoins-prometheus:1.0"))
     missing = []
     for ref in sorted(wanted):
         done = subprocess.run(
@@ -122,6 +124,10 @@ class Stack:
     def hasher_port(self) -> int:
         return int(self.env["HASHER_PORT"])
 
+    @property
+    def prometheus_port(self) -> int:
+        return int(self.env["PROMETHEUS_PORT"])
+
     def service(self, short: str) -> str:
         """The swarm service's full name: `worker` -> `<stack>_worker`."""
         return f"{self.name}_{short}"
@@ -129,6 +135,7 @@ class Stack:
     def url(self, short: str, path: str = "/") -> str:
         port = {"webui": self.webui_port, "rng": self.rng_port}
         port["hasher"] = self.hasher_port
+        port["prometheus"] = self.prometheus_port
         return f"http://127.0.0.1:{port[short]}{path}"
 
     def get(self, short: str, path: str = "/", *, data: bytes | None = None):
@@ -183,12 +190,19 @@ class Stack:
 
 
 def new_stack(env: dict[str, str] | None = None, *, prefix: str = TEST_PREFIX) -> Stack:
-    """A Stack with a unique name and free ports; not deployed yet."""
-    webui, rng, hasher = free_ports(3)
+    """A Stack with a unique name and free ports; not deployed yet.
+
+    Without Prometheus unless `env` asks for it (PROMETHEUS_REPLICAS=1): most
+    tests never query it, and CI runs many stacks on two cores. `make up`
+    runs it (the stack file's default).
+    """
+    webui, rng, hasher, prometheus = free_ports(4)
     defaults = {
         "WEBUI_PORT": str(webui),
         "RNG_PORT": str(rng),
         "HASHER_PORT": str(hasher),
+        "PROMETHEUS_PORT": str(prometheus),
+        "PROMETHEUS_REPLICAS": "0",
     }
     merged = {**defaults, **(env or {})}
     return Stack(name=prefix + secrets.token_hex(4), env=merged)

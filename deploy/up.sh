@@ -93,7 +93,7 @@ print_lab() {
     [ "$NODES" -ge 3 ] || on=0  # with 2 nodes, node-1 is a worker: no swarm API there
     echo
     deploy/lab.sh status
-    deploy/lab.sh forward "${WEBUI_PORT:-8000}" "${RNG_PORT:-8001}" "${HASHER_PORT:-8002}"
+    deploy/lab.sh forward "${WEBUI_PORT:-8000}" "${RNG_PORT:-8001}" "${HASHER_PORT:-8002}" "${PROMETHEUS_PORT:-9090}"
     echo "  on node-$on:  DOCKER_HOST=$(deploy/lab.sh host "$on") docker service ps ${STACK_NAME}_worker"
     echo "  web UI on a node's own address: http://$(deploy/lab.sh addr "$(webui_node)"):${WEBUI_PORT:-8000}/"
 }
@@ -125,6 +125,7 @@ DockerCoins is running as stack '$STACK_NAME' (ready in $(( $(now_s) - start ))s
   admin       http://localhost:${WEBUI_PORT:-8000}/admin/
   rng         http://localhost:${RNG_PORT:-8001}/
   hasher      http://localhost:${HASHER_PORT:-8002}/
+  prometheus  http://localhost:${PROMETHEUS_PORT:-9090}/  (every role's /metrics)
   services    docker stack services $STACK_NAME
   rollouts    make rollout ARGS='status'
   stop        make down

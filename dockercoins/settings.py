@@ -61,6 +61,8 @@ _FULL_MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Names the view for the request metrics (dockercoins.metrics).
+    "dockercoins.metrics.ViewName",
     # Last, as django-axes asks: it turns a locked-out login into a 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -221,6 +223,15 @@ HASHER_URL = env_str("HASHER_URL", "http://hasher")
 RNG_DELAY = env_float("RNG_DELAY", 0.1)
 HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
 WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
+
+# --- Metrics -------------------------------------------------------------
+# The image's own version (deploy/Dockerfile sets it per target: 1.0, 1.1,
+# bugged), a label on the app's metrics so that two versions running at the
+# same moment can be compared. "dev" outside the image.
+VERSION = env_str("DOCKERCOINS_VERSION", "dev") or "dev"
+# Where the worker and the controller serve /metrics (the HTTP roles serve it
+# on their own port 80); 0 turns it off.
+METRICS_PORT = env_int("METRICS_PORT", 9100, minimum=0)
 
 # --- Rollouts ------------------------------------------------------------
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
+from dockercoins.metrics import VIEW_KEY
 from mining import store
 
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
@@ -91,6 +92,7 @@ def with_fast_json(app: WSGIApp) -> WSGIApp:
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
         if environ.get("PATH_INFO") == "/json" and method in ("GET", "HEAD"):
+            environ[VIEW_KEY] = "mining:json"
             status, body = classic_answer()
             headers = [*_HEADERS, ("Content-Length", str(len(body)))]
             start_response(_STATUS[status], headers)

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from mining import store
+from mining import metrics, store
 from mining.balance import RoundRobin
 from mining.keepalive import HttpError
 from mining.liveness import HeartbeatFile, Watchdog
@@ -105,6 +105,8 @@ class Tally:
         self._pending = Batch()
         self.made = 0
         self.coins_found = 0
+        self._hashes = metrics.hashes()
+        self._coins = metrics.coins()
 
     def add(self, second: int) -> None:
         with self._lock:
@@ -112,8 +114,10 @@ class Tally:
             per_second = self._pending.per_second
             per_second[second] = per_second.get(second, 0) + 1
             self.made += 1
+        self._hashes.inc()
 
     def add_coin(self, hex_hash: str, random_bytes: bytes, *, stored: bool) -> None:
+        self._coins.inc()
         with self._lock:
             self.coins_found += 1
             if not stored and len(self._pending.coins) < MAX_PENDING_COINS:
@@ -149,6 +153,7 @@ class Upstream:
     def __init__(self, name: str, base_url: str) -> None:
         self.name = name
         self.url = base_url
+        self.round_trip = metrics.round_trip(name)
         try:
             self.pool = RoundRobin(
                 base_url, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT
@@ -157,12 +162,16 @@ class Upstream:
             raise ValueError(f"{name} {exc}") from None
 
     def call(self, method: str, path: str, body: bytes = b"") -> bytes:
+        started = time.perf_counter()
         try:
             status, data = self.pool.request(method, path, body)
         except HttpError as exc:
+            metrics.error(self.name, "connection")
             raise ServiceDown(self.name, str(exc)) from exc
         if status != 200:
+            metrics.error(self.name, "status")
             raise ServiceDown(self.name, f"HTTP {status}")
+        self.round_trip.observe(time.perf_counter() - started)
         return data
 
     def close(self) -> None:
@@ -216,6 +225,7 @@ class Miner:
         try:
             store.store_coin(hex_hash, random_bytes)
         except store.StoreUnavailable as exc:
+            metrics.error("redis", "connection")
             # Counted now, written by the next successful flush.
             self.tally.add_coin(hex_hash, random_bytes, stored=False)
             raise ServiceDown("redis", f"{exc.address}: {exc.reason}") from exc
@@ -257,6 +267,7 @@ class Flusher:
                 now=now,
             )
         except store.StoreUnavailable as exc:
+            metrics.error("redis", "connection")
             self.tally.give_back(batch)
             self.outages.down("redis", f"{exc.address}: {exc.reason}")
             return False

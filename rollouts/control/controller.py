@@ -26,6 +26,8 @@ from rollouts.control.driver import (
 )
 from rollouts.engine.client import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.engine.sync import service_sync
+from rollouts.metrics import prometheus as metrics
+from rollouts.models import Rollout
 
 log = logging.getLogger("rollouts")
 
@@ -68,20 +70,26 @@ class Controller:
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
             try:
-                drive(rollout=rollout, owner=self.owner, client=self.client)
+                self._drive(rollout)
             except (SwarmUnreachable, DatabaseError):
                 raise  # nothing can progress: the loop backs off
             except Exception:
                 # One rollout's trouble must not stall the others; it is
                 # tried again on the next loop.
+                metrics.error("step")
                 log.exception(
                     "%s: rollout #%s: step failed", rollout.service, rollout.pk
                 )
         claimed = rollout_claim_next(owner=self.owner)
         if claimed is None:
             return False
-        drive(rollout=claimed, owner=self.owner, client=self.client)
+        self._drive(claimed)
         return True
+
+    def _drive(self, rollout: Rollout) -> None:
+        state_before = rollout.state
+        drive(rollout=rollout, owner=self.owner, client=self.client)
+        metrics.rollout_stepped(rollout, state_before=state_before)
 
     def run(self, alive_file: Path) -> None:
         """Loop until `stop` is set; errors of the engine or the database back
@@ -93,8 +101,10 @@ class Controller:
         db = database.Outage(cap=MAX_DATABASE_BACKOFF)
         while not self.stop:
             try:
-                worked = self.handle_one()
+                with metrics.RECONCILE.time():
+                    worked = self.handle_one()
             except Exception as error:  # the engine or the DB; never die for it
+                metrics.error(_kind(error))
                 if isinstance(error, DatabaseError):
                     database.drop_broken_connections()  # the next round reconnects
                     delay = db.failed()
@@ -123,6 +133,14 @@ class Controller:
         deadline = time.monotonic() + seconds
         while not self.stop and time.monotonic() < deadline:
             time.sleep(min(1.0, deadline - time.monotonic()))
+
+
+def _kind(error: Exception) -> str:
+    if isinstance(error, SwarmError):
+        return "engine"
+    if isinstance(error, DatabaseError):
+        return "database"
+    return "other"
 
 
 def _describe(error: Exception) -> str:

@@ -81,7 +81,7 @@ def add_desired_flags(parser: argparse.ArgumentParser) -> None:
             type=flag_type(field),
             default=None,
             metavar=field.metavar,
-            help=field.help,
+            help=field.help.replace("%", "%%"),  # argparse formats help with %
         )
 
 

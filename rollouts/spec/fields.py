@@ -7,7 +7,7 @@ wording and the translation to the engine's UpdateConfig/RollbackConfig are all
 derived from `FIELDS`; adding a policy field means adding one `SpecField` here
 and its column in `models.Service` (a test checks that the two agree).
 
-Parsing is strict and happens before any conversion (issue 9): ASCII digits in
+Parsing is strict and happens before any conversion: ASCII digits in
 the documented grammar only (`"²".isdigit()` and `int("٣")` would accept what no
 operator typed), finite values only (no nan, inf or 1e999), bounded length. A
 plain number keeps a leading "-", so that validation, with the field's range,
@@ -78,6 +78,20 @@ def parse_id(value: object) -> int:
     return int(text)
 
 
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def parse_service_name(value: object) -> str:
+    """A service's name as the engine spells it (dockercoins_worker) or its short
+    name (worker): ASCII letters, digits, . _ -, 1 to 200; ParseError otherwise."""
+    text = str(value)
+    if not _SERVICE_NAME.fullmatch(text):
+        raise ParseError(
+            f"{text!r} is not a service name (letters, digits, . _ -, e.g. worker)"
+        )
+    return text
+
+
 def parse_decimal(value: object) -> float:
     """A finite number from a number or from "0.2", ".5", "-1"; no exponent,
     no nan or inf; ParseError otherwise."""
@@ -132,6 +146,10 @@ def human_duration(seconds: float) -> str:
 
 # --- the declaration ----------------------------------------------------------------
 
+# Docker's tag grammar, ASCII only (`\w` would take "１", a full-width one).
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG_GRAMMAR = "letters, digits, . _ -; at most 128"
+
 TEXT, CHOICE, COUNT, RATIO, DURATION = "text", "choice", "count", "ratio", "duration"
 
 _PARSERS: dict[str, Callable[[object], Any]] = {
@@ -167,6 +185,8 @@ class SpecField:
     max_length: int | None = None  # text: the column's size
     swarm: bool = True  # False: ours alone (the progress deadline)
     optional: bool = False  # may be None (replicas of a global service)
+    pattern: re.Pattern[str] | None = None  # text: the whole value must match
+    grammar: str = ""  # text: the pattern in words, for its refusal
 
     @property
     def unit(self) -> str:
@@ -179,7 +199,10 @@ class SpecField:
             if self.optional:
                 return None
             raise ParseError("a value is required")
-        return _PARSERS[self.kind](value)
+        parsed = _PARSERS[self.kind](value)
+        if self.pattern is not None and not self.pattern.fullmatch(parsed):
+            raise ParseError(f"{parsed!r} is not a valid {self.label} ({self.grammar})")
+        return parsed
 
     def human(self, value: Any) -> str:
         """The value in the words `rollout plan` and the admin use."""
@@ -251,8 +274,7 @@ _POLICIES = {
         "(engine default 5s).",
         "How long each rolled-back task is watched (default 5s).",
         # 0 is accepted with the engine's meaning, "the default" (5 s); the
-        # service layer stores it as 5 s so that plan and the engine agree
-        # (issue 7 §7).
+        # service layer stores it as 5 s so that plan and the engine agree.
         minimum=0,
     ),
     "max_failure_ratio": _Policy(
@@ -323,6 +345,8 @@ FIELDS: tuple[SpecField, ...] = (
         "image-tag",
         "TAG",
         max_length=128,
+        pattern=TAG_PATTERN,
+        grammar=TAG_GRAMMAR,
     ),
     SpecField(
         "mode",

@@ -19,7 +19,10 @@ from deploy.stacks import Stack
 
 pytestmark = pytest.mark.swarm
 
-SERVICES = {"redis", "postgres", "rng", "hasher", "webui", "worker", "controller"}
+SERVICES = {
+    *("redis", "postgres", "rng", "hasher", "webui", "worker", "controller"),
+    "prometheus",  # no task in test stacks (deploy/stacks.py)
+}
 STACK_LABEL = "com.docker.stack.namespace"
 
 

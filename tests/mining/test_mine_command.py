@@ -5,6 +5,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 import redis
@@ -19,7 +20,8 @@ def start_mine(*args: str, **env: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "manage.py", "mine", *args],
         cwd=ROOT,
-        env={**os.environ, "DOCKERCOINS_ROLE": "worker", **env},
+        # No metrics port unless a test asks: tests run side by side.
+        env={**os.environ, "DOCKERCOINS_ROLE": "worker", "METRICS_PORT": "0", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -30,6 +32,33 @@ def stop_mine(process: subprocess.Popen) -> str:
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=20)
     return output
+
+
+def test_mine_serves_its_metrics_on_the_metrics_port(pipeline, redis_url):
+    port = free_port()
+    process = start_mine(
+        "--delay=0",
+        METRICS_PORT=str(port),
+        DOCKERCOINS_VERSION="1.1",
+        REDIS_URL=redis_url,
+        RNG_URL=pipeline.rng_url,
+        HASHER_URL=pipeline.hasher_url,
+    )
+
+    def hashes() -> float:
+        url = f"http://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            text = response.read().decode()
+        found = re.search(
+            r'^dockercoins_hashes_total\{version="1.1"\} (\S+)$', text, re.M
+        )
+        return float(found.group(1)) if found else 0.0
+
+    try:
+        wait_until(lambda: hashes() >= 5, timeout=30, message="hashes in /metrics")
+    finally:
+        output = stop_mine(process)
+    assert process.returncode == 0, output
 
 
 def test_mine_flushes_its_pending_count_on_sigterm(pipeline, redis_url, tmp_path):

@@ -14,7 +14,8 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"spec"},
     "records": {"spec", "models"},
     "engine": {"spec", "models", "records"},
-    "control": {"spec", "models", "records", "engine"},
+    "metrics": {"spec", "models"},
+    "control": {"spec", "models", "records", "engine", "metrics"},
     "admin": {"spec", "models", "records"},
     "api": {"spec", "models", "records"},
     "management": {"spec", "models", "records", "engine", "control"},
@@ -22,7 +23,7 @@ ALLOWED: dict[str, set[str]] = {
     "urls": {"api"},
 }
 WEBUI = ("spec", "models", "records", "admin", "api")
-CONTROLLER_ONLY = ("engine", "control")
+CONTROLLER_ONLY = ("engine", "control", "metrics")
 
 MODULES = module_graph("rollouts")
 PARTS = part_graph(MODULES)

@@ -57,6 +57,8 @@ def test_plan_shows_each_difference_in_human_units_and_exits_1(worker):
         "  update delay: 0s -> 5s",
         "expected duration: about 7s: 1 batch(es) of up to 2 task(s), 5s apart, "
         "5s monitor after the last, ~2s start-up per batch",
+        "rollback: the engine keeps no previous spec of this service; there is no "
+        "earlier revision of ours to undo to",
     ]
 
 
@@ -79,7 +81,10 @@ def test_plan_exits_0_when_live_matches_desired(worker):
         ),
         (["--replicas", "5000"], "--replicas: must be a whole number from 0 to 1000"),
         (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
-        (["--mode", "global"], "--mode: changing dockercoins_worker from replicated"),
+        (
+            ["--mode", "global"],
+            "--confirm-recreate: changing dockercoins_worker from replicated",
+        ),
         (["--cause", ""], None),  # nothing to apply: not an error
     ],
 )

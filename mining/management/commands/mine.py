@@ -6,6 +6,7 @@ a rolling update loses no hash.
 """
 
 import argparse
+import logging
 import re
 import signal
 import threading
@@ -14,7 +15,10 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dockercoins import metrics
 from mining.worker import WATCHDOG_LIMIT, Worker
+
+log = logging.getLogger("mining.worker")
 
 # ASCII digits only: int() and float() also read "٣", "nan", "inf" and "1e3",
 # and time.sleep(nan) raises inside a mining loop instead of at the prompt.
@@ -90,4 +94,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        try:
+            metrics.serve(settings.METRICS_PORT)
+        except OSError as exc:  # mining matters more than its figures
+            log.warning("metrics not served on port %s: %s", settings.METRICS_PORT, exc)
         worker.run()

@@ -1,0 +1,1 @@
+"""Metrics: what the controller exposes to Prometheus (prometheus.py)."""

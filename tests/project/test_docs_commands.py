@@ -78,7 +78,7 @@ KNOWN_DOCKER: dict[str, dict[str, set[str]]] = {
         "scale": set(),
         "ps": set(),
         "ls": set(),
-        "update": {"--image"},
+        "update": {"--image", "--force", "--detach", "-d"},
         "inspect": set(),
         "logs": set(),
         "rollback": set(),
@@ -88,6 +88,7 @@ KNOWN_DOCKER: dict[str, dict[str, set[str]]] = {
     "exec": {"": {"-i", "-t", "-u"}},
     "ps": {"": {"-q", "-f"}},
     "import": {"": set()},
+    "kill": {"": {"--signal", "-s"}},
 }
 
 # Repository paths a doc may name that are made by a build, not committed.

@@ -21,7 +21,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from dockercoins import metrics
-from rollouts.control import identity
+from rollouts.control import database, identity
 from rollouts.control.controller import Controller
 from rollouts.control.outcome import recent_ends
 from rollouts.control.rollback import rollback_destination
@@ -172,9 +172,7 @@ class Command(BaseCommand):
         except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:
-            raise CommandError(
-                f"database not ready ({error}); run `manage.py migrate`"
-            ) from None
+            raise CommandError(database.describe(error)) from None
         finally:
             logger.setLevel(level)
 

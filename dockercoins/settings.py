@@ -18,6 +18,7 @@ from dockercoins.env import (
     env_list,
     env_secret,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -165,8 +166,10 @@ REST_FRAMEWORK = {
 # LOGIN_LOCKOUT_MINUTES; a right password resets the count. Per pair rather
 # than per username, so a stranger cannot lock the real admin out from
 # elsewhere. Unlock sooner: admin "Access attempts", or `manage.py axes_reset`.
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
@@ -215,17 +218,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- DockerCoins ---------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_url(
+    "REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+)
 RNG_URL = env_str("RNG_URL", "http://rng")
 HASHER_URL = env_str("HASHER_URL", "http://hasher")
-RNG_DELAY = env_float("RNG_DELAY", 0.1)
-HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
-WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
+# Seconds, 0 to MAX_DELAY, as `mine --delay`: a minute per hash is a typo.
+MAX_DELAY = 60.0
+RNG_DELAY = env_float("RNG_DELAY", 0.1, maximum=MAX_DELAY)
+HASHER_DELAY = env_float("HASHER_DELAY", 0.1, maximum=MAX_DELAY)
+WORKER_DELAY = env_float("WORKER_DELAY", 0.1, maximum=MAX_DELAY)
 
 # --- Rollouts ------------------------------------------------------------
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).
 STACK_NAME = env_str("STACK_NAME", "dockercoins")
-DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1)
+DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1, maximum=3600)
 # Only the controller has the Docker socket. The entrypoint sets the role of
 # every process of the stack; unset (`manage.py rollout` in the controller's
 # container, tests, a laptop) means a command line that may talk to the engine.

@@ -18,12 +18,12 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
 
 from dockercoins import numbers
-
 from rollouts.models import DeadlineAction, FailureAction, Mode, Order
 from rollouts.models import RollbackFailureAction as RollbackAction
 
@@ -40,7 +40,7 @@ _SPLIT_NUMBER = re.compile(r"[0-9.]\s+[0-9.]", re.ASCII)
 # are exactly what is stored.
 DURATION_STEP = 0.001
 _STEPS_PER_SECOND = 1000
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 
 
 class ParseError(ValueError):
@@ -96,31 +96,32 @@ def parse_duration(value: object) -> float:
     ("1m 30s") but never digits ("1 0"). ParseError otherwise."""
     number = _number(value, whole=False)
     if number is not None:
-        return _whole_steps(float(number), value)
+        return _whole_ms(Decimal(repr(number)) * 1000, value)
     text = str(value).strip()
     if _SPLIT_NUMBER.search(text):
         raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
     compact = text.replace(" ", "")
-    sign = -1.0 if compact.startswith("-") else 1.0
+    sign = -1 if compact.startswith("-") else 1
     body = compact[1:] if sign < 0 else compact
     if body.isascii() and _DECIMAL.fullmatch(body) and not body.startswith("-"):
-        return _whole_steps(sign * float(body), text)
+        return _whole_ms(sign * Decimal(body) * 1000, text)
     parts = _DURATION_PART.findall(body)
     if not parts or "".join(n + u for n, u in parts) != body:
         raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
     if sign < 0:
         raise ParseError(f"{text!r} is not a duration: a duration is never negative")
-    return _whole_steps(sum(float(n) * _UNIT_SECONDS[u] for n, u in parts), text)
+    ms = sum(Decimal(n) * _UNIT_MS[u] for n, u in parts)
+    return _whole_ms(Decimal(ms), text)
 
 
-def _whole_steps(seconds: float, given: object) -> float:
-    steps = seconds * _STEPS_PER_SECOND
-    if abs(steps - round(steps)) > 1e-6:
+def _whole_ms(ms: Decimal, given: object) -> float:
+    # Decimal, not float: 1e-9 ms must not pass as "0 within rounding error".
+    if ms != ms.to_integral_value():
         raise ParseError(
             f"{given!r} is finer than the smallest duration, 1ms "
             "(what the engine and the admin can show and keep)"
         )
-    return round(steps) / _STEPS_PER_SECOND
+    return int(ms) / _STEPS_PER_SECOND
 
 
 def parse_text(value: object) -> str:
@@ -130,14 +131,16 @@ def parse_text(value: object) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """5 -> "5s", 0.5 -> "500ms", 90 -> "1m30s", 7200 -> "2h"."""
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    minutes, rest = divmod(round(seconds, 3), 60)
-    hours, minutes = divmod(int(minutes), 60)
+    """5 -> "5s", 0.5 -> "500ms", 90 -> "1m30s", 7200 -> "2h"; to the
+    millisecond (DURATION_STEP), so parse_duration reads back what it shows."""
+    ms = round(seconds * _STEPS_PER_SECOND)
+    if 0 < ms < _STEPS_PER_SECOND:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60 * _STEPS_PER_SECOND)
+    hours, minutes = divmod(minutes, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
     if rest or not (hours or minutes):
-        parts.append(f"{rest:g}s")
+        parts.append(f"{rest / _STEPS_PER_SECOND:g}s")
     return "".join(parts)
 
 

@@ -161,6 +161,10 @@ def test_every_number_mine_takes_states_its_bounds_in_help():
     assert "0 to 3600 (default 60" in help_text  # --watchdog
 
 
+def _timestamped(process: subprocess.Popen, lines: list) -> None:
+    lines.extend((time.monotonic(), line) for line in process.stdout)
+
+
 def test_mine_always_stops_within_a_second_of_sigterm_with_its_count_flushed(
     pipeline, redis_url, tmp_path
 ):
@@ -182,10 +186,7 @@ def test_mine_always_stops_within_a_second_of_sigterm_with_its_count_flushed(
         )
         lines: list[tuple[float, str]] = []
         reader = threading.Thread(
-            target=lambda: lines.extend(
-                (time.monotonic(), line) for line in process.stdout
-            ),
-            daemon=True,
+            target=_timestamped, args=(process, lines), daemon=True
         )
         reader.start()
         try:

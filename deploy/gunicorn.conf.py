@@ -39,3 +39,11 @@ graceful_timeout = 10
 worker_tmp_dir = "/tmp"
 # Access logs stay off: a busy rng would log ten lines a second for nothing.
 accesslog = None
+
+
+def on_starting(server: object) -> None:
+    # In the master, before any worker: a bad setting is one line and an exit,
+    # not a traceback per worker and a boot loop.
+    from dockercoins.startup import settings_or_exit
+
+    settings_or_exit("gunicorn")

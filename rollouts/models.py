@@ -11,32 +11,14 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-
-class Mode(models.TextChoices):
-    REPLICATED = "replicated"
-    GLOBAL = "global"
-
-
-class FailureAction(models.TextChoices):
-    PAUSE = "pause"
-    CONTINUE = "continue"
-    ROLLBACK = "rollback"
-
-
-class RollbackFailureAction(models.TextChoices):
-    PAUSE = "pause"
-    CONTINUE = "continue"
-
-
-class Order(models.TextChoices):
-    STOP_FIRST = "stop-first"
-    START_FIRST = "start-first"
-
-
-class DeadlineAction(models.TextChoices):
-    REPORT = "report", "report the rollout as failed"
-    PAUSE = "pause", "mark the rollout paused for an operator"
-    ROLLBACK = "rollback", "roll the service back"
+from rollouts.spec.choices import (
+    DeadlineAction,
+    FailureAction,
+    Mode,
+    Order,
+    RollbackFailureAction,
+)
+from rollouts.spec.fields import SPEC_FIELDS
 
 
 class Service(models.Model):
@@ -46,7 +28,7 @@ class Service(models.Model):
     short_name = models.CharField(max_length=100, help_text="worker")
     swarm_id = models.CharField(max_length=64, blank=True)
 
-    # Desired spec: the columns of rollouts.fields.FIELDS, where each field is
+    # Desired spec: the columns of rollouts.spec.fields.FIELDS, where each field is
     # declared (kind, unit, default, flag, help). Durations are seconds here.
     # Defaults are the engine's (docker service create), not the SDK's.
     image = models.CharField(max_length=255, help_text="Repository, e.g. dockercoins")
@@ -86,7 +68,7 @@ class Service(models.Model):
         max_length=16, choices=DeadlineAction.choices, default=DeadlineAction.REPORT
     )
     # Like Kubernetes' minReadySeconds: new tasks must stay up this long before
-    # a rollout completes. Empty: the update monitor window (rollouts.outcome).
+    # a rollout completes. Empty: the update monitor window (rollouts.control.outcome).
     stable_for = models.FloatField(
         null=True,
         blank=True,
@@ -128,11 +110,19 @@ class Service(models.Model):
         return f"{self.image}:{self.tag}"
 
     def desired_spec(self) -> dict[str, Any]:
-        """The desired spec fields (rollouts.fields.SPEC_FIELDS) as stored. A
+        """The desired spec fields (rollouts.spec.fields.SPEC_FIELDS) as stored. A
         Revision stores exactly these, so undo can put any of them back."""
-        from rollouts.fields import SPEC_FIELDS  # declared there, from our choices
-
         return {field: getattr(self, field) for field in SPEC_FIELDS}
+
+    @staticmethod
+    def known_tags(image: str) -> list[str]:
+        """The tags of `image` the swarm's engine had at the last sync (KnownImage),
+        for validation, which must not query the database itself."""
+        prefix = f"{image}:"
+        references = KnownImage.objects.filter(reference__startswith=prefix)
+        return [
+            ref[len(prefix) :] for ref in references.values_list("reference", flat=True)
+        ]
 
 
 class Revision(models.Model):
@@ -231,11 +221,11 @@ class Rollout(models.Model):
     # {task id: last state seen}: the watcher records each transition once.
     seen_tasks = models.JSONField(default=dict, blank=True)
     # The engine's Spec right after our write: anything else later is an outside
-    # write (rollouts.outcome.outside_changes).
+    # write (rollouts.control.outcome.outside_changes).
     applied_spec = models.JSONField(default=dict, blank=True)
     # New tasks that ended, as the watcher saw them, first sight kept even after
     # the engine forgets the task: [{"task", "slot", "image", "state",
-    # "exit_code", "error", "at"}] (rollouts.outcome.ended_tasks).
+    # "exit_code", "error", "at"}] (rollouts.control.outcome.ended_tasks).
     failures = models.JSONField(default=list, blank=True)
     # {task id: "service.slot"}: every task seen, to name tasks in engine messages.
     task_names = models.JSONField(default=dict, blank=True)

@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
 from rollouts.models import RolloutKind, RolloutState, Service
-from rollouts.specs import short_image
+from rollouts.spec.specs import short_image
 
 # The engine's UpdateStatus.State values, in the words an operator needs. Tone
 # picks the colour: rollback_completed is a *failed* update even though the

@@ -12,12 +12,12 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from rollouts import selectors
 from rollouts.admin.base import acting_user
+from rollouts.admin.forms import add_validation_errors, refusal
 from rollouts.admin.operations import OPERATIONS, Operation, queued_message
-from rollouts.forms import add_validation_errors, refusal
 from rollouts.models import Service
-from rollouts.specs import short_image
+from rollouts.records import selectors
+from rollouts.spec.specs import short_image
 
 TEMPLATE = "admin/rollouts/service/operation.html"
 

@@ -1,7 +1,7 @@
 """The rollout actions (apply now, roll back, undo, scale, abort, adopt, re-apply)
 behind the admin.
 
-Each one is a form plus a call into `rollouts.services`, the same functions
+Each one is a form plus a call into `rollouts.records.requests`, the same functions
 `manage.py rollout` uses; the admin never writes rollout rows itself.
 """
 
@@ -9,16 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rollouts import services
-from rollouts.forms import ApplyForm, CauseForm, ScaleForm, UndoForm
+from rollouts.admin.forms import ApplyForm, CauseForm, ScaleForm, UndoForm
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.services import User
+from rollouts.records import requests
+from rollouts.records.requests import User
 
 
 def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     # "Apply now" re-queues the desired spec as it stands, e.g. after a paused
     # update or a change somebody made with the plain Docker CLI.
-    return services.service_change(
+    return requests.service_change(
         service=service,
         user=user,
         change_cause=data["change_cause"],
@@ -29,13 +29,13 @@ def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
 
 
 def _rollback(service: Service, user: User, data: dict[str, Any]) -> Rollout:
-    return services.service_rollback(
+    return requests.service_rollback(
         service=service, user=user, change_cause=data["change_cause"]
     )
 
 
 def _undo(service: Service, user: User, data: dict[str, Any]) -> Rollout:
-    return services.service_undo(
+    return requests.service_undo(
         service=service,
         user=user,
         to_revision=data["to_revision"],
@@ -45,26 +45,26 @@ def _undo(service: Service, user: User, data: dict[str, Any]) -> Rollout:
 
 
 def _abort(service: Service, user: User, data: dict[str, Any]) -> Rollout:
-    return services.rollout_abort(
+    return requests.rollout_abort(
         service=service, user=user, cause=data["change_cause"]
     )
 
 
 def _adopt(service: Service, user: User, data: dict[str, Any]) -> Rollout | None:
-    services.service_adopt(
+    requests.service_adopt(
         service=service, user=user, change_cause=data["change_cause"]
     )
     return None
 
 
 def _reapply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
-    return services.service_reapply(
+    return requests.service_reapply(
         service=service, user=user, change_cause=data["change_cause"]
     )
 
 
 def _scale(service: Service, user: User, data: dict[str, Any]) -> Rollout:
-    return services.service_scale(
+    return requests.service_scale(
         service=service,
         user=user,
         replicas=data["replicas"],

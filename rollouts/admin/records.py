@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString
 from rollouts.admin.base import ReadOnlyAdmin, is_staff
 from rollouts.admin.display import rollout_badge, task_rows
 from rollouts.models import KnownImage, Revision, Rollout, RolloutEvent
-from rollouts.outcome import describe_failures
+from rollouts.records.describe import describe_failures
 
 
 @admin.register(Revision)

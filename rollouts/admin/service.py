@@ -1,6 +1,6 @@
 """The Service admin: desired spec in a form, live swarm state around it.
 
-Saving goes through `services.service_change` (desired fields + Revision +
+Saving goes through `requests.service_change` (desired fields + Revision +
 queued Rollout in one transaction); the controller applies it. The webui that
 serves this admin has no Docker socket: everything "live" here is what the
 controller last recorded in the database.
@@ -18,7 +18,6 @@ from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from rollouts import nodes, selectors, services
 from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
     ago,
@@ -28,13 +27,14 @@ from rollouts.admin.display import (
     tasks_badge,
     update_state_badge,
 )
+from rollouts.admin.forms import ServiceChangeForm
 from rollouts.admin.operation_views import OperationViewsMixin
 from rollouts.admin.operations import OPERATIONS, queued_message
-from rollouts.drift import describe_drift, service_drift
-from rollouts.fields import policy_fields
-from rollouts.forms import ServiceChangeForm
 from rollouts.models import ACTIVE_STATES, Rollout, Service
-from rollouts.specs import short_image
+from rollouts.records import describe, requests, selectors
+from rollouts.spec.drift import describe_drift, service_drift
+from rollouts.spec.fields import policy_fields
+from rollouts.spec.specs import short_image
 
 RECENT_ROLLOUTS = 5
 EVENTS_PER_ROLLOUT = 15
@@ -147,7 +147,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
 
     @admin.display(description="drift")
     def drift(self, service: Service) -> str:
-        # What runs vs what we last applied (rollouts.drift).
+        # What runs vs what we last applied (rollouts.spec.drift).
         text = describe_drift(service_drift(service))
         if not text:
             return "—"
@@ -247,7 +247,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
                 own_rollback=operator_rollback(service),
             ),
             "tasks_badge": tasks_badge(service),
-            "nodes_down": nodes.down_in_tasks(service.live_tasks),
+            "nodes_down": describe.down_in_tasks(service.live_tasks),
             "live_image": short_image(service.live_image),
             "drift": describe_drift(service_drift(service)),
             "observed": ago(service.synced_at),
@@ -287,7 +287,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         # as arguments.
         service = Service.objects.get(pk=obj.pk)
         try:
-            request._rollouts_queued = services.service_change(  # type: ignore[attr-defined]
+            request._rollouts_queued = requests.service_change(  # type: ignore[attr-defined]
                 service=service,
                 user=acting_user(request),
                 change_cause=form.cleaned_data["change_cause"],

@@ -5,8 +5,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from rollouts.drift import service_drift
-from rollouts.fields import (
+from rollouts.models import Revision, Rollout, RolloutEvent, Service
+from rollouts.spec.drift import service_drift
+from rollouts.spec.fields import (
     CHOICE,
     COUNT,
     FIELDS,
@@ -15,7 +16,6 @@ from rollouts.fields import (
     SpecField,
     parse_int,
 )
-from rollouts.models import Revision, Rollout, RolloutEvent, Service
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -82,7 +82,7 @@ class DriftRowSerializer(serializers.Serializer):
 
 
 class DriftSerializer(serializers.Serializer):
-    """What runs vs what we last applied (rollouts.drift); `updated_at` is the
+    """What runs vs what we last applied (rollouts.spec.drift); `updated_at` is the
     engine's UpdatedAt of the service, when it tells."""
 
     differences = DriftRowSerializer(many=True)
@@ -91,7 +91,7 @@ class DriftSerializer(serializers.Serializer):
 
 class FailureSerializer(serializers.Serializer):
     """A new task of a rollout that ended, as the controller first saw it
-    (rollouts.outcome.ended_task); `at` is the engine's timestamp text."""
+    (rollouts.control.outcome.ended_task); `at` is the engine's timestamp text."""
 
     task = serializers.CharField()
     slot = serializers.CharField()
@@ -113,7 +113,7 @@ class LiveSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(DriftSerializer(allow_null=True))
     def get_drift(self, service: Service) -> dict[str, Any] | None:
-        """What runs vs what we last applied (rollouts.drift); null in sync."""
+        """What runs vs what we last applied (rollouts.spec.drift); null in sync."""
         found = service_drift(service)
         if not found:
             return None

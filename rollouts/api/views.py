@@ -22,7 +22,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockercoins.api import DetailSerializer
-from rollouts import selectors
 from rollouts.api.serializers import (
     DesiredSerializer,
     EventSerializer,
@@ -35,8 +34,9 @@ from rollouts.api.serializers import (
     SlotSerializer,
     StrictIntegerField,
 )
-from rollouts.fields import ParseError, parse_id
 from rollouts.models import ACTIVE_STATES, Rollout, RolloutState, Service
+from rollouts.records import selectors
+from rollouts.spec.fields import ParseError, parse_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -10,8 +10,8 @@
 import pytest
 from django.test import Client
 
+from rollouts.engine.sync import service_sync
 from rollouts.models import Service
-from rollouts.sync import service_sync
 from tests.rollouts.admin_support import make_staff
 from tests.rollouts.fake_engine import FakeEngine
 

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import requests
 
-from rollouts.swarm import STACK_LABEL, SwarmClient
+from rollouts.engine.client import STACK_LABEL, SwarmClient
 
 NODE = {"ID": "node1", "Description": {"Hostname": "node-0"}}
 _ids = itertools.count(1)

@@ -13,9 +13,9 @@ from django.db import connection
 from django.test.utils import setup_databases, teardown_databases
 
 from deploy.stacks import Stack
+from rollouts.engine.client import SwarmClient
+from rollouts.engine.sync import service_sync
 from rollouts.models import KnownImage, Rollout, Service
-from rollouts.swarm import SwarmClient
-from rollouts.sync import service_sync
 
 
 @contextmanager

@@ -171,7 +171,7 @@ def test_a_refusal_between_validation_and_saving_is_a_message(operator, service)
     def refuse(**kwargs):
         raise ValidationError({"__all__": ["dockercoins_worker already has rollout"]})
 
-    with mock.patch("rollouts.services.service_change", side_effect=refuse):
+    with mock.patch("rollouts.records.requests.service_change", side_effect=refuse):
         response = operator.post(
             change_url(service), form_data(service, tag="1.1"), follow=True
         )

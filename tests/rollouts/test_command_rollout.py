@@ -8,10 +8,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
-from rollouts.controller import Controller
+from rollouts.control.controller import Controller
+from rollouts.engine.client import SwarmUnreachable
 from rollouts.management.commands.rollout import Command
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.swarm import SwarmUnreachable
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,9 @@ def fake_docker(engine, monkeypatch):
     monkeypatch.setattr(
         "rollouts.management.commands.rollout.SwarmClient", engine.client
     )
-    monkeypatch.setattr("rollouts.terminal.time.sleep", lambda seconds: engine.tick())
+    monkeypatch.setattr(
+        "rollouts.management.terminal.time.sleep", lambda seconds: engine.tick()
+    )
 
 
 def rollout(*args: str) -> str:
@@ -269,7 +271,7 @@ def test_apply_without_wait_leaves_the_watching_to_the_controller(worker, engine
 
 
 def test_apply_runs_a_rollout_queued_in_the_admin(worker, engine):
-    from rollouts.services import service_scale
+    from rollouts.records.requests import service_scale
 
     queued = service_scale(service=worker, user=None, replicas=3)
     engine.on_write = lambda engine, service: engine.add_task(service, 3, "running")
@@ -378,7 +380,7 @@ def test_a_stop_cuts_the_controllers_sleep_short(engine, monkeypatch):
         slices.append(seconds)
         controller.request_stop()  # SIGTERM arrives during the first slice
 
-    monkeypatch.setattr("rollouts.controller.time.sleep", one_slice)
+    monkeypatch.setattr("rollouts.control.controller.time.sleep", one_slice)
     controller.sleep(30)
 
     assert slices == [1.0]  # one 1 s slice, not 30 s

@@ -5,16 +5,17 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rollouts import driver, services
-from rollouts.controller import Controller
+from rollouts.control import driver
+from rollouts.control.controller import Controller
+from rollouts.engine.client import SwarmUnreachable
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.swarm import SwarmUnreachable
+from rollouts.records import requests
 
 pytestmark = pytest.mark.django_db
 
 
 def queued(worker: Service, **desired) -> Rollout:
-    return services.service_change(
+    return requests.service_change(
         service=worker, user=None, change_cause="test", **(desired or {"tag": "1.1"})
     )
 
@@ -134,7 +135,7 @@ def test_the_controller_imports_the_stack_before_anything_else(engine, db):
 
 def test_a_scale_saved_in_the_admin_is_applied_and_watched(worker, engine):
     controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
-    rollout = services.service_scale(service=worker, user=None, replicas=3)
+    rollout = requests.service_scale(service=worker, user=None, replicas=3)
 
     assert controller.handle_one()
     assert engine.service("dockercoins_worker")["Spec"]["Mode"] == {
@@ -182,7 +183,7 @@ def test_one_rollouts_trouble_does_not_stall_the_others(worker, engine, monkeypa
             raise RuntimeError("a bug")
         return real_step(rollout=rollout, client=client)
 
-    monkeypatch.setattr("rollouts.driver.rollout_watch_step", step)
+    monkeypatch.setattr("rollouts.control.driver.rollout_watch_step", step)
 
     controller.handle_one()
 

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from rollouts.drift import describe_drift, drift, follow_live, spec_differences
-from rollouts.outcome import recent_ends
-from rollouts.specs import desired_from_spec
+from rollouts.control.outcome import recent_ends
+from rollouts.spec.drift import describe_drift, drift, follow_live, spec_differences
+from rollouts.spec.specs import desired_from_spec
 
 
 def spec(image="dockercoins:1.0", replicas=4, **template) -> dict:

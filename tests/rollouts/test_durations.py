@@ -4,8 +4,8 @@ is stored is what the engine gets (issue 16)."""
 import pytest
 from django.core.management import CommandError, call_command
 
-from rollouts import fields, specs
-from rollouts.forms import SpecFormField
+from rollouts.admin.forms import SpecFormField
+from rollouts.spec import fields, specs
 
 MONITOR = fields.BY_NAME["update_monitor"]
 

@@ -1,8 +1,9 @@
-"""Node loss as a rollout sees it (rollouts.nodes, plain Engine API data): the
+"""Node loss as a rollout sees it (rollouts.engine.nodes, plain Engine API data): the
 engine keeps an update "updating" forever after losing a node mid-update, and
 the rollout must end, naming the node and the tasks it took."""
 
-from rollouts import nodes
+from rollouts.engine import nodes
+from rollouts.records import describe
 
 NEW = "dc:1.1"
 OLD = "dc:1.0"
@@ -120,7 +121,7 @@ def test_the_task_table_marks_the_nodes_that_are_down():
             "tasks": [{"node": "node-2 (down)", "desired_state": "shutdown"}],
         },
     ]
-    assert nodes.down_in_tasks(live_tasks) == ["node-2"]
+    assert describe.down_in_tasks(live_tasks) == ["node-2"]
     assert nodes.describe_down(nodes.parse_nodes(CLUSTER)) == (
         "node-2 (10.213.0.12, manager) is down"
     )

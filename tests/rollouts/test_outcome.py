@@ -4,8 +4,9 @@ vacuous success. The same behaviours on a real swarm: test_swarm_truth.py."""
 
 import pytest
 
-from rollouts import driver, services
+from rollouts.control import driver
 from rollouts.models import Rollout, RolloutKind, RolloutState, Service
+from rollouts.records import requests
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 def applied(worker: Service, engine, stable_for: float | None = 0, **desired):
     Service.objects.filter(pk=worker.pk).update(stable_for=stable_for)
     worker.refresh_from_db()
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=None, change_cause="test", **desired
     )
     assert driver.rollout_claim(rollout=rollout, owner="controller-a")
@@ -201,7 +202,7 @@ def test_a_retagged_image_is_not_the_revisions_image(worker, engine):
 
 
 def test_an_engine_that_goes_away_and_comes_back_is_in_the_events(worker, engine):
-    from rollouts.swarm import SwarmUnreachable
+    from rollouts.engine.client import SwarmUnreachable
 
     rollout = applied(worker, engine, replicas=3)
     engine.down = True

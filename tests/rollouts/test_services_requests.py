@@ -4,10 +4,10 @@ back, undo. Each is validated, recorded as a revision, and queued."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from rollouts import services
+from rollouts.engine.sync import service_sync
 from rollouts.models import KnownImage, Revision, Rollout, RolloutState, Service
-from rollouts.selectors import service_get
-from rollouts.sync import service_sync
+from rollouts.records import requests
+from rollouts.records.selectors import service_get
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_a_service_is_found_by_full_or_short_name(worker):
 
 
 def test_a_change_is_a_new_revision_and_a_queued_rollout(worker, admin_user):
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker,
         user=admin_user,
         change_cause="worker 1.1: sleeps 0.01 s",
@@ -109,7 +109,7 @@ def test_a_change_is_a_new_revision_and_a_queued_rollout(worker, admin_user):
 
 def test_a_refused_change_saves_nothing(worker):
     with pytest.raises(ValidationError) as raised:
-        services.service_change(
+        requests.service_change(
             service=worker, user=None, change_cause="typo", tag="9.9"
         )
 
@@ -122,18 +122,18 @@ def test_a_refused_change_saves_nothing(worker):
 
 def test_a_change_needs_a_cause(worker):
     with pytest.raises(ValidationError) as raised:
-        services.service_change(service=worker, user=None, change_cause=" ", tag="1.1")
+        requests.service_change(service=worker, user=None, change_cause=" ", tag="1.1")
     assert list(raised.value.message_dict) == ["change_cause"]
 
 
 def test_a_mode_change_needs_confirmation(worker):
     with pytest.raises(ValidationError) as raised:
-        services.service_change(
+        requests.service_change(
             service=worker, user=None, change_cause="x", mode="global", replicas=None
         )
     assert "re-creates" in raised.value.message_dict["mode"][0]
 
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker,
         user=None,
         change_cause="x",
@@ -145,15 +145,15 @@ def test_a_mode_change_needs_confirmation(worker):
 
 
 def test_a_second_request_is_refused_while_a_rollout_is_active(worker):
-    first = services.service_change(
+    first = requests.service_change(
         service=worker, user=None, change_cause="one", replicas=3
     )
     for request in (
-        lambda: services.service_change(
+        lambda: requests.service_change(
             service=worker, user=None, change_cause="two", replicas=4
         ),
-        lambda: services.service_rollback(service=worker, user=None, change_cause="x"),
-        lambda: services.service_scale(service=worker, user=None, replicas=5),
+        lambda: requests.service_rollback(service=worker, user=None, change_cause="x"),
+        lambda: requests.service_scale(service=worker, user=None, replicas=5),
     ):
         with pytest.raises(ValidationError, match=f"already has rollout #{first.pk}"):
             request()
@@ -163,7 +163,7 @@ def test_a_second_request_is_refused_while_a_rollout_is_active(worker):
 
 
 def test_scale_is_a_change_of_replicas(worker):
-    rollout = services.service_scale(service=worker, user=None, replicas=10)
+    rollout = requests.service_scale(service=worker, user=None, replicas=10)
     assert rollout.revision.spec["replicas"] == 10
     assert rollout.revision.change_cause == "scale to 10"
 
@@ -172,11 +172,11 @@ def test_a_global_service_cannot_be_scaled(worker):
     Service.objects.filter(pk=worker.pk).update(mode="global", replicas=None)
     worker.refresh_from_db()
     with pytest.raises(ValidationError, match="one task per node"):
-        services.service_scale(service=worker, user=None, replicas=3)
+        requests.service_scale(service=worker, user=None, replicas=3)
 
 
 def test_rollback_queues_the_engine_rollback(worker, admin_user):
-    rollout = services.service_rollback(
+    rollout = requests.service_rollback(
         service=worker, user=admin_user, change_cause="1.1 is slower"
     )
     assert (rollout.kind, rollout.revision, rollout.change_cause) == (
@@ -191,18 +191,18 @@ def _finish(rollout: Rollout, state: str) -> None:
 
 
 def test_undo_goes_back_to_the_revision_before_the_current_one(worker):
-    to_11 = services.service_change(
+    to_11 = requests.service_change(
         service=worker, user=None, change_cause="1.1", tag="1.1"
     )
     _finish(to_11, RolloutState.COMPLETED)
-    bugged = services.service_change(
+    bugged = requests.service_change(
         service=worker, user=None, change_cause="bugged", tag="bugged"
     )
     _finish(bugged, RolloutState.ROLLED_BACK)
 
     # Revision 3 (bugged) was rolled back: the swarm runs revision 2 (1.1), so
     # undo means revision 1 (1.0), not the bugged one.
-    undo = services.service_undo(service=worker, user=None)
+    undo = requests.service_undo(service=worker, user=None)
 
     assert undo.revision.number == 4
     assert undo.revision.spec["tag"] == "1.0"
@@ -211,40 +211,40 @@ def test_undo_goes_back_to_the_revision_before_the_current_one(worker):
 
 def test_undo_to_a_given_revision(worker):
     _finish(
-        services.service_change(service=worker, user=None, change_cause="a", tag="1.1"),
+        requests.service_change(service=worker, user=None, change_cause="a", tag="1.1"),
         RolloutState.COMPLETED,
     )
-    undo = services.service_undo(service=worker, user=None, to_revision=2)
+    undo = requests.service_undo(service=worker, user=None, to_revision=2)
     assert undo.revision.spec["tag"] == "1.1"
 
 
 def test_undo_explains_what_cannot_be_undone(worker):
     with pytest.raises(ValidationError, match="no earlier revision"):
-        services.service_undo(service=worker, user=None)
+        requests.service_undo(service=worker, user=None)
     with pytest.raises(ValidationError, match=r"no revision 7 \(revisions: 1\)"):
-        services.service_undo(service=worker, user=None, to_revision=7)
+        requests.service_undo(service=worker, user=None, to_revision=7)
     assert Revision.objects.filter(service=worker).count() == 1
 
 
 def test_a_monitor_of_0_is_taken_with_the_engines_meaning_5s(worker):
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=None, change_cause="0s", update_monitor=0.0
     )
     assert rollout.revision.spec["update_monitor"] == 5.0
 
 
 def test_after_an_abort_undo_goes_back_to_what_last_completed(worker):
-    to_11 = services.service_change(
+    to_11 = requests.service_change(
         service=worker, user=None, change_cause="1.1", tag="1.1"
     )
     _finish(to_11, RolloutState.COMPLETED)
-    services.service_change(service=worker, user=None, change_cause="b", tag="bugged")
+    requests.service_change(service=worker, user=None, change_cause="b", tag="bugged")
 
-    aborted = services.rollout_abort(service=worker, user=None, cause="too slow")
+    aborted = requests.rollout_abort(service=worker, user=None, cause="too slow")
 
     assert aborted.state == RolloutState.ABORTED
     assert aborted.reason.startswith("aborted by the command line: too slow.")
-    undo = services.service_undo(service=worker, user=None)
+    undo = requests.service_undo(service=worker, user=None)
     assert undo.revision.spec["tag"] == "1.1"
 
 
@@ -255,7 +255,7 @@ def test_a_change_carries_only_the_fields_the_operator_changed(worker):
     worker.refresh_from_db()
     desired = {**worker.desired_spec(), "tag": "1.1"}  # a form posts every field
 
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=None, change_cause="tag only", **desired
     )
 
@@ -271,10 +271,10 @@ def test_a_change_that_would_resume_a_paused_failed_update_is_refused(worker):
     )
     worker.refresh_from_db()
     with pytest.raises(ValidationError) as refused:
-        services.service_scale(service=worker, user=None, replicas=6)
+        requests.service_scale(service=worker, user=None, replicas=6)
     assert "runs a paused failed update of dockercoins:1.0" in str(refused.value)
 
-    services.service_scale(service=worker, user=None, replicas=6, resume_confirmed=True)
+    requests.service_scale(service=worker, user=None, replicas=6, resume_confirmed=True)
 
 
 def test_a_mode_change_message_names_the_real_from_and_to(worker):
@@ -283,13 +283,13 @@ def test_a_mode_change_message_names_the_real_from_and_to(worker):
     worker.refresh_from_db()
 
     # Asking for what runs is no mode change at all...
-    services.service_change(
+    requests.service_change(
         service=worker, user=None, change_cause="back", mode="replicated", replicas=2
     )
     Rollout.objects.all().delete()
     # ...and a real one names what runs as its "from".
     with pytest.raises(ValidationError) as refused:
-        services.service_change(
+        requests.service_change(
             service=worker, user=None, change_cause="g", mode="global", replicas=None
         )
     assert "from replicated to global" in str(refused.value)

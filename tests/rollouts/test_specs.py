@@ -2,8 +2,8 @@
 
 import pytest
 
-from rollouts import fields, specs
 from rollouts.models import Service
+from rollouts.spec import fields, specs
 
 SEED = {  # the workshop's step 7 policy
     "image": "dockercoins",
@@ -240,7 +240,7 @@ def test_numbers_given_as_numbers_must_be_finite():
 
 
 def test_the_declaration_matches_the_model_columns():
-    # models.Service stores what rollouts.fields declares: same defaults and
+    # models.Service stores what rollouts.spec.fields declares: same defaults and
     # choices, so the admin, the API and the command agree with the database.
     for field in fields.FIELDS:
         column = Service._meta.get_field(field.name)

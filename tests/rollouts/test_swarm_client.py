@@ -1,13 +1,12 @@
-"""rollouts.swarm, the one Docker module, against a fake low-level client, and
+"""rollouts.engine.client, the one Docker module, against a fake low-level client, and
 the driver's writes through it (the retry on "update out of sequence")."""
 
 import docker
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from rollouts.driver import write_rollback, write_update
-from rollouts.specs import apply_desired
-from rollouts.swarm import (
+from rollouts.control.driver import write_rollback, write_update
+from rollouts.engine.client import (
     SDK_VERSION,
     NoPreviousSpec,
     ServiceNotFound,
@@ -15,6 +14,7 @@ from rollouts.swarm import (
     SwarmError,
     SwarmUnreachable,
 )
+from rollouts.spec.specs import apply_desired
 from tests.rollouts.fake_engine import FakeEngine, out_of_sequence
 from tests.rollouts.test_specs import SEED
 
@@ -62,7 +62,7 @@ def test_an_update_out_of_sequence_is_retried_after_reading_the_service_again(
 
 
 def test_it_gives_up_after_a_few_out_of_sequence_answers(engine, monkeypatch):
-    monkeypatch.setattr("rollouts.driver.time.sleep", lambda s: None)
+    monkeypatch.setattr("rollouts.control.driver.time.sleep", lambda s: None)
     engine.update_errors = [out_of_sequence() for _ in range(10)]
 
     with pytest.raises(SwarmError) as raised:
@@ -193,7 +193,7 @@ def test_recreate_restores_the_old_service_when_the_create_fails(engine):
 
 
 def test_the_private_rollback_call_was_written_for_this_docker_sdk():
-    # rollouts.swarm._post_rollback uses the SDK's private _post_json/_url/
+    # rollouts.engine.client._post_rollback uses the SDK's private _post_json/_url/
     # _result (docker-py has no rollback call): re-check it before upgrading.
     assert docker.__version__ == SDK_VERSION == "7.1.0"
 

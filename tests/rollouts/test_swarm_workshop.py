@@ -19,11 +19,11 @@ from django.contrib.auth import get_user_model
 
 from deploy.polling import wait_until
 from deploy.stacks import REPO, Stack, deployed_stack
-from rollouts import services
-from rollouts.controller import Controller
+from rollouts.control.controller import Controller
+from rollouts.engine.client import SwarmClient
 from rollouts.models import Rollout, RolloutState
-from rollouts.specs import parse_engine_time
-from rollouts.swarm import SwarmClient
+from rollouts.records import requests
+from rollouts.spec.specs import parse_engine_time
 from tests.rollouts.swarm_support import (
     latest_rollout,
     module_database,
@@ -93,7 +93,7 @@ def test_a_scale_saved_in_the_admin_is_applied_by_the_controller(stack, docker):
     before = max(stack.rate(RATE_WINDOW), stack.rate(RATE_WINDOW))
     operator = get_user_model().objects.create_user("operator", is_staff=True)
     # What the admin's save_model does with the operator's form:
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=operator, change_cause="workshop step 2", replicas=2
     )
     controller = Controller(

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from rollouts.models import Service
-from rollouts.validation import validate_desired
+from rollouts.spec.validation import validate_desired
 
 pytestmark = pytest.mark.django_db
 

@@ -6,15 +6,16 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from rollouts import driver, services
+from rollouts.control import driver
+from rollouts.engine.client import SwarmUnreachable
 from rollouts.models import Rollout, RolloutState, Service
-from rollouts.swarm import SwarmUnreachable
+from rollouts.records import requests
 
 pytestmark = pytest.mark.django_db
 
 
 def applied(worker: Service, engine, **desired) -> Rollout:
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker,
         user=None,
         change_cause="test",
@@ -236,7 +237,7 @@ def test_the_deadline_can_roll_the_service_back(worker, engine):
 def test_a_requested_engine_rollback_completes_as_a_new_revision(worker, engine):
     to_11 = applied(worker, engine, tag="1.1")
     Rollout.objects.filter(pk=to_11.pk).update(state=RolloutState.COMPLETED)
-    rollout = services.service_rollback(service=worker, user=None, change_cause="slow")
+    rollout = requests.service_rollback(service=worker, user=None, change_cause="slow")
     assert driver.rollout_claim(rollout=rollout, owner="controller-a")
     driver.rollout_apply(rollout=rollout, client=engine.client())
     svc = engine.service("dockercoins_worker")
@@ -285,7 +286,7 @@ def test_a_mode_change_recreates_the_service_and_converges(worker, engine):
 
 
 def test_an_image_the_engine_lacks_fails_before_anything_is_sent(worker, engine):
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=None, change_cause="x", tag="1.1"
     )
     engine.image_list = [
@@ -302,7 +303,7 @@ def test_an_image_the_engine_lacks_fails_before_anything_is_sent(worker, engine)
 
 
 def test_an_unreachable_engine_puts_the_rollout_back_in_the_queue(worker, engine):
-    rollout = services.service_change(
+    rollout = requests.service_change(
         service=worker, user=None, change_cause="x", tag="1.1"
     )
     engine.down = True

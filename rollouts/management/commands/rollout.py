@@ -1,6 +1,6 @@
 """`manage.py rollout COMMAND`: rollouts from the command line, like `kubectl rollout`.
 
-Every change goes through `rollouts.services`, exactly as the admin's do. Bad
+Every change goes through `rollouts.records.requests`, exactly as the admin's do. Bad
 input ends in one CommandError line, and nothing is sent to the swarm.
 """
 
@@ -20,16 +20,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from rollouts import nodes, selectors, services, validation
-from rollouts.controller import Controller
-from rollouts.drift import describe_drift, service_drift
-from rollouts.fields import BY_NAME, ParseError, parse_duration, parse_int
-from rollouts.models import KnownImage, Rollout, RolloutState, Service
-from rollouts.outcome import recent_ends
-from rollouts.specs import desired_from_spec, expected_duration, short_image, spec_diff
-from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
-from rollouts.sync import service_sync
-from rollouts.terminal import (
+from rollouts.control.controller import Controller
+from rollouts.control.outcome import recent_ends
+from rollouts.engine import nodes
+from rollouts.engine.client import SwarmClient, SwarmError, SwarmUnreachable
+from rollouts.engine.sync import service_sync
+from rollouts.management.terminal import (
     RolloutRunner,
     add_desired_flags,
     describe_flags,
@@ -38,6 +34,17 @@ from rollouts.terminal import (
     format_table,
     one_line,
     one_line_parser,
+)
+from rollouts.models import KnownImage, Rollout, RolloutState, Service
+from rollouts.records import describe, requests, selectors
+from rollouts.spec import validation
+from rollouts.spec.drift import describe_drift, service_drift
+from rollouts.spec.fields import BY_NAME, ParseError, parse_duration, parse_int
+from rollouts.spec.specs import (
+    desired_from_spec,
+    expected_duration,
+    short_image,
+    spec_diff,
 )
 
 log = logging.getLogger("rollouts")
@@ -259,7 +266,7 @@ class Command(BaseCommand):
             )
 
     def do_abort(self) -> None:
-        rollout = services.rollout_abort(
+        rollout = requests.rollout_abort(
             service=self.service(), user=self.user(), cause=self.options["cause"]
         )
         self.say(f"{rollout.service.name}: rollout #{rollout.pk} {rollout.reason}")
@@ -267,7 +274,7 @@ class Command(BaseCommand):
     def do_adopt(self) -> None:
         self.find(self.options["service"])
         self.sync()
-        revision = services.service_adopt(
+        revision = requests.service_adopt(
             service=self.service(), user=self.user(), change_cause=self.cause("")
         )
         self.say(
@@ -277,7 +284,7 @@ class Command(BaseCommand):
     def do_reapply(self) -> None:
         self.find(self.options["service"])
         self.sync()
-        rollout = services.service_reapply(
+        rollout = requests.service_reapply(
             service=self.service(), user=self.user(), change_cause=self.cause("")
         )
         self.run_rollouts([rollout])
@@ -320,7 +327,7 @@ class Command(BaseCommand):
         self.say("")
         self.say(
             format_table(
-                ["TASK", "NODE", "STATE", "IMAGE"], nodes.task_rows(service_rows)
+                ["TASK", "NODE", "STATE", "IMAGE"], describe.task_rows(service_rows)
             )
         )
         if down:
@@ -402,7 +409,7 @@ class Command(BaseCommand):
                 self.say(f"{service.name}: the live spec matches the desired spec")
             return None
         flags = describe_flags(desired)
-        return services.service_change(
+        return requests.service_change(
             service=service,
             user=self.user(),
             change_cause=self.cause(
@@ -417,7 +424,7 @@ class Command(BaseCommand):
     def do_undo(self) -> None:
         self.find(self.options["service"])
         self.sync()
-        rollout = services.service_undo(
+        rollout = requests.service_undo(
             service=self.service(),
             user=self.user(),
             to_revision=self.options["to_revision"],
@@ -430,7 +437,7 @@ class Command(BaseCommand):
         self.find(self.options["service"])
         self.sync()
         service = self.service()
-        rollout = services.service_rollback(
+        rollout = requests.service_rollback(
             service=service,
             user=self.user(),
             change_cause=self.cause(f"rollout rollback {service.short_name}"),
@@ -441,7 +448,7 @@ class Command(BaseCommand):
         validation.validate_values({"replicas": self.options["replicas"]})
         self.find(self.options["service"])
         self.sync()
-        rollout = services.service_scale(
+        rollout = requests.service_scale(
             service=self.service(),
             user=self.user(),
             replicas=self.options["replicas"],

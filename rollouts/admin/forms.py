@@ -1,7 +1,7 @@
 """Forms operators fill in the admin to change a service or run a rollout action.
 
 The forms parse and present; what is *valid* for a swarm service is decided by
-`rollouts.validation.validate_desired`, shared with `manage.py rollout`, so the
+`rollouts.spec.validation.validate_desired`, shared with `manage.py rollout`, so the
 admin and the command can never disagree about what may be sent to the engine.
 """
 
@@ -10,8 +10,10 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
-from rollouts import selectors, validation
-from rollouts.fields import (
+from rollouts.models import KnownImage, Rollout, Service
+from rollouts.records import selectors
+from rollouts.spec import validation
+from rollouts.spec.fields import (
     BY_NAME,
     CHOICE,
     DURATION,
@@ -22,7 +24,6 @@ from rollouts.fields import (
     SpecField,
     human_duration,
 )
-from rollouts.models import KnownImage, Rollout, Service
 
 
 class SpecFormField(forms.Field):

@@ -1,5 +1,5 @@
 """What `manage.py rollout` reads and prints: the desired-field flags (derived
-from rollouts.fields), one-line errors, tables, and following rollouts in
+from rollouts.spec.fields), one-line errors, tables, and following rollouts in
 process (`apply --wait`) with the driver's one drive step."""
 
 import argparse
@@ -11,10 +11,10 @@ from typing import Any, NoReturn
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from rollouts.driver import default_owner, drive, rollout_release
-from rollouts.fields import FIELDS, ParseError, SpecField
+from rollouts.control.driver import default_owner, drive, rollout_release
+from rollouts.engine.client import SwarmClient
 from rollouts.models import RUNNING_STATES, Rollout, RolloutState
-from rollouts.swarm import SwarmClient
+from rollouts.spec.fields import FIELDS, ParseError, SpecField
 
 DESIRED_FLAGS = {field.name: field.flag for field in FIELDS}
 OTHER_FLAGS = {

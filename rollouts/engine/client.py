@@ -1,10 +1,10 @@
 """The one module that talks to Docker: a plain adapter that takes and returns data.
 
 Everything the rest of the app knows about the engine goes through `SwarmClient`,
-which speaks plain Engine API dicts (see `rollouts.specs`) and turns the SDK's
+which speaks plain Engine API dicts (see `rollouts.spec.specs`) and turns the SDK's
 exceptions into `SwarmError`s whose message is one line an operator understands.
 It decides nothing: which spec to write, and what to do when a write is out of
-sequence, is the driver's (`rollouts.driver`).
+sequence, is the driver's (`rollouts.control.driver`).
 """
 
 import contextlib
@@ -20,8 +20,9 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from rollouts.nodes import DOWN_STATES, DOWN_SUFFIX
-from rollouts.specs import parse_engine_time
+from rollouts.engine.nodes import DOWN_STATES
+from rollouts.records.describe import DOWN_SUFFIX
+from rollouts.spec.specs import parse_engine_time
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class SwarmClient:
         return [t for t in tasks if service_id in (None, t.get("ServiceID"))]
 
     def nodes(self) -> list[dict]:
-        """The swarm's nodes as the Engine API gives them (rollouts.nodes
+        """The swarm's nodes as the Engine API gives them (rollouts.engine.nodes
         reads them: which are down)."""
         with self._errors("list nodes"):
             nodes: list[dict] = self.api.nodes()

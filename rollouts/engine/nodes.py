@@ -12,18 +12,18 @@ node (seen on the lab, ../shared/multinode.md; moby/moby#34024 describes the
 updater's wait on tasks of unavailable nodes).
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rollouts.specs import short_image, task_fingerprint
+from rollouts.records.describe import ACTIVE_DESIRED
+from rollouts.spec.specs import short_image, task_fingerprint
 
 if TYPE_CHECKING:
-    from rollouts.models import Rollout, Service
+    from rollouts.models import Rollout
 
 # Node states (Status.State) of a node that answers no more.
 DOWN_STATES = ("down", "unknown", "disconnected")
-ACTIVE_DESIRED = ("running", "ready")
 # Task states that still hold a container on their node (not yet terminal).
 HELD_STATES = ("assigned", "accepted", "preparing", "ready", "starting", "running")
 NODE_EVENT = "node"
@@ -177,7 +177,7 @@ def watch_nodes(
     """The watcher's hook, once per look at a rollout: record one "node"
     event per node that went down (naming the tasks it took), once per
     rollout, and return `stuck_on_lost_node`'s reason (None: carry on)."""
-    from rollouts.history import event  # the watcher's own recorder
+    from rollouts.records.history import event  # the watcher's own recorder
 
     nodes = parse_nodes(api_nodes)
     reported = set(
@@ -193,39 +193,3 @@ def watch_nodes(
         nodes=nodes,
         task_name=task_name,
     )
-
-
-DOWN_SUFFIX = " (down)"
-
-
-def down_in_tasks(live_tasks: list[dict]) -> list[str]:
-    """Hostnames of the down nodes that a service's stored task table names
-    (SwarmClient.node_names marks them "node-2 (down)")."""
-    return sorted(
-        {
-            row["node"].removesuffix(DOWN_SUFFIX)
-            for group in live_tasks or []
-            for row in group.get("tasks") or []
-            if (row.get("node") or "").endswith(DOWN_SUFFIX)
-        }
-    )
-
-
-def task_rows(services: Iterable["Service"]) -> list[list[str]]:
-    """[[task, node, state, image]] for the current task of every slot of each
-    service (its `live_tasks`, as rollouts.specs.group_tasks stores them)."""
-    rows = []
-    for service in services:
-        for group in service.live_tasks or []:
-            current = (group.get("tasks") or [{}])[0]
-            if current.get("desired_state") not in ACTIVE_DESIRED:
-                continue
-            rows.append(
-                [
-                    f"{service.name}.{group['slot']}",
-                    current.get("node") or "-",
-                    current.get("state") or "-",
-                    current.get("image") or "-",
-                ]
-            )
-    return rows

@@ -2,7 +2,7 @@
 outside writes, and the engine's pauses and rollbacks in plain words.
 
 Pure functions over Engine API dicts (tasks, specs) and plain values, so the
-rules are tested without an engine; rollouts.watcher applies them.
+rules are tested without an engine; rollouts.control.watcher applies them.
 
 - A new task (created after our write) that ends on its own, exit 0 included,
   is a failure of the rollout: Swarm restarts it, and the engine's UpdateStatus
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from rollouts.drift import spec_differences
-from rollouts.fields import ENGINE_POLICY_DEFAULTS
-from rollouts.specs import parse_engine_time, short_image
+from rollouts.spec.drift import spec_differences
+from rollouts.spec.fields import DEFAULT_MONITOR
+from rollouts.spec.specs import parse_engine_time, short_image
 
 # Task states in which a task has ended without being asked to (the engine's
 # "shutdown" is the orchestrator's own doing: an update or a scale-down).
@@ -38,7 +38,6 @@ LIVE_STATES = (
     "running",
 )
 # Seconds: the engine's meaning of Monitor 0, declared with the field.
-DEFAULT_MONITOR: float = ENGINE_POLICY_DEFAULTS["monitor"]
 
 
 def task_name(service_name: str, task: dict[str, Any], nodes: dict[str, str]) -> str:
@@ -81,31 +80,6 @@ def new_failures(
             continue
         found.append(ended_task(task, name_of(task)))
     return found
-
-
-def describe_failure(record: dict[str, Any]) -> str:
-    """`dockercoins_worker.3 (dockercoins:bugged) failed, exit 1 (task: non-zero
-    exit (1))`."""
-    text = f"{record['slot']} ({record['image']}) {record['state']}"
-    if record.get("exit_code") is not None:
-        text += f", exit {record['exit_code']}"
-    if record.get("error"):
-        text += f" ({record['error']})"
-    return text
-
-
-def describe_failures(records: list[dict[str, Any]]) -> str:
-    """Every failed slot once, its latest record first seen; "" when none."""
-    by_slot: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        by_slot.setdefault(record["slot"], []).append(record)
-    parts = []
-    for rows in by_slot.values():
-        text = describe_failure(rows[-1])
-        if len(rows) > 1:
-            text += f" ({len(rows)} times)"
-        parts.append(text)
-    return "; ".join(parts)
 
 
 def too_many_failures(failed: int, tasks: int, max_ratio: float) -> bool:

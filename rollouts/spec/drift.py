@@ -16,11 +16,13 @@ import json
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from rollouts.fields import SWARM_FIELDS, human_duration
-from rollouts.models import Service
-from rollouts.specs import desired_from_spec, policy_from_config, short_image
+from rollouts.spec.fields import SWARM_FIELDS, human_duration
+from rollouts.spec.specs import desired_from_spec, policy_from_config, short_image
+
+if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
+    from rollouts.models import Service
 
 
 def _get(*path: str) -> Callable[[dict[str, Any]], object]:
@@ -203,7 +205,7 @@ def follow_live(
     return result
 
 
-def service_drift(service: Service) -> dict[str, Any] | None:
+def service_drift(service: "Service") -> dict[str, Any] | None:
     """drift() of a Service row (rollouts.models.Service): its applied_spec vs
     its live_spec, with the engine's UpdatedAt. None when in sync, missing, or
     while a rollout of ours is writing (then the live spec is ours in flight)."""

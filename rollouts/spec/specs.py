@@ -3,7 +3,7 @@
 No engine here: these functions take and return the plain dicts the Engine API
 speaks (durations in nanoseconds; the policies as docker-py's typed
 UpdateConfig/RollbackConfig, which are dicts too), so they are tested without an
-engine. Which fields exist, and their units, comes from `rollouts.fields`.
+engine. Which fields exist, and their units, comes from `rollouts.spec.fields`.
 """
 
 import copy
@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from docker.types import RollbackConfig, UpdateConfig
 
-from rollouts.fields import (
+from rollouts.spec.fields import (
     BY_NAME,
     COUNT,
     DURATION,

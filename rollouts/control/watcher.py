@@ -10,12 +10,12 @@ its tasks converge: as many running as desired, all on the current spec.
 Swarm never gives up on its own, so a progress deadline ends a rollout that
 does not converge.
 
-On top of the engine's word (rules in rollouts.outcome): the spec judged is the
+On top of the engine's word (rules in rollouts.control.outcome): the spec judged is the
 one we wrote, so a later outside write supersedes the rollout; a new task that
 ends at any point is remembered and counted against the failure ratio; nothing
 completes until new tasks stayed up the stability window, while tasks told to
 stop still run, or while no task runs at all. This module observes and
-records; rollouts.verdict decides.
+records; rollouts.control.verdict decides.
 """
 
 from datetime import datetime
@@ -24,22 +24,23 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts import outcome
-from rollouts.history import event, record_live
+from rollouts.control import outcome
+from rollouts.control.verdict import Decision, View, decide, task_labels, window
+from rollouts.engine.client import ServiceNotFound, SwarmClient
+from rollouts.engine.nodes import watch_nodes
 from rollouts.models import (
     Rollout,
     RolloutKind,
     RolloutState,
     Service,
 )
-from rollouts.nodes import watch_nodes
-from rollouts.specs import (
+from rollouts.records.describe import describe_failure
+from rollouts.records.history import event, record_live
+from rollouts.spec.specs import (
     parse_engine_time,
     short_image,
     task_fingerprint,
 )
-from rollouts.swarm import ServiceNotFound, SwarmClient
-from rollouts.verdict import Decision, View, decide, task_labels, window
 
 __all__ = ["Decision", "watch_step"]
 
@@ -221,7 +222,7 @@ def _record_tasks(rollout: Rollout, view: View) -> None:
     if found:
         rollout.failures = [*(rollout.failures or []), *found]
         for record in found:
-            event(rollout, "error", f"failed: {outcome.describe_failure(record)}")
+            event(rollout, "error", f"failed: {describe_failure(record)}")
 
 
 def _record_progress(rollout: Rollout, view: View) -> None:

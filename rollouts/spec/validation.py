@@ -1,17 +1,18 @@
 """What may be sent to the swarm: one set of rules for the admin, the API and the
 command line. Nothing that fails here ever reaches the engine.
 
-The per-field rules (kind, choices, range) come from `rollouts.fields`; the rules
+The per-field rules (kind, choices, range) come from `rollouts.spec.fields`; the rules
 between fields and those that need what the controller recorded (the images the
 engine has, whether the service still exists) are here.
 """
 
 from collections.abc import Callable
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from rollouts.fields import (
+from rollouts.spec.choices import FailureAction, Mode
+from rollouts.spec.fields import (
     BY_NAME,
     CHOICE,
     COUNT,
@@ -23,14 +24,16 @@ from rollouts.fields import (
     SpecField,
     human_duration,
 )
-from rollouts.models import FailureAction, KnownImage, Mode, Service
-from rollouts.specs import TAG_PATTERN, parse_image
+from rollouts.spec.specs import TAG_PATTERN, parse_image
+
+if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
+    from rollouts.models import Service
 
 Report = Callable[[str, str], None]
 
 
 def parse_values(desired: dict[str, object]) -> dict[str, Any]:
-    """`desired` through each field's own strict parser (rollouts.fields), so a
+    """`desired` through each field's own strict parser (rollouts.spec.fields), so a
     caller may pass text ("5s", "3") or numbers alike. Raises ValidationError
     keyed by field for what is outside a field's grammar (nan, "٣", "1e3")."""
     errors = _Errors()
@@ -62,7 +65,7 @@ def validate_values(desired: dict[str, Any]) -> None:
     errors.raise_any()
 
 
-def validate_desired(*, service: Service, desired: dict[str, Any]) -> None:
+def validate_desired(*, service: "Service", desired: dict[str, Any]) -> None:
     """Raise ValidationError({field: [messages]}) unless `desired` may be applied.
 
     `desired` may hold only some SPEC_FIELDS; the others are the service's own.
@@ -81,7 +84,7 @@ def validate_desired(*, service: Service, desired: dict[str, Any]) -> None:
     for name, field in BY_NAME.items():
         if field.name != "replicas" and not (field.optional and spec[name] is None):
             _check_field(field, spec[name], errors)
-    _check_image(spec, errors)
+    _check_image(spec, errors, service.known_tags)
     _check_replicas(spec, errors)
     for prefix in ("update", "rollback"):
         _check_monitor(spec, prefix, errors)
@@ -128,7 +131,9 @@ def _check_duration(field: SpecField, value: object, error: Report) -> None:
         error(field.name, f"must be at most {human_duration(field.maximum)}")
 
 
-def _check_image(spec: dict[str, Any], error: Report) -> None:
+def _check_image(
+    spec: dict[str, Any], error: Report, known_tags: Callable[[str], list[str]]
+) -> None:
     image, tag = spec["image"] or "", spec["tag"] or ""
     if not image or ":" in image.split("/")[-1] or "@" in image:
         error("image", f"{image!r} is not an image repository (e.g. dockercoins)")
@@ -140,9 +145,8 @@ def _check_image(spec: dict[str, Any], error: Report) -> None:
     if parse_image(reference) is None:
         error("image", f"{reference!r} is not a valid image reference")
         return
-    if not KnownImage.objects.filter(reference=reference).exists():
-        known = KnownImage.objects.filter(reference__startswith=f"{image}:")
-        tags = [ref.split(":")[-1] for ref in known.values_list("reference", flat=True)]
+    tags = known_tags(image)
+    if tag not in tags:
         hint = f"known tags: {', '.join(tags)}" if tags else "no tag of it is known"
         error(
             "tag",

@@ -18,7 +18,7 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.specs import (
+from rollouts.spec.specs import (
     desired_from_spec,
     group_tasks,
     parse_engine_time,
@@ -148,7 +148,7 @@ def _adopt_live(rollout: Rollout) -> None:
 
 def remember_applied(service: Service, spec: dict) -> None:
     """Record `spec` (an engine Spec) as what we last applied: drift is measured
-    from it (rollouts.drift)."""
+    from it (rollouts.spec.drift)."""
     if not spec:
         return
     service.applied_spec = spec

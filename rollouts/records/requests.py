@@ -6,7 +6,7 @@ rollout_abort) only touch the
 database and queue a Rollout: none of them is ever given a Docker client, so the
 webui, which has no socket, can serve them. The controller (or `rollout apply`)
 then claims the rollout, writes to the swarm and watches it to the end with
-`rollouts.driver.drive`.
+`rollouts.control.driver.drive`.
 
 A service has at most one active rollout: a new request is refused while one is
 queued or running, rather than queued behind it, because what the operator
@@ -21,10 +21,6 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts import drift
-from rollouts.fields import SPEC_FIELDS
-from rollouts.guards import normalize_monitors, refuse_resuming_a_paused_update
-from rollouts.history import event, remember_applied, revision_create
 from rollouts.models import (
     ACTIVE_STATES,
     Mode,
@@ -34,9 +30,13 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.selectors import revision_current, rollout_active_for
-from rollouts.specs import desired_from_spec
-from rollouts.validation import parse_values, validate_desired
+from rollouts.records.history import event, remember_applied, revision_create
+from rollouts.records.selectors import revision_current, rollout_active_for
+from rollouts.spec import drift
+from rollouts.spec.fields import SPEC_FIELDS
+from rollouts.spec.guards import normalize_monitors, refuse_resuming_a_paused_update
+from rollouts.spec.specs import desired_from_spec
+from rollouts.spec.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
 User = AuthUser | None
@@ -86,7 +86,7 @@ def service_change(
     With `follow_live` (the default) only the fields the operator changed are
     carried (`carry` names them; without it, those that differ from the
     desired spec); the other swarm fields take what runs
-    (rollouts.drift.follow_live), so an outside change is never silently
+    (rollouts.spec.drift.follow_live), so an outside change is never silently
     reverted (issue 7 §1). Undo, re-apply and the admin's "apply now" pass
     False: they re-apply a whole spec on purpose.
 

@@ -1,5 +1,5 @@
 """The verdict on a rollout from one look at the service: the rules of
-rollouts.outcome applied to what rollouts.watcher observed.
+rollouts.control.outcome applied to what rollouts.control.watcher observed.
 
 Order matters: an outside write supersedes whatever else is seen; the
 engine's own pause or rollback comes next; then our own count of failed new
@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rollouts import outcome
-from rollouts.fields import human_duration
-from rollouts.history import event
-from rollouts.models import DeadlineAction, Rollout, RolloutKind, RolloutState
-from rollouts.specs import parse_engine_time
+from rollouts.control import outcome
+from rollouts.models import Rollout, RolloutKind, RolloutState
+from rollouts.records.describe import describe_failures
+from rollouts.records.history import event
+from rollouts.spec.choices import DeadlineAction
+from rollouts.spec.fields import human_duration
+from rollouts.spec.specs import parse_engine_time
 
 
 @dataclass
@@ -67,7 +69,7 @@ def task_labels(rollout: Rollout, view: View) -> dict[str, str]:
 
 
 def _failed_slots(rollout: Rollout) -> str:
-    text = outcome.describe_failures(rollout.failures or [])
+    text = describe_failures(rollout.failures or [])
     return f"; failed: {text}" if text else ""
 
 
@@ -75,7 +77,7 @@ def decide(
     rollout: Rollout, view: View, now: datetime, stuck_on_lost_node: str | None = None
 ) -> Decision | None:
     """The verdict of one look, or None to look again. `stuck_on_lost_node`
-    (rollouts.nodes) is the reason to give when every task runs the new spec
+    (rollouts.engine.nodes) is the reason to give when every task runs the new spec
     and only the engine's updater still waits for a task of a lost node."""
     superseded = _superseded(rollout, view)
     if superseded:
@@ -98,7 +100,7 @@ def decide(
     if view.converged and state in ("", "completed", "rollback_completed"):
         return _complete(rollout, view)
     if stuck_on_lost_node:
-        # The engine stays "updating" for good (rollouts.nodes): judge the
+        # The engine stays "updating" for good (rollouts.engine.nodes): judge the
         # tasks as for any completion (stability, identity), with its reason.
         done = _complete(rollout, view)
         if done is not None and done.state == RolloutState.COMPLETED:

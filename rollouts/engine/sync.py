@@ -1,7 +1,7 @@
 """The swarm -> the database: import and refresh the stack's services.
 
 Run by the controller every sync interval and by `manage.py rollout` before it
-plans or applies; it alone, with rollouts.driver, is handed a Docker client.
+plans or applies; it alone, with rollouts.control.driver, is handed a Docker client.
 """
 
 import logging
@@ -12,10 +12,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts.history import record_live, revision_create
+from rollouts.engine.client import SwarmClient
 from rollouts.models import KnownImage, Service
-from rollouts.specs import desired_from_spec
-from rollouts.swarm import SwarmClient
+from rollouts.records.history import record_live, revision_create
+from rollouts.spec.specs import desired_from_spec
 
 log = logging.getLogger("rollouts")
 

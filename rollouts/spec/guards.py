@@ -9,13 +9,15 @@
   that `plan` and the engine agree.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
-from rollouts.models import Service
-from rollouts.outcome import DEFAULT_MONITOR
-from rollouts.specs import short_image
+from rollouts.spec.fields import DEFAULT_MONITOR
+from rollouts.spec.specs import short_image
+
+if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
+    from rollouts.models import Service
 
 PAUSED_STATES = ("paused", "rollback_paused")
 
@@ -30,7 +32,7 @@ def normalize_monitors(desired: dict[str, Any]) -> dict[str, Any]:
 
 
 def refuse_resuming_a_paused_update(
-    service: Service, spec: dict[str, Any], resume_confirmed: bool
+    service: "Service", spec: dict[str, Any], resume_confirmed: bool
 ) -> None:
     """ValidationError when the live spec is a paused failed update and `spec`
     (the full desired spec to be written) would resume it: same image."""

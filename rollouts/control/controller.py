@@ -11,9 +11,14 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
-from rollouts.driver import default_owner, drive, rollout_claim_next, rollouts_to_drive
-from rollouts.swarm import SwarmClient, SwarmError, SwarmUnreachable
-from rollouts.sync import service_sync
+from rollouts.control.driver import (
+    default_owner,
+    drive,
+    rollout_claim_next,
+    rollouts_to_drive,
+)
+from rollouts.engine.client import SwarmClient, SwarmError, SwarmUnreachable
+from rollouts.engine.sync import service_sync
 
 log = logging.getLogger("rollouts")
 

@@ -1,7 +1,7 @@
 """Driving rollouts: claiming them, holding leases, writing to the swarm, and
 stepping the watcher. `drive` is the one step both the controller loop and
-`rollout apply --wait` take; requests (rollouts.services) only queue, and only
-this module (with rollouts.sync) is ever handed a Docker client.
+`rollout apply --wait` take; requests (rollouts.records.requests) only queue, and only
+this module (with rollouts.engine.sync) is ever handed a Docker client.
 
 Applying is claimed with a conditional UPDATE (`filter(state=QUEUED).update()`
 == 1), and whoever drives a rollout holds a lease on it (lease_owner,
@@ -23,9 +23,16 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from rollouts import watcher
-from rollouts.engine_contact import reachable, unreachable
-from rollouts.history import event, finish, remember_applied
+from rollouts.control import watcher
+from rollouts.engine.client import (
+    OutOfSequence,
+    ServiceNotFound,
+    SwarmClient,
+    SwarmError,
+    SwarmUnreachable,
+)
+from rollouts.engine.client import Service as EngineService
+from rollouts.engine.contact import reachable, unreachable
 from rollouts.models import (
     RUNNING_STATES,
     Rollout,
@@ -33,15 +40,8 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.specs import apply_desired, desired_from_spec, spec_diff, spec_mode
-from rollouts.swarm import (
-    OutOfSequence,
-    ServiceNotFound,
-    SwarmClient,
-    SwarmError,
-    SwarmUnreachable,
-)
-from rollouts.swarm import Service as EngineService
+from rollouts.records.history import event, finish, remember_applied
+from rollouts.spec.specs import apply_desired, desired_from_spec, spec_diff, spec_mode
 
 log = logging.getLogger("rollouts")
 

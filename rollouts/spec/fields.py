@@ -24,8 +24,8 @@ from typing import Any
 from django.db import models
 
 from dockercoins import numbers
-from rollouts.models import DeadlineAction, FailureAction, Mode, Order
-from rollouts.models import RollbackFailureAction as RollbackAction
+from rollouts.spec.choices import DeadlineAction, FailureAction, Mode, Order
+from rollouts.spec.choices import RollbackFailureAction as RollbackAction
 
 MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
 MAX_COUNT = 1000  # replicas and parallelism
@@ -289,6 +289,8 @@ _POLICIES = {
     ),
 }
 ENGINE_POLICY_DEFAULTS = {key: p.default for key, p in _POLICIES.items()}
+# seconds: what the engine reads a monitor of 0 as
+DEFAULT_MONITOR: float = ENGINE_POLICY_DEFAULTS["monitor"]
 POLICY_KEYS = {key: p.engine_key for key, p in _POLICIES.items()}
 _MAXIMA = {COUNT: MAX_COUNT, RATIO: 1, DURATION: MAX_DURATION}
 
@@ -395,7 +397,7 @@ FIELDS: tuple[SpecField, ...] = (
         "DURATION",
         maximum=MAX_DURATION,
         swarm=False,
-        optional=True,  # None: the update monitor window (rollouts.outcome)
+        optional=True,  # None: the update monitor window (rollouts.control.outcome)
     ),
 )
 

@@ -6,8 +6,8 @@ rollout's record says when the engine was gone and for how long.
 
 from django.utils import timezone
 
-from rollouts.history import event
 from rollouts.models import Rollout
+from rollouts.records.history import event
 
 
 def unreachable(rollout: Rollout, why: str) -> None:

@@ -1,0 +1,72 @@
+"""How the records the controller stored read to a person: the task table, the
+down nodes it names, the failures a rollout saw. Pure functions of stored JSON,
+shared by the webui's faces and the controller, so neither reaches into the
+other's part for them."""
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rollouts.models import Service
+
+ACTIVE_DESIRED = ("running", "ready")  # a task the engine means to keep
+
+DOWN_SUFFIX = " (down)"
+
+
+def down_in_tasks(live_tasks: list[dict]) -> list[str]:
+    """Hostnames of the down nodes that a service's stored task table names
+    (SwarmClient.node_names marks them "node-2 (down)")."""
+    return sorted(
+        {
+            row["node"].removesuffix(DOWN_SUFFIX)
+            for group in live_tasks or []
+            for row in group.get("tasks") or []
+            if (row.get("node") or "").endswith(DOWN_SUFFIX)
+        }
+    )
+
+
+def task_rows(services: Iterable["Service"]) -> list[list[str]]:
+    """[[task, node, state, image]] for the current task of every slot of each
+    service (its `live_tasks`, as rollouts.spec.specs.group_tasks stores them)."""
+    rows = []
+    for service in services:
+        for group in service.live_tasks or []:
+            current = (group.get("tasks") or [{}])[0]
+            if current.get("desired_state") not in ACTIVE_DESIRED:
+                continue
+            rows.append(
+                [
+                    f"{service.name}.{group['slot']}",
+                    current.get("node") or "-",
+                    current.get("state") or "-",
+                    current.get("image") or "-",
+                ]
+            )
+    return rows
+
+
+def describe_failure(record: dict[str, Any]) -> str:
+    """`dockercoins_worker.3 (dockercoins:bugged) failed, exit 1 (task: non-zero
+    exit (1))`."""
+    text = f"{record['slot']} ({record['image']}) {record['state']}"
+    if record.get("exit_code") is not None:
+        text += f", exit {record['exit_code']}"
+    if record.get("error"):
+        text += f" ({record['error']})"
+    return text
+
+
+def describe_failures(records: list[dict[str, Any]]) -> str:
+    """Every failed slot once, its latest record first seen; "" when none."""
+    by_slot: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        by_slot.setdefault(record["slot"], []).append(record)
+    parts = []
+    for rows in by_slot.values():
+        text = describe_failure(rows[-1])
+        if len(rows) > 1:
+            text += f" ({len(rows)} times)"
+        parts.append(text)
+    return "; ".join(parts)

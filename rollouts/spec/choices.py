@@ -1,0 +1,32 @@
+"""The choice lists of a service's spec, shared by the field declaration
+(`rollouts.spec.fields`) and the schema (`rollouts.models`): here, so that neither
+imports the other's module for them."""
+
+from django.db import models
+
+
+class Mode(models.TextChoices):
+    REPLICATED = "replicated"
+    GLOBAL = "global"
+
+
+class FailureAction(models.TextChoices):
+    PAUSE = "pause"
+    CONTINUE = "continue"
+    ROLLBACK = "rollback"
+
+
+class RollbackFailureAction(models.TextChoices):
+    PAUSE = "pause"
+    CONTINUE = "continue"
+
+
+class Order(models.TextChoices):
+    STOP_FIRST = "stop-first"
+    START_FIRST = "start-first"
+
+
+class DeadlineAction(models.TextChoices):
+    REPORT = "report", "report the rollout as failed"
+    PAUSE = "pause", "mark the rollout paused for an operator"
+    ROLLBACK = "rollback", "roll the service back"

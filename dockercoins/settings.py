@@ -55,6 +55,7 @@ INSTALLED_APPS = [
 _FULL_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "dockercoins.middleware.RejectNulBytesMiddleware",
+    "dockercoins.middleware.UnreadableBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -247,10 +247,14 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"one_line": {"()": "dockercoins.logs.WithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        # A Host outside ALLOWED_HOSTS is the client's mistake (or a probe):
+        # one WARNING line, not an ERROR with a 15-line traceback.
+        "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line"]},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },

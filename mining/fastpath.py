@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -105,6 +106,8 @@ def with_fast_json(app: WSGIApp) -> WSGIApp:
     redirect = settings.SECURE_SSL_REDIRECT
     proxy_header, proxy_https = settings.SECURE_PROXY_SSL_HEADER or ("", "")
     hsts = [("Strict-Transport-Security", _hsts())] if _hsts() else []
+    # The policy every other page gets from csp.middleware.CSPMiddleware.
+    policy = [("Content-Security-Policy", build_policy())]
     forwarded_host = settings.USE_X_FORWARDED_HOST
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
@@ -124,7 +127,7 @@ def with_fast_json(app: WSGIApp) -> WSGIApp:
         if redirect and not secure:
             return app(environ, start_response)
         status, body = classic_answer()
-        headers = [*_HEADERS, ("Content-Length", str(len(body)))]
+        headers = [*_HEADERS, *policy, ("Content-Length", str(len(body)))]
         if secure:
             headers += hsts
         start_response(_STATUS[status], headers)

@@ -100,3 +100,37 @@ def test_a_bad_host_header_is_one_warning_line_without_a_traceback(
     [record] = [r for r in caplog.records if r.name == logger.name]
     assert record.levelname == "WARNING"
     assert record.exc_info is None and "evil.example" in record.getMessage()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/", "/admin/login/", "/api/", "/api/docs/", "/json"])
+def test_every_page_carries_the_content_security_policy(client, url, redis_url):
+    policy = client.get(url)["Content-Security-Policy"]
+
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-eval" not in policy
+
+
+def test_the_json_fast_path_sends_the_same_policy_as_django(redis_url):
+    import io
+
+    from django.core.wsgi import get_wsgi_application
+
+    from mining.fastpath import with_fast_json
+
+    seen = {}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/json",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+    app = with_fast_json(get_wsgi_application())
+    app(environ, lambda status, headers: seen.update(headers))
+    from csp.utils import build_policy
+
+    assert seen["Content-Security-Policy"] == build_policy()

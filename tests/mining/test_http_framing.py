@@ -36,6 +36,7 @@ def servers(tmp_path_factory) -> Iterator[dict[str, tuple[Served, Path]]]:
 def exchange(url: str, data: bytes, *, hang_up: bool = False) -> bytes:
     """Send `data`; the raw answer until the server closes or 5 s pass."""
     address = urlsplit(url)
+    assert address.port is not None
     with socket.create_connection((address.hostname, address.port), timeout=5) as s:
         s.sendall(data)
         if hang_up:
@@ -91,6 +92,7 @@ def test_clients_that_drop_mid_chunk_leave_no_traceback(servers):
 def test_a_body_that_stalls_is_cut_after_the_body_timeout(servers):
     hasher, log = servers["hasher"]
     address = urlsplit(hasher.url)
+    assert address.port is not None
     with socket.create_connection((address.hostname, address.port), timeout=10) as s:
         s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
         started = time.monotonic()

@@ -162,6 +162,7 @@ def test_every_number_mine_takes_states_its_bounds_in_help():
 
 
 def _timestamped(process: subprocess.Popen, lines: list) -> None:
+    assert process.stdout is not None
     lines.extend((time.monotonic(), line) for line in process.stdout)
 
 

@@ -74,19 +74,27 @@ def pre_request(worker: object, req: object) -> None:
     # read. A read that times out raises OSError in the app, which answers
     # 408 (mining.hasher, dockercoins.middleware) and closes the connection.
     sock = getattr(getattr(req, "unreader", None), "sock", None)
-    if sock is not None:
+    if sock is not None and _has_body(req):  # not on GET /json's hot path
         sock.settimeout(BODY_TIMEOUT)
 
 
 def post_request(worker: object, req: Any, environ: object, resp: Any) -> None:
     sock = getattr(getattr(req, "unreader", None), "sock", None)
-    if sock is None:
+    if sock is None or not _has_body(req):
         return
     if resp is not None and not resp.should_close():
         _drain_or_hang_up(req, sock)
     # Back to blocking between requests: gunicorn bounds that wait itself
     # (keepalive), and a socket timeout there would log a traceback.
     sock.settimeout(None)
+
+
+def _has_body(req: Any) -> bool:
+    return any(
+        name == "TRANSFER-ENCODING"
+        or (name == "CONTENT-LENGTH" and value.strip() not in ("", "0"))
+        for name, value in getattr(req, "headers", ())
+    )
 
 
 def _drain_or_hang_up(req: Any, sock: socket.socket) -> None:

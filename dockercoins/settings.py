@@ -18,6 +18,7 @@ from dockercoins.env import (
     env_list,
     env_secret,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "knox",
+    "csp",
     "mining",
     "rollouts",
     "access",
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 _FULL_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "dockercoins.middleware.RejectNulBytesMiddleware",
+    "dockercoins.middleware.UnreadableBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -67,6 +70,7 @@ _FULL_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Names the view for the request metrics (dockercoins.metrics).
     "dockercoins.metrics.ViewName",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -172,8 +176,10 @@ REST_FRAMEWORK = {
 # LOGIN_LOCKOUT_MINUTES; a right password resets the count. Per pair rather
 # than per username, so a stranger cannot lock the real admin out from
 # elsewhere. Unlock sooner: admin "Access attempts", or `manage.py axes_reset`.
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
@@ -238,15 +244,40 @@ if not HTTPS_ONLY:
         "security.W016",
     ]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy (django-csp) on every page: scripts only from our own
+# static files (the admin, the dashboard's chart.js, Swagger UI's bundle and
+# its start-up script, served as a file by dockercoins.api.ApiDocs). Inline
+# styles stay allowed: Swagger UI's page has a <style> block and the admin
+# some style attributes; inline scripts, other origins, plugins, framing and
+# foreign form targets are refused.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 
 # --- DockerCoins ---------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_url(
+    "REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+)
 RNG_URL = env_str("RNG_URL", "http://rng")
 HASHER_URL = env_str("HASHER_URL", "http://hasher")
-RNG_DELAY = env_float("RNG_DELAY", 0.1)
-HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
-WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
+# Seconds, 0 to MAX_DELAY, as `mine --delay`: a minute per hash is a typo.
+MAX_DELAY = 60.0
+RNG_DELAY = env_float("RNG_DELAY", 0.1, maximum=MAX_DELAY)
+HASHER_DELAY = env_float("HASHER_DELAY", 0.1, maximum=MAX_DELAY)
+WORKER_DELAY = env_float("WORKER_DELAY", 0.1, maximum=MAX_DELAY)
 
 # --- Metrics -------------------------------------------------------------
 # The image's own version (deploy/Dockerfile sets it per target: 1.0, 1.1,
@@ -260,7 +291,7 @@ METRICS_PORT = env_int("METRICS_PORT", 9100, minimum=0)
 # --- Rollouts ------------------------------------------------------------
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).
 STACK_NAME = env_str("STACK_NAME", "dockercoins")
-DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1)
+DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1, maximum=3600)
 # Only the controller has the Docker socket. The entrypoint sets the role of
 # every process of the stack; unset (`manage.py rollout` in the controller's
 # container, tests, a laptop) means a command line that may talk to the engine.
@@ -274,10 +305,14 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"one_line": {"()": "dockercoins.logs.WithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        # A Host outside ALLOWED_HOSTS is the client's mistake (or a probe):
+        # one WARNING line, not an ERROR with a 15-line traceback.
+        "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line"]},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },

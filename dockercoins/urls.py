@@ -2,10 +2,10 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from dockercoins import errors
-from dockercoins.api import ApiRoot
+from dockercoins.api import ApiDocs, ApiRoot
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        ApiDocs.as_view(url_name="api-schema"),
         name="api-docs",
     ),
     path("", include("mining.urls")),

@@ -17,7 +17,13 @@ from rollouts.control import database
 from rollouts.control.driver import default_owner, drive, rollout_release
 from rollouts.engine.client import SwarmClient
 from rollouts.models import RUNNING_STATES, Rollout, RolloutState
-from rollouts.spec.fields import FIELDS, ParseError, SpecField
+from rollouts.spec.fields import (
+    DURATION,
+    FIELDS,
+    ParseError,
+    SpecField,
+    human_duration,
+)
 
 DESIRED_FLAGS = {field.name: field.flag for field in FIELDS}
 OTHER_FLAGS = {
@@ -81,8 +87,17 @@ def add_desired_flags(parser: argparse.ArgumentParser) -> None:
             type=flag_type(field),
             default=None,
             metavar=field.metavar,
-            help=field.help.replace("%", "%%"),  # argparse formats help with %
+            help=_flag_help(field),
         )
+
+
+def _flag_help(field: SpecField) -> str:
+    """The field's help with its bounds, as argparse's %-format wants it."""
+    text = field.help
+    if field.maximum is not None:
+        shown = human_duration if field.kind == DURATION else (lambda v: f"{v:g}")
+        text += f" Range {shown(field.minimum)} to {shown(field.maximum)}."
+    return text.replace("%", "%%")
 
 
 def desired_from_options(options: dict[str, Any]) -> dict[str, Any]:

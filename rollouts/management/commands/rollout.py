@@ -68,6 +68,9 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+MAX_SYNC_INTERVAL = 3600.0  # seconds
+
+
 def _service_name(text: str) -> str:
     try:
         return parse_service_name(text)
@@ -76,13 +79,15 @@ def _service_name(text: str) -> str:
 
 
 def _interval(text: str) -> float:
-    """A positive duration in seconds ("10", "10s", "1m")."""
+    """A positive duration in seconds ("10", "10s", "1m"), at most an hour."""
     try:
         seconds = parse_duration(text)
     except ParseError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    if seconds > MAX_SYNC_INTERVAL:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most 1h")
     return seconds
 
 
@@ -153,7 +158,11 @@ class Command(BaseCommand):
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
         controller.add_argument(
-            "--sync-interval", type=_interval, default=10.0, metavar="DURATION"
+            "--sync-interval",
+            type=_interval,
+            default=10.0,
+            metavar="DURATION",
+            help="how often to re-read the swarm, more than 0 up to 1h (default 10s)",
         )
         controller.add_argument("--alive-file", default=ALIVE_FILE)
 

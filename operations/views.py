@@ -59,10 +59,7 @@ class BadRequest(APIException):
 
 class Busy(Exception):
     def __init__(self, active: Rollout) -> None:
-        super().__init__(
-            f"{active.service.name} already has rollout #{active.pk} "
-            f"({active.state}); wait until it finishes, then try again"
-        )
+        super().__init__(services.busy_refusal(active.service, active))
         self.active = active
 
 
@@ -189,9 +186,15 @@ class QueueingApi(ServiceOperationApi):
         return Response(data, status=status_for(rollout), headers=headers)
 
 
+# The service's names for fields the API calls otherwise.
+_API_NAMES = {"recreate_confirmed": "confirm_recreate"}
+
+
 def _django_messages(error: DjangoValidationError) -> dict[str, list[str]]:
     if hasattr(error, "error_dict"):
-        return {f: list(msgs) for f, msgs in error.message_dict.items()}
+        return {
+            _API_NAMES.get(f, f): list(msgs) for f, msgs in error.message_dict.items()
+        }
     return {NON_FIELD_ERRORS: list(error.messages)}
 
 

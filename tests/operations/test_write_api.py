@@ -123,7 +123,7 @@ def test_a_mode_change_needs_confirm_recreate(pipeline, worker):
     body = {"mode": "global", "replicas": None, "change_cause": "one per node"}
     refused = pipeline.post("worker/rollouts/", body)
     assert refused.status_code == 400
-    assert "confirm" in refused.json()["field_errors"]["mode"][0]
+    assert "confirm" in refused.json()["field_errors"]["confirm_recreate"][0]
 
     confirmed = pipeline.post("worker/rollouts/", {**body, "confirm_recreate": True})
     assert confirmed.status_code == 202, confirmed.json()

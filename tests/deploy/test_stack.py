@@ -16,11 +16,11 @@ import pytest
 
 from deploy.polling import wait_until
 from deploy.stacks import Stack
+from deploy.swarmops.layout import STACK_LABEL
 
 pytestmark = pytest.mark.swarm
 
 SERVICES = {"redis", "postgres", "rng", "hasher", "webui", "worker", "controller"}
-STACK_LABEL = "com.docker.stack.namespace"
 
 
 def running_tasks(docker_client, service_name: str) -> int:

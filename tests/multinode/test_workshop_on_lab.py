@@ -9,7 +9,6 @@ import pytest
 
 from deploy.labs import Lab, LabStack
 from deploy.polling import wait_until
-from deploy.stacks import stack_sh
 
 pytestmark = pytest.mark.multinode
 
@@ -63,7 +62,7 @@ def test_rng_made_global_runs_one_task_per_node(lab_stack: LabStack):
 def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
     # What `make up` runs again at any point of the workshop: the engine
     # refuses a mode change ("service mode change is not allowed").
-    stack_sh("deploy", lab_stack.name, env=lab_stack.env, timeout=180)
+    lab_stack.deploy()
     mode = lab_stack.lab.docker(
         "service",
         "inspect",
@@ -72,7 +71,7 @@ def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
         lab_stack.service("rng"),
     )
     assert mode.strip() == "global"
-    stack_sh("wait", lab_stack.name, "240", env=lab_stack.env, timeout=270)
+    lab_stack.wait(240)
     assert lab_stack.running_nodes("rng") == ["node-0", "node-1", "node-2"]
 
 

@@ -7,6 +7,7 @@ id and a /24 of its own so that it never meets a user's lab.
         with lab.stack() as stack: ...
 """
 
+import os
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -122,13 +123,18 @@ class LabStack(Stack):
 
 
 @contextmanager
-def running_lab(
-    nodes: int, *, lab_id: str = "dt", net: str = "10.213.1"
-) -> Iterator[Lab]:
+def running_lab(nodes: int, *, lab_id: str = "", net: str = "") -> Iterator[Lab]:
     """Form the lab, yield it, always tear it down (leftovers of a killed
     earlier run are removed first by `lab.sh up` itself). Its engines get
-    every image a stack and the workshop need (deploy/swarmops/images.py)."""
-    env = {"LAB_ID": lab_id, "LAB_NET": net}
+    every image a stack and the workshop need (deploy/swarmops/images.py).
+
+    Id and /24 default to TEST_LAB_ID and TEST_LAB_NET, else `dt` and
+    10.213.1: two runs on one machine need two of each.
+    """
+    env = {
+        "LAB_ID": lab_id or os.environ.get("TEST_LAB_ID") or "dt",
+        "LAB_NET": net or os.environ.get("TEST_LAB_NET") or "10.213.1",
+    }
     # Formed from the host's engine (the images are there), used through node-0.
     lab = Lab(nodes=nodes, env={**env, "DOCKER_HOST": ""})
     try:

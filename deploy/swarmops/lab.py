@@ -19,10 +19,14 @@ NODE_TIMEOUT = 60
 
 
 def lab_sh(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+    capture: bool = True,
 ) -> str:
-    """deploy/lab.sh's output; StackError when it fails."""
-    return run([LAB_SH, *args], env=env, timeout=timeout)
+    """deploy/lab.sh's output (or straight to ours, not `capture`d);
+    StackError when it fails."""
+    return run([LAB_SH, *args], env=env, timeout=timeout, capture=capture)
 
 
 def hosts(env: Mapping[str, str] | None = None) -> list[str]:

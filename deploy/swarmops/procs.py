@@ -22,8 +22,10 @@ def run(
     timeout: float = 60,
     cwd: Path | None = None,
     stdin: str | None = None,
+    capture: bool = True,
 ) -> str:
-    """Run `args` with `env` over this process's environment; return stdout.
+    """Run `args` with `env` over this process's environment; return stdout
+    ("" when not `capture`d: then the command writes to ours, as it goes).
 
     Raises StackError with the command's output when it exits non-zero or
     outlives `timeout` seconds.
@@ -35,7 +37,7 @@ def run(
             env={**os.environ, **(env or {})},
             cwd=cwd,
             input=stdin,
-            capture_output=True,
+            capture_output=capture,
             text=True,
             timeout=timeout,
         )
@@ -44,8 +46,9 @@ def run(
     except OSError as exc:
         raise StackError(f"{shown}: {exc}") from exc
     if done.returncode != 0:
-        raise StackError(f"{shown} failed:\n{done.stdout}{done.stderr}".rstrip())
-    return done.stdout
+        output = f"{done.stdout}{done.stderr}" if capture else "(output above)"
+        raise StackError(f"{shown} failed:\n{output}".rstrip())
+    return done.stdout or ""
 
 
 def log(message: str) -> None:

@@ -44,7 +44,7 @@ def lab_up(nodes: int, env: dict[str, str]) -> None:
         log(f"lab {env['LAB_ID']}: {nodes} nodes up already; reloading the images")
         lab.load_images(env)
     else:
-        lab.lab_sh("up", str(nodes), env=env, timeout=900)
+        lab.lab_sh("up", str(nodes), env=env, timeout=900, capture=False)
     env["DOCKER_HOST"] = lab.hosts(env)[0]
 
 
@@ -72,7 +72,7 @@ def print_lab(name: str, nodes: int, env: Mapping[str, str]) -> None:
     webui_port, rng_port, hasher_port = _ports(env)
     print()
     print(lab.lab_sh("status", env=env), end="")
-    lab.lab_sh("forward", webui_port, rng_port, hasher_port, env=env)
+    lab.lab_sh("forward", webui_port, rng_port, hasher_port, env=env, capture=False)
     on = 1 if nodes >= 3 else 0  # with 2 nodes, node-1 is a worker: no swarm API
     print(
         f"  on node-{on}:  DOCKER_HOST={lab.hosts(env)[on]}"

@@ -117,7 +117,7 @@ class LabStack(Stack):
         `make rollout` runs it (the image's user, the socket's group)."""
         task = controller.require(self.name, "controller", self.env)
         command = task.exec_args(
-            "python", "manage.py", *args, user=task.as_controller()
+            "python", "manage.py", *args, user=task.as_controller(), stdin=False
         )
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 

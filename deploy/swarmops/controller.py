@@ -19,9 +19,13 @@ class RunningTask:
     host: str
     container: str
 
-    def exec_args(self, *args: str, user: str = "", tty: bool = False) -> list[str]:
-        """The `docker exec` command line that runs `args` in it."""
-        flags = ["-i", *(["-t"] if tty else []), *(["-u", user] if user else [])]
+    def exec_args(
+        self, *args: str, user: str = "", tty: bool = False, stdin: bool = True
+    ) -> list[str]:
+        """The `docker exec` command line that runs `args` in it (with our
+        stdin unless not `stdin`, a terminal when `tty`)."""
+        flags = [*(["-i"] if stdin else []), *(["-t"] if tty else [])]
+        flags += ["-u", user] if user else []
         return ["docker", "-H", self.host, "exec", *flags, self.container, *args]
 
     def exec(self, *args: str, stdin: str | None = None, timeout: float = 120) -> str:

@@ -6,16 +6,21 @@ set -eu
 : "${PGDATA:=/var/lib/postgresql/data}"
 password_file="${POSTGRES_PASSWORD_FILE:-/run/secrets/db_password}"
 [ -s "$password_file" ] || { echo "no password in $password_file" >&2; exit 1; }
+# The network's line in pg_hba.conf is written last: a cluster without it is
+# a first start killed half-way (its health check fails on a loaded machine
+# while initdb runs), holding nothing yet. Start that one over.
+network_line="host all all all scram-sha-256"
 
-if [ ! -s "$PGDATA/PG_VERSION" ]; then
+if ! grep -qx "$network_line" "$PGDATA/pg_hba.conf" 2>/dev/null; then
     echo "initialising the cluster in $PGDATA"
+    find "$PGDATA" -mindepth 1 -delete
     initdb --pgdata="$PGDATA" --username=dockercoins --pwfile="$password_file" \
         --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
-    echo "host all all all scram-sha-256" >>"$PGDATA/pg_hba.conf"
     # The database exists before the server listens on the network.
     postgres --single -D "$PGDATA" -c listen_addresses='' template1 >/dev/null <<SQL
 CREATE DATABASE dockercoins OWNER dockercoins;
 SQL
+    echo "$network_line" >>"$PGDATA/pg_hba.conf"
 fi
 # The root filesystem is read-only: the socket goes to the /tmp tmpfs.
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp \

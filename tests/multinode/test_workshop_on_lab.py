@@ -137,7 +137,7 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
     lab: Lab, lab_stack: LabStack
 ):
     # The updater takes slots in an order of its own, and a lost node stops
-    # it for good: the case under test is the engine's own (multinode.md),
+    # it for good: the case under test is the engine's own,
     # the last old task on the lost node. Workers stay off node-0 so that the
     # last old task is on a node the test may lose.
     for node in CANDIDATES:

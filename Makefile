@@ -38,21 +38,15 @@ lint:
 test:
 	deploy/bootstrap.sh --test
 	deploy/build-images.sh
-	deploy/stack.sh prune-tests
+	$(VENV)/python -m deploy.swarmops prune-tests
 	$(MAKE) --no-print-directory lint
 	CI=$${CI:-true} $(VENV)/pytest
 
-# As the image's user with the socket's group, like the controller itself: a
-# root process would leave root-owned SQLite files the webui cannot write.
-# When a lab is up (make up NODES=N), its controller, on whichever node.
+# In the running controller, as its user (deploy/swarmops/controller.py);
+# when a lab is up (make up NODES=N), its controller, on whichever node.
 rollout:
-	@. deploy/lib.sh; export LAB_ID="$${LAB_ID:-dc}"; \
-	found="$$(service_container $(STACK_NAME)_controller)" \
-	    || { echo "no running controller in stack $(STACK_NAME) (make up)" >&2; exit 1; }; \
-	export DOCKER_HOST="$${found%% *}"; container="$${found#* }"; \
-	tty="$$([ -t 0 ] && echo -t || true)"; \
-	group="$$(docker exec "$$container" stat -c %g /var/run/docker.sock)"; \
-	docker exec -i $$tty -u "10001:$$group" "$$container" python manage.py rollout $(ARGS)
+	@test -x $(VENV)/python || { echo "no .venv here: make up first" >&2; exit 1; }
+	@$(VENV)/python -m deploy.swarmops rollout $(STACK_NAME) $(ARGS)
 
 # The benchmarks print figures and never fail on them: the pipeline at zero
 # delay and the stats endpoints on loopback, the workshop's scaling table on a

@@ -14,7 +14,7 @@ gunicorn with the image's settings (deploy/gunicorn.conf.py), then:
 3. serves bench/hello_wsgi.py (a do-nothing WSGI app) with the webui's
    settings the same way: gunicorn's own ceiling on this machine.
 
-It prints figures next to the targets from issue 2 and never asserts; a JSON
+It prints figures next to the targets below and never asserts; a JSON
 copy goes to bench/results/. Run from the repository root:
 
     .venv/bin/python bench/pipeline.py            # about 2.5 minutes
@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 
-# The classic DockerCoins on one of these 2-core machines (issue 2).
+# The classic DockerCoins on one of these 2-core machines, and our target.
 CLASSIC_HASHES = (200, 250)
 TARGET_HASHES = 3 * CLASSIC_HASHES[1]
 CLASSIC_JSON_RPS = 3500

@@ -20,15 +20,15 @@ end, also on failure.
     .venv/bin/python bench/rollout.py [--tasks 10] [--rounds 1]
     .venv/bin/python bench/rollout.py --tasks 1 --root /path/to/seed/checkout
 
---root deploys and drives with another checkout's deploy/ and manage.py (the
-seed's, for before/after figures); DOCKERCOINS_IMAGE picks the images.
+--root deploys with another checkout's stack files and drives with its
+manage.py (the seed's, for before/after figures); DOCKERCOINS_IMAGE picks the
+images.
 """
 
 import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deploy import stacks  # noqa: E402
+from deploy.swarmops.layout import BENCH_PREFIX  # noqa: E402
+from deploy.swarmops.procs import StackError, run  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 IMAGE = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
@@ -58,19 +60,15 @@ class Ours:
         self.manage("migrate", "--noinput", timeout=120)
 
     def manage(self, *args: str, timeout: float) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=self.root,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise SystemExit(
-                f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
+        try:
+            return run(
+                [sys.executable, "manage.py", *args],
+                cwd=self.root,
+                env=self.env,
+                timeout=timeout,
             )
-        return done.stdout
+        except StackError as exc:
+            raise SystemExit(str(exc)) from exc
 
 
 def timed(action) -> float:
@@ -150,7 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
-    stacks.STACK_SH = root / "deploy" / "stack.sh"
     print(
         f"{args.tasks} worker tasks, parallelism 1, image {IMAGE}, checkout {root};"
         f" load {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
@@ -160,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with (
         stacks.deployed_stack(
-            {"WORKER_REPLICAS": str(args.tasks)}, prefix="dockercoins-bench-"
+            {"WORKER_REPLICAS": str(args.tasks)},
+            prefix=BENCH_PREFIX,
+            compose_dir=root / "deploy",
         ) as stack,
         tempfile.TemporaryDirectory(prefix="dockercoins-bench-") as tmp,
     ):

@@ -14,7 +14,6 @@ ours; the shape is the lesson, not the absolute numbers.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from deploy.stacks import Stack, deployed_stack, docker  # noqa: E402
+from deploy.swarmops.engine import has_ipvs  # noqa: E402
+from deploy.swarmops.layout import BENCH_PREFIX  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -58,11 +59,6 @@ ROWS = [
         "hash make about 33, each spreading its requests over all five",
     ),
 ]
-
-
-def has_ipvs() -> bool:
-    done = subprocess.run([str(ROOT / "deploy" / "stack.sh"), "has-ipvs"], check=False)
-    return done.returncode == 0
 
 
 def set_rng(stack: Stack, replicas: int) -> None:
@@ -129,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[tuple[Row, float]] = []
     with deployed_stack(
         {"WORKER_REPLICAS": "1", "RNG_DELAY": "0.1", "HASHER_DELAY": "0.1"},
-        prefix="dockercoins-bench-",
+        prefix=BENCH_PREFIX,
     ) as stack:
         print(
             f"stack {stack.name} up after {time.monotonic() - started:.0f}s", flush=True

@@ -2,9 +2,9 @@
 # Prepare this machine for DockerCoins; safe to re-run, it only does what is
 # missing. On a fresh Debian (as root): installs the Docker engine, Redis,
 # debootstrap, npm, python3-venv, make, and the lab's iproute2, iptables,
-# util-linux and socat; starts dockerd; creates a
-# single-node swarm (or uses the one this engine is in); creates .venv with
-# requirements-dev.txt, or updates it when the requirements changed.
+# util-linux and socat; creates .venv with requirements-dev.txt, or updates it
+# when the requirements changed; starts dockerd; creates a single-node swarm
+# (or uses the one this engine is in).
 #   deploy/bootstrap.sh           what `make up` needs
 #   deploy/bootstrap.sh --test    also Chromium (browser tests), PostgreSQL
 #   deploy/bootstrap.sh --bench   also wrk, the load generator of bench/pipeline.py
@@ -72,12 +72,15 @@ ensure_venv() {
     echo "$want" >"$stamp"
 }
 
+# The venv comes before the engine: waiting for dockerd and forming the swarm
+# are deploy/swarmops' (in .venv).
 main() {
     install_packages "$@"
-    ensure_docker
-    ensure_swarm
     ensure_venv
-    has_ipvs || log "this kernel has no IPVS: stacks deploy with deploy/docker-compose.no-ipvs.yml"
+    ensure_docker
+    swarmops ensure-swarm
+    swarmops has-ipvs \
+        || log "this kernel has no IPVS: stacks deploy with deploy/docker-compose.no-ipvs.yml"
 }
 
 main "$@"

@@ -180,7 +180,6 @@ main() {
     start=$(now_s)
     ensure_docker
     mkdir -p "$BUILD_DIR"
-    ensure_secret_key
     ensure_base_image
     ensure_wheelhouse
     vendor_static

@@ -104,9 +104,9 @@ cd /app
 
 # The controller's stack entry starts it as root for one reason: to learn the
 # group of the mounted Docker socket, which differs from node to node. It then
-# runs as the image's user with that group, so the SQLite files it shares with
-# the webui stay owned by that user. Without root (or without the socket) it
-# simply runs as it is.
+# runs as the image's user with that group, like every other role: nothing it
+# writes is root's. Without root (or without the socket) it simply runs as it
+# is.
 
 as_app_user_with_socket() {
     if [ "$(id -u)" -ne 0 ]; then

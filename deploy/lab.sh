@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# A real multi-node swarm on this one machine (../shared/multinode.md): N plain
-# dockerd processes, each in its own network, mount and UTS namespace, joined
-# over a bridge into one swarm. No engine runs inside a container.
+# A real multi-node swarm on this one machine: N plain dockerd processes, each
+# in its own network, mount and UTS namespace, joined over a bridge into one
+# swarm. No engine runs inside a container. This script makes the machine's
+# part (namespaces, bridge, engines); joining the engines into a swarm and
+# loading the images is deploy/swarmops/lab.py's.
 #
 #   deploy/lab.sh up N          form an N-node lab (2..5) and load the images
 #   deploy/lab.sh down          stop it all: engines (by pid), forwarders,
 #                               namespaces, bridge, firewall rule, /etc/netns
 #   deploy/lab.sh status        the nodes, their addresses and roles
 #   deploy/lab.sh active        exit 0 when the lab's manager answers
+#   deploy/lab.sh check         exit 0 when a lab can be made here (else why)
 #   deploy/lab.sh host [NODE]   print DOCKER_HOST for a node (default: node-0)
 #   deploy/lab.sh leftovers     print what of the lab is still on the machine
 #   deploy/lab.sh forward PORT...   127.0.0.1:PORT -> whichever node serves it
@@ -19,22 +22,20 @@
 #   LAB_ID   short name, 2..4 letters (dc): prefixes namespaces dc-node-0...,
 #            the bridge dcbr0, veths dcv0...
 #   LAB_NET  the lab's private /24 as three octets (10.213.0); must be free
-#   LAB_IMAGES   images loaded into every engine (the stack's, by default)
+#   LAB_IMAGES   images loaded into every engine (deploy/swarmops/images.py)
 # Safe to re-run: `up` first removes any leftovers of an earlier lab of the
 # same id (a killed run leaves namespaces, the bridge and the rule behind).
 set -euo pipefail
 # shellcheck source=deploy/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LAB_ID="${LAB_ID:-dc}"
-LAB_NET="${LAB_NET:-10.213.0}"
-LAB_DIR="${LAB_DIR:-/var/lib/dockercoins-lab/$LAB_ID}"
+# Exported: deploy/swarmops asks this script back for the nodes' sockets.
+export LAB_ID="${LAB_ID:-dc}"
+export LAB_NET="${LAB_NET:-10.213.0}"
+export LAB_DIR="${LAB_DIR:-/var/lib/dockercoins-lab/$LAB_ID}"
 BRIDGE="${LAB_ID}br0"
-# Manager count as a production swarm chooses it: Raft needs a majority, so 3
-# managers survive the loss of one and 2 would survive none (worse than 1).
-MAX_MANAGERS=3
 
-usage() { sed -n '6,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 netns() { echo "$LAB_ID-node-$1"; }
 node_addr() { echo "$LAB_NET.$(( 10 + $1 ))"; }
@@ -43,13 +44,17 @@ node_sock() { echo "$(node_dir "$1")/docker.sock"; }
 node_docker() { local i="$1"; shift; docker -H "unix://$(node_sock "$i")" "$@"; }
 node_count() { cat "$LAB_DIR/nodes" 2>/dev/null || echo 0; }
 
+# require_root_tools: what a lab needs of this machine, or die saying what
+# is missing (the multi-node tests skip with that line).
 require_root_tools() {
     [ "$(id -u)" -eq 0 ] || die "the lab needs root (namespaces, a bridge, a firewall rule)"
-    local tool
+    local tool why
     for tool in ip iptables nsenter unshare socat dockerd; do
         command -v "$tool" >/dev/null \
             || die "$tool is missing: deploy/bootstrap.sh installs it (iproute2, iptables, util-linux, socat)"
     done
+    why="$(unshare --net --mount --uts true 2>&1)" \
+        || die "network namespaces cannot be made: $why"
 }
 
 # --- tear-down (also what `up` runs first) -------------------------------
@@ -181,53 +186,6 @@ start_node() {
 
 engine_answers() { node_docker "$1" info >/dev/null 2>&1; }
 
-# lab_images: what every engine needs; the stack's images by default.
-lab_images() {
-    if [ -n "${LAB_IMAGES:-}" ]; then echo "$LAB_IMAGES"; return; fi
-    local image="${DOCKERCOINS_IMAGE:-dockercoins}"
-    echo "$image:1.0 $image:1.1 $image:bugged ${REDIS_IMAGE:-dockercoins-redis:1.0} ${POSTGRES_IMAGE:-dockercoins-postgres:1.0} ${PROMETHEUS_IMAGE:-dockercoins-prometheus:1.0}"
-}
-
-# load_images: one `docker save` from the host engine, one `load` per node.
-load_images() {
-    local n="$1" images tar i start
-    start=$(now_s)
-    read -r -a images <<<"$(lab_images)"
-    tar="$LAB_DIR/images.tar"
-    docker save "${images[@]}" -o "$tar" || die "docker save ${images[*]} failed (deploy/build-images.sh builds them)"
-    # `wait` names its pids: a bare one would also wait for the engines.
-    local pids=()
-    for i in $(seq 0 $(( n - 1 ))); do
-        node_docker "$i" load -q -i "$tar" >/dev/null &
-        pids+=($!)
-    done
-    for i in "${pids[@]}"; do wait "$i" || die "docker load failed on a node"; done
-    rm -f "$tar"
-    log "images loaded into $n engines in $(( $(now_s) - start ))s: ${images[*]}"
-}
-
-form_swarm() {
-    local n="$1" i manager_token worker_token
-    node_docker 0 swarm init --advertise-addr "$(node_addr 0)" >/dev/null
-    manager_token="$(node_docker 0 swarm join-token -q manager)"
-    worker_token="$(node_docker 0 swarm join-token -q worker)"
-    for i in $(seq 1 $(( n - 1 ))); do
-        # N=2: one manager (a second could not outvote a loss); N>=3: three.
-        if [ "$n" -ge 3 ] && [ "$i" -lt "$MAX_MANAGERS" ]; then
-            node_docker "$i" swarm join --token "$manager_token" "$(node_addr 0):2377" >/dev/null
-        else
-            node_docker "$i" swarm join --token "$worker_token" "$(node_addr 0):2377" >/dev/null
-        fi
-    done
-    wait_for 60 "all $n nodes Ready" all_ready "$n" || die "the lab's nodes did not all become Ready"
-    # The database's volume lives on a labelled node (deploy/docker-compose.yml).
-    node_docker 0 node update --label-add dockercoins.db=true node-0 >/dev/null
-}
-
-all_ready() {
-    [ "$(node_docker 0 node ls --format '{{.Status}}' | grep -c '^Ready$')" -eq "$1" ]
-}
-
 lab_up() {
     local n="$1" i start
     [[ "$n" =~ ^[2-5]$ ]] || die "NODES must be 2..5 (got '$n')"
@@ -238,13 +196,9 @@ lab_up() {
     mkdir -p "$LAB_DIR"
     make_network
     for i in $(seq 0 $(( n - 1 ))); do start_node "$i"; done
-    for i in $(seq 0 $(( n - 1 ))); do
-        wait_for 60 "node-$i's engine" engine_answers "$i" \
-            || die "node-$i's engine did not start; see $(node_dir "$i")/dockerd.log"
-    done
     echo "$n" >"$LAB_DIR/nodes"
-    form_swarm "$n"
-    load_images "$n"
+    swarmops lab-form "$n" || die "the lab's swarm did not form; see $LAB_DIR/node-*/dockerd.log"
+    swarmops lab-load
     log "lab $LAB_ID: $n nodes in $(( $(now_s) - start ))s"
 }
 
@@ -298,12 +252,13 @@ main() {
         down) lab_down ;;
         status) lab_status ;;
         active) [ "$(node_count)" -gt 0 ] && engine_answers 0 ;;
+        check) require_root_tools ;;
         host) n="${1:-0}"; echo "unix://$(node_sock "${n#node-}")" ;;
         leftovers) lab_leftovers ;;
         forward) forward "$@" ;;
         stop-node) [ $# -eq 1 ] || usage; stop_node "$1" ;;
         addr) node_addr "${1#node-}" ;;
-        reload) load_images "$(node_count)" ;;
+        reload) swarmops lab-load ;;
         hosts) for i in $(seq 0 $(( $(node_count) - 1 ))); do echo "unix://$(node_sock "$i")"; done ;;
         nodes) node_count ;;
         *) usage ;;

@@ -1,6 +1,6 @@
-"""A real multi-node swarm on this machine for tests and the bench: the lab of
-deploy/lab.sh (the code `make up NODES=N` uses), under an id and a /24 of its
-own so that it never meets a user's lab.
+"""A real multi-node swarm on this machine for tests and the bench: the lab
+`make up NODES=N` forms (deploy/lab.sh and deploy/swarmops/lab.py), under an
+id and a /24 of its own so that it never meets a user's lab.
 
     with running_lab(3) as lab:
         lab.docker("node", "ls")
@@ -8,33 +8,25 @@ own so that it never meets a user's lab.
 """
 
 import os
-import shutil
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from deploy.stacks import REPO, StackError, new_stack, stack_sh
+from deploy.stacks import Stack, deployed, new_stack
+from deploy.swarmops import controller
+from deploy.swarmops import lab as swarm_lab
+from deploy.swarmops.procs import StackError, run
 
-LAB_SH = REPO / "deploy" / "lab.sh"
 UP_TIMEOUT = 600
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def namespaces_unavailable() -> str:
     """Why a lab cannot be made here ("" when it can)."""
-    if os.geteuid() != 0:
-        return "not root"
-    for tool in ("ip", "iptables", "nsenter", "unshare", "socat", "dockerd"):
-        if shutil.which(tool) is None:
-            return f"{tool} is missing (deploy/bootstrap.sh installs it)"
-    probe = subprocess.run(
-        ["unshare", "--net", "--mount", "--uts", "true"], capture_output=True
-    )
-    if probe.returncode != 0:
-        return f"network namespaces cannot be made: {probe.stderr.decode().strip()}"
+    try:
+        swarm_lab.lab_sh("check", timeout=30)
+    except StackError as exc:
+        return str(exc).splitlines()[-1].removeprefix("ERROR: ")
     return ""
 
 
@@ -44,37 +36,18 @@ class Lab:
     env: dict[str, str]
 
     def sh(self, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run(
-            [str(LAB_SH), *args],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise StackError(
-                f"deploy/lab.sh {' '.join(args)} failed:\n{done.stdout}{done.stderr}"
-            )
-        return done.stdout
+        """deploy/lab.sh's output; StackError when it fails."""
+        return swarm_lab.lab_sh(*args, env=self.env, timeout=timeout)
 
     def host(self, node: int = 0) -> str:
         return self.sh("host", str(node)).strip()
 
     def addr(self, node: int | str) -> str:
-        return self.sh("addr", str(node)).strip()
+        return swarm_lab.addr(node, self.env)
 
     def docker(self, *args: str, node: int = 0, timeout: float = 60) -> str:
-        done = subprocess.run(
-            ["docker", "-H", self.host(node), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise StackError(
-                f"docker {' '.join(args)} on node-{node} failed:\n{done.stderr}"
-            )
-        return done.stdout
+        """The docker CLI's output on one node; StackError when it fails."""
+        return run(["docker", "-H", self.host(node), *args], timeout=timeout)
 
     def leftovers(self) -> str:
         return self.sh("leftovers").strip()
@@ -84,36 +57,22 @@ class Lab:
 
     @contextmanager
     def stack(self, env: dict[str, str] | None = None) -> Iterator["LabStack"]:
-        """A stack deployed on the lab through deploy/stack.sh, always removed."""
-        base = new_stack(
-            {
-                "WEBUI_PORT": "8000",
-                "RNG_PORT": "8001",
-                "HASHER_PORT": "8002",
-                # The lab is where finding tasks on every node matters.
-                "PROMETHEUS_PORT": "9090",
-                "PROMETHEUS_REPLICAS": "1",
-                **(env or {}),
-            }
-        )
-        stack = LabStack(lab=self, name=base.name, env={**base.env, **self.env})
-        with ExitStack() as cleanup:
-            cleanup.callback(
-                stack_sh, "rm", stack.name, "--volumes", env=stack.env, timeout=240
-            )
-            stack_sh("deploy", stack.name, env=stack.env, timeout=180)
-            stack_sh("wait", stack.name, "420", env=stack.env, timeout=450)
+        """A stack deployed on the lab (node-0 its manager), always removed."""
+        ports = {"WEBUI_PORT": "8000", "RNG_PORT": "8001", "HASHER_PORT": "8002"}
+        # The lab is where finding tasks on every node matters.
+        metrics = {"PROMETHEUS_PORT": "9090", "PROMETHEUS_REPLICAS": "1"}
+        base = new_stack({**ports, **metrics, **(env or {})})
+        stack = LabStack(name=base.name, env={**base.env, **self.env}, lab=self)
+        with deployed(stack):
+            stack.wait(420)
             yield stack
 
 
 @dataclass
-class LabStack:
-    lab: Lab
-    name: str
-    env: dict[str, str]
+class LabStack(Stack):
+    """A stack on the lab: its roles are reached on their node's address."""
 
-    def service(self, short: str) -> str:
-        return f"{self.name}_{short}"
+    lab: Lab = field(default=None, repr=False)  # type: ignore[assignment]
 
     def tasks(self, short: str) -> list[dict]:
         """[{"node", "state", "image", "desired"}] of the service's tasks."""
@@ -155,89 +114,35 @@ class LabStack:
         port = {"webui": 8000, "rng": 8001, "hasher": 8002, "prometheus": 9090}[short]
         return f"http://{self.lab.addr(self.node_of(short))}:{port}{path}"
 
-    def json(self) -> dict:
-        import json
-
-        with _opener.open(self.url("webui", "/json"), timeout=10) as response:
-            return json.load(response)
-
-    def rate(self, window: float) -> float:
-        """Hashes per second from the webui's /json over `window` seconds."""
-        first = self.json()
-        time.sleep(window)
-        last = self.json()
-        return (last["hashes"] - first["hashes"]) / (last["now"] - first["now"])
-
     def manage(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """`manage.py ARGS` in the stack's controller, on whichever node, as
         `make rollout` runs it (the image's user, the socket's group)."""
-        node = int(self.node_of("controller").removeprefix("node-").split()[0])
-        host = self.lab.host(node)
-        container = subprocess.run(
-            [
-                "docker",
-                "-H",
-                host,
-                "ps",
-                "-q",
-                "--filter",
-                f"label=com.docker.swarm.service.name={self.service('controller')}",
-                "--filter",
-                "status=running",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout.split()[0]
-        group = self.lab.docker(
-            "exec", container, "stat", "-c", "%g", "/var/run/docker.sock", node=node
-        ).strip()
-        return subprocess.run(
-            [
-                "docker",
-                "-H",
-                host,
-                "exec",
-                "-u",
-                f"10001:{group}",
-                container,
-                "python",
-                "manage.py",
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        task = controller.require(self.name, "controller", self.env)
+        command = task.exec_args(
+            "python", "manage.py", *args, user=task.as_controller(), stdin=False
         )
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 @contextmanager
-def running_lab(
-    nodes: int, *, lab_id: str = "dt", net: str = "10.213.1"
-) -> Iterator[Lab]:
+def running_lab(nodes: int, *, lab_id: str = "", net: str = "") -> Iterator[Lab]:
     """Form the lab, yield it, always tear it down (leftovers of a killed
-    earlier run are removed first by `lab.sh up` itself)."""
-    image = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
+    earlier run are removed first by `lab.sh up` itself). Its engines get
+    every image a stack and the workshop need (deploy/swarmops/images.py).
+
+    Id and /24 default to TEST_LAB_ID and TEST_LAB_NET, else `dt` and
+    10.213.1: two runs on one machine need two of each.
+    """
     env = {
-        "LAB_ID": lab_id,
-        "LAB_NET": net,
-        "LAB_IMAGES": " ".join(
-            [
-                f"{image}:1.0",
-                f"{image}:1.1",
-                os.environ.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
-                os.environ.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0"),
-                os.environ.get("PROMETHEUS_IMAGE", "dockercoins-prometheus:1.0"),
-            ]
-        ),
+        "LAB_ID": lab_id or os.environ.get("TEST_LAB_ID") or "dt",
+        "LAB_NET": net or os.environ.get("TEST_LAB_NET") or "10.213.1",
     }
-    lab = Lab(nodes=nodes, env=env)
-    lab_env = {**env, "DOCKER_HOST": ""}
-    lab.env = lab_env
+    # Formed from the host's engine (the images are there), used through node-0.
+    lab = Lab(nodes=nodes, env={**env, "DOCKER_HOST": ""})
     try:
         lab.sh("up", str(nodes), timeout=UP_TIMEOUT)
         lab.env = {**env, "DOCKER_HOST": lab.host(0)}
         yield lab
     finally:
-        lab.env = lab_env
+        lab.env = {**env, "DOCKER_HOST": ""}
         lab.down()

@@ -1,42 +1,41 @@
 """Real DockerCoins stacks for tests and benchmarks: deployed under a unique
 name on free loopback ports, waited for with deadlines, and always removed.
-The Python face of deploy/stack.sh, shared by tests/ and bench/ (not a test
-module: benchmarks must not import from tests/).
+Shared by tests/ and bench/ (not a test module: benchmarks must not import
+from tests/).
 
     with deployed_stack({"WORKER_REPLICAS": "2"}) as stack:
         stack.json()["hashes"]
 
-Deploying, waiting and removing go through deploy/stack.sh, the same code
-`make up` uses (compose files, the no-IPVS override, the removal that waits
-until networks are gone), so tests exercise what users run.
+Deploying, waiting and removing are deploy/swarmops/stack.py's, the same code
+`make up` runs (compose files, the no-IPVS override, the live modes, the
+removal that waits until networks are gone), so tests exercise what users run.
 """
 
 import json
 import os
 import secrets
 import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-STACK_SH = REPO / "deploy" / "stack.sh"
-TEST_PREFIX = "dockercoins-test-"
+from deploy.swarmops import stack as swarm_stack
+from deploy.swarmops.engine import client, host_of
+from deploy.swarmops.images import stack_images
+from deploy.swarmops.layout import DEPLOY_DIR, REPO, TEST_PREFIX, service_name
+from deploy.swarmops.procs import StackError, run
+
+__all__ = ["REPO", "Stack", "StackError", "deployed_stack", "docker", "free_ports"]
+
 CONVERGE_TIMEOUT = 240
 REMOVE_TIMEOUT = 240
-# Who owns each live test stack (deploy/lib.sh's prune spares live owners).
-OWNERS_DIR = Path(os.environ.get("STACK_OWNERS_DIR", "/tmp/dockercoins-stacks"))
 HTTP_TIMEOUT = 10
 # No proxy for loopback, whatever the environment says.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class StackError(AssertionError):
-    """A stack could not be deployed, converged or removed in time."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -53,54 +52,19 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def stack_sh(*args: str, env: dict[str, str] | None = None, timeout: float) -> str:
-    """Run deploy/stack.sh; return its output, raise StackError on failure."""
-    try:
-        done = subprocess.run(
-            [str(STACK_SH), *args],
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StackError(
-            f"deploy/stack.sh {' '.join(args)}: no end in {timeout}s"
-        ) from exc
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
-        raise StackError(f"deploy/stack.sh {' '.join(args)} failed:\n{output}")
-    return output
-
-
 def docker(*args: str, timeout: float = 60) -> str:
-    done = subprocess.run(
-        ["docker", *args], capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        raise StackError(f"docker {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout
+    """The docker CLI's output; StackError with its output when it fails."""
+    return run(["docker", *args], timeout=timeout)
 
 
 def missing_images(env: dict[str, str]) -> list[str]:
-    # Like deploy/stack.sh, which sees the caller's environment under `env`.
-    env = {**os.environ, **env}
-    image = env.get("DOCKERCOINS_IMAGE", "dockercoins")
-    tag = env.get("DOCKERCOINS_TAG", "1.0")
-    wanted = {
-        f"{image}:{tag}",
-        f"{image}:{env.get('WORKER_TAG', tag)}",
-        env.get("REDIS_IMAGE", "dockercoins-redis:1.0"),
-        env.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0"),
-    }
-    if env.get("PROMETHEUS_REPLICAS", "1") != "0":
-        wanted.add(env.get("PROMETHEUS_IMAGE", "dockercoins-prometheus:1.0"))
+    """The images a stack deployed with `env` needs that the engine lacks."""
+    engine = client(host_of(env))
     missing = []
-    for ref in sorted(wanted):
-        done = subprocess.run(
-            ["docker", "image", "inspect", ref], capture_output=True, timeout=30
-        )
-        if done.returncode != 0:
+    for ref in stack_images(env):
+        try:
+            engine.images.get(ref)
+        except Exception:  # ImageNotFound, or an engine that does not answer
             missing.append(ref)
     return missing
 
@@ -111,6 +75,7 @@ class Stack:
 
     name: str
     env: dict[str, str] = field(repr=False)
+    compose_dir: Path = field(default=DEPLOY_DIR, repr=False)
 
     @property
     def webui_port(self) -> int:
@@ -124,21 +89,16 @@ class Stack:
     def hasher_port(self) -> int:
         return int(self.env["HASHER_PORT"])
 
-    @property
-    def prometheus_port(self) -> int:
-        return int(self.env["PROMETHEUS_PORT"])
-
     def service(self, short: str) -> str:
         """The swarm service's full name: `worker` -> `<stack>_worker`."""
-        return f"{self.name}_{short}"
+        return service_name(self.name, short)
 
     def url(self, short: str, path: str = "/") -> str:
         port = {"webui": self.webui_port, "rng": self.rng_port}
         port["hasher"] = self.hasher_port
-        port["prometheus"] = self.prometheus_port
         return f"http://127.0.0.1:{port[short]}{path}"
 
-    def get(self, short: str, path: str = "/", *, data: bytes | None = None):
+    def get(self, short: str, path: str = "/", *, data: bytes | None = None) -> Any:
         """An HTTP response from a published role (raises HTTPError on 4xx/5xx)."""
         return _opener.open(
             urllib.request.Request(self.url(short, path), data=data),
@@ -162,50 +122,51 @@ class Stack:
         return (last["hashes"] - first["hashes"]) / (last["now"] - first["now"])
 
     def deploy(self) -> None:
-        stack_sh("deploy", self.name, env=self.env, timeout=120)
+        swarm_stack.deploy(self.name, self.env, compose_dir=self.compose_dir)
 
     def wait(self, timeout: float = CONVERGE_TIMEOUT) -> None:
         """Wait until every service runs all its tasks, healthy."""
-        stack_sh(
-            "wait", self.name, str(int(timeout)), env=self.env, timeout=timeout + 30
-        )
+        swarm_stack.wait(self.name, self.env, timeout=timeout)
 
     def pending(self) -> str:
         """The services not converged yet, one per line ("" when all are)."""
-        try:
-            stack_sh("pending", self.name, timeout=30)
-        except StackError as exc:
-            return str(exc).split("\n", 1)[1]
-        return ""
+        return "\n".join(swarm_stack.pending(self.name, self.env))
 
     def scale(
         self, short: str, replicas: int, *, timeout: float = CONVERGE_TIMEOUT
     ) -> None:
-        docker("service", "scale", "--detach", f"{self.service(short)}={replicas}")
+        client(host_of(self.env)).services.get(self.service(short)).scale(replicas)
         self.wait(timeout)
 
     def remove(self) -> None:
         """Remove the stack and its volumes; wait until nothing is left."""
-        stack_sh("rm", self.name, "--volumes", timeout=REMOVE_TIMEOUT)
+        swarm_stack.remove(self.name, self.env, volumes=True, timeout=REMOVE_TIMEOUT)
 
 
 def new_stack(env: dict[str, str] | None = None, *, prefix: str = TEST_PREFIX) -> Stack:
-    """A Stack with a unique name and free ports; not deployed yet.
-
-    Without Prometheus unless `env` asks for it (PROMETHEUS_REPLICAS=1): most
-    tests never query it, and CI runs many stacks on two cores. `make up`
-    runs it (the stack file's default).
-    """
-    webui, rng, hasher, prometheus = free_ports(4)
+    """A Stack with a unique name and free ports; not deployed yet."""
+    webui, rng, hasher = free_ports(3)
     defaults = {
         "WEBUI_PORT": str(webui),
         "RNG_PORT": str(rng),
         "HASHER_PORT": str(hasher),
-        "PROMETHEUS_PORT": str(prometheus),
-        "PROMETHEUS_REPLICAS": "0",
     }
     merged = {**defaults, **(env or {})}
     return Stack(name=prefix + secrets.token_hex(4), env=merged)
+
+
+@contextmanager
+def deployed(stack: Stack) -> Iterator[Stack]:
+    """Deploy `stack` (not waiting), yield it, always remove it; its owner
+    file keeps `make test`'s prune off it meanwhile."""
+    owner = swarm_stack.owner_file(stack.name)
+    owner.parent.mkdir(parents=True, exist_ok=True)
+    owner.write_text(str(os.getpid()))
+    with ExitStack() as cleanup:
+        cleanup.callback(owner.unlink, missing_ok=True)
+        cleanup.callback(stack.remove)
+        stack.deploy()
+        yield stack
 
 
 @contextmanager
@@ -214,26 +175,23 @@ def deployed_stack(
     *,
     timeout: float = CONVERGE_TIMEOUT,
     prefix: str = TEST_PREFIX,
+    compose_dir: Path = DEPLOY_DIR,
 ) -> Iterator[Stack]:
     """Deploy the stack, wait until it converged, yield it, always remove it.
 
     `env` sets the stack file's variables (DOCKERCOINS_TAG, WORKER_REPLICAS,
     ...); ports default to free ones. Removal runs even when the deploy, the
     wait or the body fails, and waits until the stack's networks are gone.
+    Raises StackError when an image is missing or the stack does not converge.
     """
     stack = new_stack(env, prefix=prefix)
+    stack.compose_dir = compose_dir
     missing = missing_images(stack.env)
     if missing:
         raise StackError(
             f"images {', '.join(missing)} are missing: run deploy/build-images.sh "
             "(make test does)"
         )
-    OWNERS_DIR.mkdir(parents=True, exist_ok=True)
-    owner = OWNERS_DIR / stack.name
-    owner.write_text(str(os.getpid()))
-    with ExitStack() as cleanup:
-        cleanup.callback(owner.unlink, missing_ok=True)
-        cleanup.callback(stack.remove)
-        stack.deploy()
+    with deployed(stack):
         stack.wait(timeout)
         yield stack

@@ -11,7 +11,6 @@ import pytest
 
 from deploy.labs import Lab, LabStack
 from deploy.polling import wait_until
-from deploy.stacks import stack_sh
 
 pytestmark = pytest.mark.multinode
 
@@ -65,7 +64,7 @@ def test_rng_made_global_runs_one_task_per_node(lab_stack: LabStack):
 def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
     # What `make up` runs again at any point of the workshop: the engine
     # refuses a mode change ("service mode change is not allowed").
-    stack_sh("deploy", lab_stack.name, env=lab_stack.env, timeout=180)
+    lab_stack.deploy()
     mode = lab_stack.lab.docker(
         "service",
         "inspect",
@@ -74,7 +73,7 @@ def test_redeploying_the_stack_keeps_rng_global(lab_stack: LabStack):
         lab_stack.service("rng"),
     )
     assert mode.strip() == "global"
-    stack_sh("wait", lab_stack.name, "240", env=lab_stack.env, timeout=270)
+    lab_stack.wait(240)
     assert lab_stack.running_nodes("rng") == ["node-0", "node-1", "node-2"]
 
 
@@ -162,7 +161,7 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
     lab: Lab, lab_stack: LabStack
 ):
     # The updater takes slots in an order of its own, and a lost node stops
-    # it for good: the case under test is the engine's own (multinode.md),
+    # it for good: the case under test is the engine's own,
     # the last old task on the lost node. Workers stay off node-0 so that the
     # last old task is on a node the test may lose.
     for node in CANDIDATES:

@@ -78,10 +78,8 @@ def print_lab(name: str, nodes: int, env: Mapping[str, str]) -> None:
         f"  on node-{on}:  DOCKER_HOST={lab.hosts(env)[on]}"
         f" docker service ps {name}_worker"
     )
-    node = _webui_node(name, env)
-    print(
-        f"  web UI on a node's own address: http://{lab.addr(node, env)}:{_ports(env)[0]}/"
-    )
+    address = lab.addr(_webui_node(name, env), env)
+    print(f"  web UI on a node's own address: http://{address}:{_ports(env)[0]}/")
 
 
 def _webui_node(name: str, env: Mapping[str, str]) -> str:

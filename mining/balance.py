@@ -2,9 +2,9 @@
 
 A keep-alive connection sticks to the one task it reached first: ten workers
 over five rng replicas then pile up on some replicas and leave others idle
-(29 hashes/s instead of about 32, issue 8). Swarm's DNS answers every running
-task's address for `tasks.<service>` (and for the service name itself with
-`endpoint_mode: dnsrr`). So the balancer resolves the name, keeps one
+(29 hashes/s instead of about 32, docs/performance.md). Swarm's DNS answers
+every running task's address for `tasks.<service>` (and for the service name
+itself with `endpoint_mode: dnsrr`). So the balancer resolves the name, keeps one
 keep-alive connection per address, and sends each request to the next address
 in turn. A task listed before its server listens (our stack has no engine
 health check to hold it back) just refuses: the request goes to the next.

@@ -40,7 +40,7 @@ class StaffAdmin(admin.ModelAdmin):
     Services come from `rollout sync`, and revisions, rollouts and events are
     history: deleting any of them would falsify the record of who changed what.
     Lists filter by what `list_filter` and `date_hierarchy` declare only: any
-    other lookup in the query string is a 400 (issue 9).
+    other lookup in the query string is a 400.
     """
 
     def has_module_permission(self, request: HttpRequest) -> bool:

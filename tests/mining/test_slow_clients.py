@@ -1,4 +1,4 @@
-"""One slow client costs only its own connection (issue 9, section 4).
+"""One slow client costs only its own connection.
 
 Each test holds connections that never finish their request, then checks that
 another client is still answered, before gunicorn's keepalive (15 s, the

@@ -1,4 +1,4 @@
-"""The API against its own OpenAPI schema, fuzzed (issue 9, section 6).
+"""The API against its own OpenAPI schema, fuzzed.
 
 schemathesis reads /api/schema/ from a live server on loopback and sends
 FUZZ_EXAMPLES generated requests per operation (default 25), as anonymous, as
@@ -31,7 +31,7 @@ CHECKS = [
     checks.response_schema_conformance,
 ]
 
-# What hypothesis rarely draws but attackers do (issue 9, section 1): digits
+# What hypothesis rarely draws but attackers do: digits
 # that are not ASCII, numbers past int()'s 4300-digit limit or SQLite's 64
 # bits, signs, spaces, exponents. Sent as every path and query parameter.
 HOSTILE = ["²", "٣", "①", "9" * 5000, "9" * 20, "-1", "0", " 1", "1e3", "NaN"]

@@ -1,4 +1,4 @@
-"""Logins are throttled (issue 9, section 5): the admin form and HTTP Basic.
+"""Logins are throttled: the admin form and HTTP Basic.
 
 LOGIN_FAILURE_LIMIT wrong passwords for one username from one address lock
 that pair out, right password or not, until the lockout passes or an

@@ -1,5 +1,5 @@
 """Every rollouts list page filters by its declared filters only: any other
-lookup in the query string is a 400, never a 500 (issue 9)."""
+lookup in the query string is a 400, never a 500."""
 
 import pytest
 from django.urls import reverse

@@ -1,4 +1,4 @@
-"""A rollout's outcome is the truth about what the swarm runs (issue 7), on a
+"""A rollout's outcome is the truth about what the swarm runs, on a
 fake engine moved by hand: outside writes, late and clean exits, stability,
 vacuous success. The same behaviours on a real swarm: test_swarm_truth.py."""
 

@@ -255,6 +255,21 @@ class Rollout(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The canary step (rollouts.control.canary): "" (none), "holding" (the
+    # engine waits after the canary batch while the analysis runs), "promoted",
+    # "dry-run" (measured, never held). The old version is the baseline.
+    canary_state = models.CharField(max_length=16, blank=True)
+    baseline_version = models.CharField(max_length=128, blank=True)
+    # An operator's promotion of a held rollout, carried out by its driver.
+    promote_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    promote_requested_at = models.DateTimeField(null=True, blank=True)
+    promote_cause = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]

@@ -222,6 +222,9 @@ RNG_URL = env_str("RNG_URL", "http://rng")
 HASHER_URL = env_str("HASHER_URL", "http://hasher")
 RNG_DELAY = env_float("RNG_DELAY", 0.1)
 HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
+# Share of hash requests answered 500, 0 to 1: the workshop's `flaky` hasher
+# (healthy, answers its probes, fails some work) for the rollout analysis.
+HASHER_ERROR_SHARE = min(1.0, env_float("HASHER_ERROR_SHARE", 0.0))
 WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
 
 # --- Metrics -------------------------------------------------------------

@@ -19,6 +19,9 @@ from rollouts.analysis.rules import VersionFigure, figure
 from rollouts.analysis.templates import Template, query
 
 _MAX_BODY = 4 * 1024 * 1024  # bytes: far above a stack's series
+# Prometheus is the stack's own service (or its published port): never through
+# an HTTP proxy the environment may name.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class PrometheusError(Exception):
@@ -34,7 +37,7 @@ def instant(promql: str, *, at: float | None = None, base_url: str = "") -> list
         params["time"] = f"{at:.3f}"
     url = f"{base}/api/v1/query?{urllib.parse.urlencode(params)}"
     try:
-        with urllib.request.urlopen(url, timeout=settings.PROMETHEUS_TIMEOUT) as answer:
+        with _opener.open(url, timeout=settings.PROMETHEUS_TIMEOUT) as answer:
             body = json.loads(answer.read(_MAX_BODY))
     except urllib.error.HTTPError as error:
         raise PrometheusError(f"Prometheus at {base} answered {error.code}") from None

@@ -169,6 +169,12 @@ class OperationViewsMixin(_ServiceAdmin):
     ) -> HttpResponse | None:
         return self._bulk_operation(request, queryset, "abort")
 
+    @admin.action(description="Promote the held canary…", permissions=["apply"])
+    def promote_canary(
+        self, request: HttpRequest, queryset: QuerySet[Service]
+    ) -> HttpResponse | None:
+        return self._bulk_operation(request, queryset, "promote")
+
     @admin.action(description="Adopt what runs (drift)…", permissions=["apply"])
     def adopt_live(
         self, request: HttpRequest, queryset: QuerySet[Service]

@@ -44,6 +44,8 @@ class Measurement:
     baseline: float | None
     limit: float | None
     message: str
+    new_tasks: int = 0
+    old_tasks: int = 0
 
 
 def figure(version: str, per_task: list[float], samples: list[int]) -> VersionFigure:
@@ -92,7 +94,15 @@ def measure(
     if gap or new is None or old is None or new.value is None or old.value is None:
         new_value = new.value if new else None
         old_value = old.value if old else None
-        return Measurement(INCONCLUSIVE, new_value, old_value, None, gap)
+        return Measurement(
+            INCONCLUSIVE,
+            new_value,
+            old_value,
+            None,
+            gap,
+            new.tasks if new else 0,
+            old.tasks if old else 0,
+        )
     value, baseline = new.value, old.value
     if template.better == HIGHER:
         limit = baseline * (1 - threshold)
@@ -111,6 +121,8 @@ def measure(
             None,
             f"the baseline {old_name} is {baseline:g} {template.unit}: "
             "no ratio to judge by",
+            new.tasks,
+            old.tasks,
         )
     unit = template.unit if template.unit != "share" else ""
     said = template.wording.format(value=_show(value, template.unit))

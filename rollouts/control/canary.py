@@ -92,6 +92,8 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
         limit=measurement.limit,
         new_version=(rollout.revision.spec.get("tag", "") if rollout.revision else ""),
         old_version=rollout.baseline_version,
+        new_tasks=measurement.new_tasks,
+        old_tasks=measurement.old_tasks,
         dry_run=rollout.canary_state == DRY_RUN,
         message=measurement.message,
     )

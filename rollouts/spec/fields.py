@@ -422,8 +422,8 @@ FIELDS: tuple[SpecField, ...] = (
             RATIO,
             "analysis threshold",
             "How much worse than the old version's tasks the new ones may be, "
-            "0 to 1 (0.2: hash rate at least 80 %, latency at most 120 % of the "
-            "old tasks'; error share at most a tenth of it, 2 points, above).",
+            "0 to 1 (0.2: hash rate at least 0.8 times the old tasks', latency "
+            "at most 1.2 times; error share at most 0.02 above the old tasks').",
             0.2,
             "analysis-threshold",
             "0..1",

@@ -101,6 +101,9 @@ def test_it_rolls_back_a_release_that_runs_but_mines_ten_times_slower(
     # engine's rollback of one task).
     assert took < 4 * INTERVAL + 30, took
     assert images(docker_client, stack) == ["1.0"] * 4
+    # The hold (a day's update delay) went with the engine's rollback: the
+    # desired spec is the service's own policy again, not the hold.
+    assert service(stack, "worker").update_delay == 0
     print(f"TIMING slow rolled back in {took:.1f}s: {rollout.reason}")
 
 
@@ -129,7 +132,7 @@ def test_it_holds_as_inconclusive_when_prometheus_is_down(stack, history):
     try:
         error = refused(
             "apply", "worker", "--image-tag", "slow", *ANALYSIS,
-            "--progress-deadline", "40s", "--deadline-action", "rollback",
+            "--progress-deadline", "25s", "--deadline-action", "rollback",
             "--cause", "no prometheus", "--wait",
         )  # fmt: skip
     finally:

@@ -20,9 +20,14 @@ mining.rng.views holds a process-wide lock around each draw (with one worker
 per replica, one draw at a time per replica), however many connections wait.
 """
 
+import contextlib
+import io
 import os
+import re
 import shutil
+import socket
 import tempfile
+from typing import Any
 
 _ROLE = os.environ.get("DOCKERCOINS_ROLE", "webui")
 # rng: one process, so its device lock is the replica's. hasher and webui: one
@@ -39,6 +44,21 @@ keepalive = 15
 graceful_timeout = 10
 # The containers' root filesystem is read-only; /tmp is a tmpfs.
 worker_tmp_dir = "/tmp"
+# Seconds a request body may stall between two reads (gunicorn bounds the
+# headers only, with `keepalive`): without it a client that announced 100
+# bytes and sent 3 held its connection for ever. BODY_TIMEOUT, whole seconds.
+_raw_body_timeout = os.environ.get("BODY_TIMEOUT", "15").strip()
+if not re.fullmatch(r"[0-9]{1,4}", _raw_body_timeout, re.ASCII) or not (
+    1 <= int(_raw_body_timeout) <= 3600
+):
+    raise SystemExit(
+        f"gunicorn: bad setting: BODY_TIMEOUT={_raw_body_timeout!r}: "
+        "a whole number of seconds from 1 to 3600"
+    )
+BODY_TIMEOUT = int(_raw_body_timeout)
+# Bytes of an unread body drained to keep a connection alive; past that, it
+# is closed instead.
+_MAX_DRAIN = 8 * 1024 * 1024
 # Access logs stay off: a busy rng would log ten lines a second for nothing.
 accesslog = None
 
@@ -53,6 +73,11 @@ _made_dirs: list[str] = []
 
 
 def on_starting(server: object) -> None:
+    # In the master, before any worker: a bad setting is one line and an exit,
+    # not a traceback per worker and a boot loop.
+    from dockercoins.startup import settings_or_exit
+
+    settings_or_exit("gunicorn")
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
         _made_dirs.append(made)
@@ -70,3 +95,53 @@ def child_exit(server: object, worker: object) -> None:
 def on_exit(server: object) -> None:
     for made in _made_dirs:  # ours, not one given from outside
         shutil.rmtree(made, ignore_errors=True)
+
+
+def pre_request(worker: object, req: object) -> None:
+    # The body is read from the client socket while the app runs: bound each
+    # read. A read that times out raises OSError in the app, which answers
+    # 408 (mining.hasher, dockercoins.middleware) and closes the connection.
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is not None and _has_body(req):  # not on GET /json's hot path
+        sock.settimeout(BODY_TIMEOUT)
+
+
+def post_request(worker: object, req: Any, environ: object, resp: Any) -> None:
+    sock = getattr(getattr(req, "unreader", None), "sock", None)
+    if sock is None or not _has_body(req):
+        return
+    if resp is not None and not resp.should_close():
+        _drain_or_hang_up(req, sock)
+    # Back to blocking between requests: gunicorn bounds that wait itself
+    # (keepalive), and a socket timeout there would log a traceback.
+    sock.settimeout(None)
+
+
+def _has_body(req: Any) -> bool:
+    return any(
+        name == "TRANSFER-ENCODING"
+        or (name == "CONTENT-LENGTH" and value.strip() not in ("", "0"))
+        for name, value in getattr(req, "headers", ())
+    )
+
+
+def _drain_or_hang_up(req: Any, sock: socket.socket) -> None:
+    """Read what the app left of the body, still under BODY_TIMEOUT.
+
+    gunicorn drains it itself before the next request on the connection, but
+    outside any handler of ours: a broken chunk, a stall or a hang-up there
+    (after a 405 that never read the body, say) was an ERROR with a
+    traceback. Here a body that cannot be drained ends the connection
+    quietly: gunicorn then finds nothing left and reads an end of stream.
+    """
+    try:
+        left = _MAX_DRAIN
+        while left > 0 and (data := req.body.read(min(left, 65536))):
+            left -= len(data)
+        if left > 0:
+            return
+    except Exception:  # noqa: BLE001, S110 (the client's framing, not our bug)
+        pass
+    req.body = io.BytesIO()
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RD)

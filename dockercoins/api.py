@@ -8,6 +8,7 @@ from functools import cache
 
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import extend_schema
+from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -31,8 +32,10 @@ class EndpointSerializer(serializers.Serializer):
 
 
 class ApiRootSerializer(serializers.Serializer):
-    schema = serializers.URLField(help_text="OpenAPI 3 schema (YAML; ?format=json)")
-    docs = serializers.URLField(help_text="the schema, browsable (Swagger UI)")
+    # Paths, not absolute URLs: an absolute URL is built from the request's
+    # Host header, which any client sets (issue 16).
+    schema = serializers.CharField(help_text="OpenAPI 3 schema (YAML; ?format=json)")
+    docs = serializers.CharField(help_text="the schema, browsable (Swagger UI)")
     endpoints = EndpointSerializer(many=True)
 
 
@@ -62,8 +65,20 @@ class ApiRoot(APIView):
     def get(self, request: Request) -> Response:
         return Response(
             {
-                "schema": reverse("api-schema", request=request),
-                "docs": reverse("api-docs", request=request),
+                "schema": reverse("api-schema"),
+                "docs": reverse("api-docs"),
                 "endpoints": list(endpoints()),
             }
         )
+
+
+class ApiDocs(SpectacularSwaggerSplitView):
+    """Swagger UI at /api/docs/: GET and HEAD only.
+
+    DRF answers OPTIONS on every view with its metadata, which this HTML-only
+    view cannot render: an anonymous OPTIONS was a 500 (issue 16); now 405.
+    The split view serves its start-up script as a file (?script), so the
+    Content-Security-Policy needs no inline script.
+    """
+
+    http_method_names = ["get", "head"]

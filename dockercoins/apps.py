@@ -10,3 +10,7 @@ class DockercoinsConfig(AppConfig):
 
     def ready(self) -> None:
         from dockercoins import checks  # noqa: F401  (registers the checks)
+        from dockercoins.admin_lookups import only_declared_lookups
+
+        # After django.contrib.admin's ready(), which imported every admin.py.
+        only_declared_lookups()

@@ -2,7 +2,9 @@
 
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
+
+from dockercoins.transport import unreadable_body
 
 NUL_IN_PATH = "Not found: no path contains NUL (0x00)"
 NUL_IN_QUERY = "NUL (0x00) is not allowed in a query string"
@@ -38,3 +40,21 @@ class RejectNulBytesMiddleware:
         if request.path.startswith("/api/"):
             return JsonResponse({"detail": reason}, status=status)
         return HttpResponse(f"{reason}\n", status=status, content_type="text/plain")
+
+
+class UnreadableBodyMiddleware:
+    """A body the client never finished (or framed wrongly, or stalled): 400
+    or 408 in one line, not a 500 with a traceback (dockercoins.transport)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponse | None:
+        if isinstance(exception, UnreadablePostError):
+            return unreadable_body(request.META, exception)
+        return None

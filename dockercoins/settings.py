@@ -18,6 +18,7 @@ from dockercoins.env import (
     env_list,
     env_secret,
     env_str,
+    env_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -47,13 +48,19 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "knox",
+    "csp",
     "mining",
     "rollouts",
+    "access",
+    "operations",
+    "webhooks",
 ]
 
 _FULL_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "dockercoins.middleware.RejectNulBytesMiddleware",
+    "dockercoins.middleware.UnreadableBodyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,6 +70,7 @@ _FULL_MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Names the view for the request metrics (dockercoins.metrics).
     "dockercoins.metrics.ViewName",
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -156,6 +164,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "dockercoins.auth.LockableBasicAuthentication",
+        "access.auth.BearerTokenAuthentication",
     ],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -167,13 +176,34 @@ REST_FRAMEWORK = {
 # LOGIN_LOCKOUT_MINUTES; a right password resets the count. Per pair rather
 # than per username, so a stranger cannot lock the real admin out from
 # elsewhere. Unlock sooner: admin "Access attempts", or `manage.py axes_reset`.
-AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1, maximum=1000)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15, minimum=1, maximum=7 * 24 * 60)
+)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dockercoins.auth.lockout_response"
 # axes logs a banner at every start: noise before a command's one-line error.
 AXES_VERBOSE = False
+
+# --- API tokens (django-rest-knox, our model access.ApiToken) ---------------
+# `Authorization: Bearer dcc_...`; no lifetime unless one is given when the
+# token is made (admin, `manage.py token create --expires`). The prefix lets
+# secret scanners recognise a leaked token.
+KNOX_TOKEN_MODEL = "access.ApiToken"
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": None,
+    "TOKEN_PREFIX": "dcc_",
+}
+
+# --- Webhooks (webhooks/) ------------------------------------------------
+# Links in webhook bodies start with this (the address people reach the
+# webui at). Each attempt waits WEBHOOK_TIMEOUT seconds at most for an
+# answer; a delivery is retried with backoff for WEBHOOK_RETRY_FOR seconds.
+WEBHOOK_PUBLIC_URL = env_str("WEBHOOK_PUBLIC_URL", "http://localhost:8000")
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10, minimum=0.1)
+WEBHOOK_RETRY_FOR = env_float("WEBHOOK_RETRY_FOR", 24 * 3600, minimum=1)
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {
@@ -214,18 +244,43 @@ if not HTTPS_ONLY:
         "security.W016",
     ]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Content-Security-Policy (django-csp) on every page: scripts only from our own
+# static files (the admin, the dashboard's chart.js, Swagger UI's bundle and
+# its start-up script, served as a file by dockercoins.api.ApiDocs). Inline
+# styles stay allowed: Swagger UI's page has a <style> block and the admin
+# some style attributes; inline scripts, other origins, plugins, framing and
+# foreign form targets are refused.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 X_FRAME_OPTIONS = "DENY"
 
 # --- DockerCoins ---------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_url(
+    "REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix")
+)
 RNG_URL = env_str("RNG_URL", "http://rng")
 HASHER_URL = env_str("HASHER_URL", "http://hasher")
-RNG_DELAY = env_float("RNG_DELAY", 0.1)
-HASHER_DELAY = env_float("HASHER_DELAY", 0.1)
+# Seconds, 0 to MAX_DELAY, as `mine --delay`: a minute per hash is a typo.
+MAX_DELAY = 60.0
+RNG_DELAY = env_float("RNG_DELAY", 0.1, maximum=MAX_DELAY)
+HASHER_DELAY = env_float("HASHER_DELAY", 0.1, maximum=MAX_DELAY)
+WORKER_DELAY = env_float("WORKER_DELAY", 0.1, maximum=MAX_DELAY)
 # Share of hash requests answered 500, 0 to 1: the workshop's `flaky` hasher
 # (healthy, answers its probes, fails some work) for the rollout analysis.
-HASHER_ERROR_SHARE = min(1.0, env_float("HASHER_ERROR_SHARE", 0.0))
-WORKER_DELAY = env_float("WORKER_DELAY", 0.1)
+HASHER_ERROR_SHARE = env_float("HASHER_ERROR_SHARE", 0.0, maximum=1.0)
 
 # --- Metrics -------------------------------------------------------------
 # The image's own version (deploy/Dockerfile sets it per target: 1.0, 1.1,
@@ -245,7 +300,7 @@ PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0, minimum=0.1)
 # --- Rollouts ------------------------------------------------------------
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).
 STACK_NAME = env_str("STACK_NAME", "dockercoins")
-DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1)
+DOCKER_TIMEOUT = env_float("DOCKER_TIMEOUT", 30, minimum=1, maximum=3600)
 # Only the controller has the Docker socket. The entrypoint sets the role of
 # every process of the stack; unset (`manage.py rollout` in the controller's
 # container, tests, a laptop) means a command line that may talk to the engine.
@@ -259,10 +314,14 @@ LOGGING = {
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
+    "filters": {"one_line": {"()": "dockercoins.logs.WithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},
+        # A Host outside ALLOWED_HOSTS is the client's mistake (or a probe):
+        # one WARNING line, not an ERROR with a 15-line traceback.
+        "django.security.DisallowedHost": {"level": "WARNING", "filters": ["one_line"]},
         "docker": {"level": "WARNING"},
         "urllib3": {"level": "WARNING"},
     },

@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
-from dockercoins.api import ApiRoot
+from dockercoins import errors
+from dockercoins.api import ApiDocs, ApiRoot
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,11 +13,12 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
         "api/docs/",
-        SpectacularSwaggerView.as_view(url_name="api-schema"),
+        ApiDocs.as_view(url_name="api-schema"),
         name="api-docs",
     ),
     path("", include("mining.urls")),
     path("api/rollouts/", include("rollouts.urls")),
+    path("api/rollouts/", include("operations.urls")),
 ]
 
 
@@ -28,3 +30,4 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 handler404 = not_found
+handler500 = errors.server_error

@@ -5,14 +5,25 @@ reads. Through Django's handler and the eight middleware the admin needs it
 costs about twice the CPU of the same answer here. The answer is
 mining.views.classic_json's, with the headers Django's security middleware
 would have added.
+
+Fast never means other rules (issue 16): only a request every rule would let
+through is answered here: no query string (`?x=%00` is Django's to refuse), a
+Host in ALLOWED_HOSTS, and under HTTPS_ONLY a request that came over HTTPS
+(which then gets HSTS). Anything else goes to Django, which answers it with
+the same 400, redirect or header any other page gets.
 """
 
 import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from csp.utils import build_policy
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.http.request import split_domain_port, validate_host
 from django.urls import Resolver404, resolve
 
 from dockercoins.metrics import VIEW_KEY
@@ -33,6 +44,9 @@ _HEADERS = [
     ("Cross-Origin-Opener-Policy", "same-origin"),
 ]
 _STATUS = {200: "200 OK", 503: "503 Service Unavailable"}
+# Host header -> allowed by ALLOWED_HOSTS; bounded, since anyone picks the key.
+_MAX_HOSTS = 64
+_HOSTS: dict[str | None, bool] = {}
 
 
 class _Reading:
@@ -89,14 +103,71 @@ def with_fast_json(app: WSGIApp) -> WSGIApp:
     if not routed_here:
         return app
 
+    # Read once, as Django's SecurityMiddleware reads them at start.
+    redirect = settings.SECURE_SSL_REDIRECT
+    proxy_header, proxy_https = settings.SECURE_PROXY_SSL_HEADER or ("", "")
+    hsts = [("Strict-Transport-Security", _hsts())] if _hsts() else []
+    # The policy every other page gets from csp.middleware.CSPMiddleware.
+    policy = [("Content-Security-Policy", build_policy())]
+    forwarded_host = settings.USE_X_FORWARDED_HOST
+
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
-        if environ.get("PATH_INFO") == "/json" and method in ("GET", "HEAD"):
-            environ[VIEW_KEY] = "mining:json"
-            status, body = classic_answer()
-            headers = [*_HEADERS, ("Content-Length", str(len(body)))]
-            start_response(_STATUS[status], headers)
-            return [] if method == "HEAD" else [body]
-        return app(environ, start_response)
+        if (
+            environ.get("PATH_INFO") != "/json"
+            or method not in ("GET", "HEAD")
+            or environ.get("QUERY_STRING")
+            or (forwarded_host and "HTTP_X_FORWARDED_HOST" in environ)
+            or not (_HOSTS.get(environ.get("HTTP_HOST")) or _host_allowed(environ))
+        ):
+            return app(environ, start_response)
+        secure = environ.get("wsgi.url_scheme") == "https" or (
+            proxy_header != ""
+            and environ.get(proxy_header, "").split(",")[0] == proxy_https
+        )
+        if redirect and not secure:
+            return app(environ, start_response)
+        environ[VIEW_KEY] = "mining:json"
+        status, body = classic_answer()
+        headers = [*_HEADERS, *policy, ("Content-Length", str(len(body)))]
+        if secure:
+            headers += hsts
+        start_response(_STATUS[status], headers)
+        return [] if method == "HEAD" else [body]
 
     return application
+
+
+def _host_allowed(environ: dict) -> bool:
+    """As HttpRequest.get_host() judges a Host header; the answer is cached
+    in _HOSTS (a hit costs one dict lookup on the hot path)."""
+    host = environ.get("HTTP_HOST")
+    if host is None:
+        return False
+    allowed_hosts = settings.ALLOWED_HOSTS
+    if not allowed_hosts and settings.DEBUG:  # as HttpRequest.get_host()
+        allowed_hosts = [".localhost", "127.0.0.1", "[::1]"]
+    domain, _port = split_domain_port(host)
+    allowed = bool(domain) and validate_host(domain, allowed_hosts)
+    if len(_HOSTS) >= _MAX_HOSTS:
+        _HOSTS.clear()
+    _HOSTS[host] = allowed
+    return allowed
+
+
+@receiver(setting_changed)
+def _forget_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("ALLOWED_HOSTS", "DEBUG"):  # tests' override_settings
+        _HOSTS.clear()
+
+
+def _hsts() -> str:
+    """Django's SecurityMiddleware's header; "" when HSTS is off."""
+    if not settings.SECURE_HSTS_SECONDS:
+        return ""
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return value

@@ -35,6 +35,9 @@ HEARTBEAT_ENV = "WORKER_HEARTBEAT_FILE"
 # Every miner call is bounded: connects of 2 s per address tried, one read of
 # 15 s, backoffs of 5 s at most. A loop silent for this long is hung.
 WATCHDOG_LIMIT = 60.0
+# Seconds between two looks at the stop flag in the main loop: the bound on
+# how long SIGTERM takes to be noticed.
+STOP_POLL = 0.05
 
 
 class ServiceDown(Exception):
@@ -299,6 +302,7 @@ class Worker:
         mine` defaults to WATCHDOG_LIMIT)."""
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = stop or threading.Event()
+        self._stop_requested = False
         self.tally = Tally()
         self.outages = Outages()
         self.flush_interval = flush_interval
@@ -349,8 +353,9 @@ class Worker:
         threading.Thread(
             target=self.watchdog.run, args=(self.stop,), name="watchdog", daemon=True
         ).start()
-        while not self.stop.wait(self.flush_interval):
+        while self._pause(self.flush_interval):
             self._cycle()
+        self.stop.set()  # here, in the main loop: never in a signal handler
         # A thread stuck in a slow HTTP call must not hold up the exit; its
         # unfinished hash was never counted, so nothing is lost.
         deadline = time.monotonic() + join_timeout
@@ -359,6 +364,23 @@ class Worker:
         saved = self.flusher.flush()
         self.flusher.forget()
         self._log_totals(time.monotonic() - started, saved)
+
+    def request_stop(self) -> None:
+        """Ask run() to stop within STOP_POLL seconds. Safe in a signal handler:
+        it only sets a flag. (Event.set() takes the Event's lock, which the
+        interrupted main thread may be holding inside Event.wait(): the
+        handler then waits for ever on a lock its own thread holds.)"""
+        self._stop_requested = True
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep `seconds` in STOP_POLL slices; False once a stop is asked for."""
+        deadline = time.monotonic() + seconds
+        while not (self._stop_requested or self.stop.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            time.sleep(min(STOP_POLL, left))
+        return False
 
     def _cycle(self) -> None:
         self.flusher.flush()

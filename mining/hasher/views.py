@@ -19,6 +19,8 @@ from django.http import (
 )
 from django.views.decorators.csrf import csrf_exempt
 
+from dockercoins.transport import unreadable_body
+
 MAX_BODY = 1024 * 1024
 TOO_BIG = "body must be at most 1 MiB"
 
@@ -34,7 +36,13 @@ def index(request: HttpRequest) -> HttpResponse:
     # Refuse an oversized body before reading it, from its declared length.
     if _declared_length(request) > MAX_BODY:
         return _too_big()
-    body = _body(request)
+    try:
+        body = _body(request)
+    except OSError as error:
+        # A chunk size such as "zz", a client gone mid-body, or a body that
+        # stalled past BODY_TIMEOUT (gunicorn.conf.py): the client's fault,
+        # answered in one line, never a 500 with a traceback in our log.
+        return unreadable_body(request.META, error)
     if body is None:
         return _too_big()
     if not body:

@@ -2,11 +2,16 @@
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.filters import SimpleListFilter
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+
+from rollouts.spec.fields import ParseError, parse_id
 
 APPLY_PERMISSION = "rollouts.apply_rollout"
 
@@ -41,7 +46,34 @@ class StaffAdmin(admin.ModelAdmin):
     history: deleting any of them would falsify the record of who changed what.
     Lists filter by what `list_filter` and `date_hierarchy` declare only: any
     other lookup in the query string is a 400.
+
+    Ids, in a page's URL, in a list action's selection or in an id filter, are
+    read by the one id parser of every face (rollouts.spec.fields.parse_id,
+    ASCII digits, as the API reads them): "abc", "1.0", "１" or 30 digits are
+    "no such object", a message, or the list's "?e=1", never a 500 nor another row.
     """
+
+    def get_object(
+        self, request: HttpRequest, object_id: str, from_field: str | None = None
+    ) -> Any:
+        if from_field is None:
+            try:
+                parse_id(object_id)
+            except ParseError:
+                return None  # Django's "doesn't exist" page and redirect
+        return super().get_object(request, object_id, from_field)
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Model]
+    ) -> HttpResponse | None:
+        try:
+            for selected in request.POST.getlist(ACTION_CHECKBOX_NAME):
+                parse_id(selected)
+        except ParseError as error:
+            # None: Django redirects back to the list, which shows the message.
+            self.message_user(request, f"Nothing was done: {error}", messages.ERROR)
+            return None
+        return super().response_action(request, queryset)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return is_staff(request)
@@ -67,7 +99,18 @@ class StaffAdmin(admin.ModelAdmin):
             allowed.update(str(path) + suffix for suffix in _FILTER_LOOKUPS)
         if self.date_hierarchy:
             allowed.update(self.date_hierarchy + suffix for suffix in _DATE_LOOKUPS)
+        if lookup.endswith("id__exact") and not _is_id(value):
+            # The admin's own "?e=1" (a bad value), as for a bad date or choice.
+            raise IncorrectLookupParameters(f"{value!r} is not an id")
         return lookup in allowed and super().lookup_allowed(lookup, value, request)
+
+
+def _is_id(value: object) -> bool:
+    try:
+        parse_id(value)
+    except ParseError:
+        return False
+    return True
 
 
 class ReadOnlyAdmin(StaffAdmin):

@@ -1,8 +1,9 @@
 """Forms operators fill in the admin to change a service or run a rollout action.
 
-The forms parse and present; what is *valid* for a swarm service is decided by
-`rollouts.spec.validation.validate_desired`, shared with `manage.py rollout`, so the
-admin and the command can never disagree about what may be sent to the engine.
+The forms parse and present. Whether a request may be made is decided by its
+function in `rollouts.records.requests` alone (the one gate, shared with the API
+and `manage.py rollout`): a form shows that function's refusal at the fields it
+names, so the admin and the command can never disagree.
 """
 
 from typing import Any, cast
@@ -10,9 +11,9 @@ from typing import Any, cast
 from django import forms
 from django.core.exceptions import ValidationError
 
-from rollouts.models import KnownImage, Rollout, Service
-from rollouts.records import selectors
-from rollouts.spec import validation
+from rollouts.models import Rollout, Service
+from rollouts.records import requests
+from rollouts.records.requests import User
 from rollouts.spec.fields import (
     BY_NAME,
     CHOICE,
@@ -69,10 +70,6 @@ def add_validation_errors(form: forms.BaseForm, error: ValidationError) -> None:
         form.add_error(None, error)
         return
     for field, errors in error.error_dict.items():
-        if field == "mode" and "mode" not in form.fields:
-            # An action form has no mode field: the service complains about
-            # the mode only when a re-creation was not confirmed.
-            field = "recreate_confirmed"
         if field in form.fields:
             form.add_error(field, errors)
         else:  # "__all__" or a name the form does not show
@@ -81,7 +78,17 @@ def add_validation_errors(form: forms.BaseForm, error: ValidationError) -> None:
 
 
 class ServiceChangeForm(forms.ModelForm):
-    """The desired spec of one service, plus who-and-why for its new revision."""
+    """The desired spec of one service, plus who-and-why for its new revision.
+
+    Validating the form makes the request: once every field parsed, the last
+    step of validation hands the values to `requests.service_change`, which
+    either queues the rollout (`queued`) or refuses, and its refusal becomes
+    the form's errors. The admin's change view validates and saves inside one
+    transaction, so a refusal leaves nothing behind. `user` is set by the admin
+    (ServiceAdmin.get_form): who makes the request."""
+
+    user: User = None
+    queued: Rollout | None = None
 
     change_cause = forms.CharField(
         max_length=500,
@@ -107,9 +114,7 @@ class ServiceChangeForm(forms.ModelForm):
 
     def known_tags(self) -> list[str]:
         """Tags of this repository the controller's engine reported (datalist)."""
-        prefix = f"{self.instance.image}:"
-        refs = KnownImage.objects.filter(reference__startswith=prefix)
-        return [ref[len(prefix) :] for ref in refs.values_list("reference", flat=True)]
+        return Service.known_tags(self.instance.image)
 
     def desired(self) -> dict[str, Any]:
         return {name: self.cleaned_data.get(name) for name in SPEC_FIELDS}
@@ -118,37 +123,30 @@ class ServiceChangeForm(forms.ModelForm):
         cleaned = super().clean()
         if any(name in self.errors for name in SPEC_FIELDS):
             return cleaned  # the spec is incomplete; its own errors say why
-        desired = self.desired()
-        service = self.instance
-        if desired == service.desired_spec():
+        if self.desired() == self.instance.desired_spec():
+            # The page's own rule: "Apply now" is the way to re-apply.
             raise ValidationError(
                 "Nothing changed. Use the “Apply now” action to re-apply the "
                 "current spec."
             )
-        if mode_change_pending(service, desired["mode"]) and not self.cleaned_data.get(
-            "recreate_confirmed"
-        ):
-            self.add_error(
-                "recreate_confirmed",
-                f"Changing the mode to {desired['mode']} removes and re-creates "
-                "the service; tick this box to confirm.",
-            )
-        try:
-            validation.validate_desired(service=service, desired=desired)
-        except ValidationError as error:
-            add_validation_errors(self, error)
-        active = selectors.rollout_active_for(service=service)
-        if active is not None:
-            raise ValidationError(refusal(service, active))
         return cleaned
 
-
-def refusal(service: Service, active: Rollout) -> str:
-    """The one message every refused operation shows."""
-    return (
-        f"{service.name} already has rollout #{active.pk} ({active.state}); "
-        "wait until it finishes, then try again."
-    )
+    def _post_clean(self) -> None:
+        super()._post_clean()  # type: ignore[misc]  # Django's, not in its stubs
+        if self.errors:
+            return
+        # A fresh row: `self.instance` already carries the form's values.
+        service = Service.objects.get(pk=self.instance.pk)
+        try:
+            self.queued = requests.service_change(
+                service=service,
+                user=self.user,
+                change_cause=self.cleaned_data["change_cause"],
+                recreate_confirmed=self.cleaned_data.get("recreate_confirmed", False),
+                **self.desired(),
+            )
+        except ValidationError as error:
+            add_validation_errors(self, error)
 
 
 class CauseForm(forms.Form):
@@ -213,9 +211,3 @@ class UndoForm(CauseForm, RecreateMixin):
         ]
         if len(revisions) > 1:  # like `kubectl rollout undo`: the one before
             to_revision.initial = revisions[1].number
-
-
-def mode_change_pending(service: Service, mode: str | None = None) -> bool:
-    """Whether applying `mode` (default: the desired one) needs a re-creation."""
-    mode = mode or service.mode
-    return mode != service.mode or bool(service.live_mode and service.live_mode != mode)

@@ -1,5 +1,6 @@
 """Admin views for the rollout actions: a page per service, and list actions."""
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -13,10 +14,10 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from rollouts.admin.base import acting_user
-from rollouts.admin.forms import add_validation_errors, refusal
+from rollouts.admin.forms import add_validation_errors
 from rollouts.admin.operations import OPERATIONS, Operation, queued_message
 from rollouts.models import Service
-from rollouts.records import selectors
+from rollouts.records import requests
 from rollouts.spec.specs import short_image
 
 TEMPLATE = "admin/rollouts/service/operation.html"
@@ -47,10 +48,12 @@ class OperationViewsMixin(_ServiceAdmin):
         if not self.has_apply_permission(request):
             raise PermissionDenied
         back = reverse("admin:rollouts_service_change", args=[service.pk])
-        active = selectors.rollout_active_for(service=service)
-        if active is not None and not op.needs_active:
-            self.message_user(request, refusal(service, active), messages.ERROR)
-            return redirect(back)
+        if not op.needs_active:
+            try:  # the request's own busy rule, asked before the form is shown
+                requests.refuse_if_busy(service)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return redirect(back)
         initial = (
             {"to_revision": request.GET["revision"]}
             if "revision" in request.GET
@@ -125,64 +128,27 @@ class OperationViewsMixin(_ServiceAdmin):
         service: Service,
         data: dict[str, Any],
     ) -> None:
-        active = selectors.rollout_active_for(service=service)
-        if active is not None and not op.needs_active:
-            self.message_user(request, refusal(service, active), messages.ERROR)
-            return
         try:
             rollout = op.run(service, acting_user(request), data)
         except ValidationError as error:
             text = " ".join(error.messages)
-            self.message_user(request, f"{service.name}: {text}", messages.ERROR)
+            if not text.startswith(service.name):
+                text = f"{service.name}: {text}"
+            self.message_user(request, text, messages.ERROR)
         else:
             self.message_user(request, queued_message(rollout), messages.SUCCESS)
 
-    @admin.action(
-        description="Apply now (re-queue the desired spec)", permissions=["apply"]
-    )
-    def apply_now(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "apply")
 
-    @admin.action(description="Roll back (engine rollback)", permissions=["apply"])
-    def roll_back(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "rollback")
+def list_action(op: Operation) -> Callable[..., HttpResponse | None]:
+    """The changelist action of `op` (its name `op.action`, its line `op.menu`):
+    one selected service goes to the action's page, several share one form."""
 
-    @admin.action(description="Undo to revision…", permissions=["apply"])
-    def undo_to_revision(
-        self, request: HttpRequest, queryset: QuerySet[Service]
+    def action(
+        modeladmin: OperationViewsMixin,
+        request: HttpRequest,
+        queryset: QuerySet[Service],
     ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "undo")
+        return modeladmin._bulk_operation(request, queryset, op.slug)
 
-    @admin.action(description="Scale…", permissions=["apply"])
-    def scale(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "scale")
-
-    @admin.action(description="Abort the rollout in flight…", permissions=["apply"])
-    def abort_rollout(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "abort")
-
-    @admin.action(description="Promote the held canary…", permissions=["apply"])
-    def promote_canary(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "promote")
-
-    @admin.action(description="Adopt what runs (drift)…", permissions=["apply"])
-    def adopt_live(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "adopt")
-
-    @admin.action(description="Re-apply ours over drift…", permissions=["apply"])
-    def reapply_ours(
-        self, request: HttpRequest, queryset: QuerySet[Service]
-    ) -> HttpResponse | None:
-        return self._bulk_operation(request, queryset, "reapply")
+    action.__name__ = action.__qualname__ = op.action
+    return admin.action(description=op.menu, permissions=["apply"])(action)

@@ -82,6 +82,7 @@ def _scale(service: Service, user: User, data: dict[str, Any]) -> Rollout:
 class Operation:
     slug: str  # URL segment: admin/rollouts/service/<id>/<slug>/
     action: str  # changelist action name
+    menu: str  # its line in the changelist's action menu
     title: str
     explanation: str
     form_class: type[CauseForm]
@@ -105,6 +106,7 @@ OPERATIONS = {
         Operation(
             "apply",
             "apply_now",
+            "Apply now (re-queue the desired spec)",
             "Apply now",
             "Queue a rollout of the current desired spec (image, replicas, "
             "policies) as it is saved.",
@@ -114,6 +116,7 @@ OPERATIONS = {
         Operation(
             "rollback",
             "roll_back",
+            "Roll back (engine rollback)",
             "Roll back",
             "Ask the engine to restore the spec the service had before its last "
             "update. The rollback policy (parallelism, delay, monitor…) applies.",
@@ -123,6 +126,7 @@ OPERATIONS = {
         Operation(
             "undo",
             "undo_to_revision",
+            "Undo to revision…",
             "Undo to revision",
             "Queue a rollout of an earlier revision's desired spec. Works even "
             "after an automatic rollback, when the engine forgot the previous spec.",
@@ -133,6 +137,7 @@ OPERATIONS = {
         Operation(
             "scale",
             "scale",
+            "Scale…",
             "Scale",
             "Change the number of tasks of a replicated service.",
             ScaleForm,
@@ -141,6 +146,7 @@ OPERATIONS = {
         Operation(
             "abort",
             "abort_rollout",
+            "Abort the rollout in flight…",
             "Abort rollout",
             "Stop the rollout in flight now, recorded with who and why. The "
             "engine's own update is not stopped: undo or roll back afterwards, "
@@ -152,6 +158,7 @@ OPERATIONS = {
         Operation(
             "promote",
             "promote_canary",
+            "Promote the held canary…",
             "Promote canary",
             "Let a held canary's update go on now, whatever its analysis says, "
             "recorded with who and why (docs/analysis.md).",
@@ -162,6 +169,7 @@ OPERATIONS = {
         Operation(
             "adopt",
             "adopt_live",
+            "Adopt what runs (drift)…",
             "Adopt what runs",
             "Take the spec that runs now (changed outside, e.g. with the Docker "
             "CLI) as the desired spec and a new revision. Nothing is sent.",
@@ -171,6 +179,7 @@ OPERATIONS = {
         Operation(
             "reapply",
             "reapply_ours",
+            "Re-apply ours over drift…",
             "Re-apply ours",
             "Write our current revision's spec over a change made outside.",
             CauseForm,

@@ -1,7 +1,9 @@
 """The Service admin: desired spec in a form, live swarm state around it.
 
 Saving goes through `requests.service_change` (desired fields + Revision +
-queued Rollout in one transaction); the controller applies it. The webui that
+queued Rollout in one transaction), called by the form once every field
+parsed, so its refusals show on the form like any other error; the controller
+applies it. The webui that
 serves this admin has no Docker socket: everything "live" here is what the
 controller last recorded in the database.
 """
@@ -9,8 +11,6 @@ controller last recorded in the database.
 from typing import Any
 
 from django.contrib import admin, messages
-from django.contrib.admin.models import LogEntry
-from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -28,10 +28,10 @@ from rollouts.admin.display import (
     update_state_badge,
 )
 from rollouts.admin.forms import ServiceChangeForm
-from rollouts.admin.operation_views import OperationViewsMixin
+from rollouts.admin.operation_views import OperationViewsMixin, list_action
 from rollouts.admin.operations import OPERATIONS, queued_message
 from rollouts.models import ACTIVE_STATES, Rollout, Service
-from rollouts.records import describe, requests, selectors
+from rollouts.records import describe, selectors
 from rollouts.spec.drift import describe_drift, service_drift
 from rollouts.spec.fields import FIELDS, policy_fields
 from rollouts.spec.specs import short_image
@@ -39,10 +39,6 @@ from rollouts.spec.specs import short_image
 RECENT_ROLLOUTS = 5
 EVENTS_PER_ROLLOUT = 15
 RECENT_REVISIONS = 10
-
-
-def _error_text(error: ValidationError) -> str:
-    return " ".join(error.messages)
 
 
 @admin.register(Service)
@@ -63,7 +59,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     list_filter = ("stack", "mode", "live_update_state", "missing")
     search_fields = ("name", "short_name", "tag")
     readonly_fields = ("name", "stack", "swarm_id")
-    actions = [op.action for op in OPERATIONS.values()]
+    actions = [list_action(op) for op in OPERATIONS.values()]
     fieldsets = [
         ("Service", {"fields": ("name", "stack", "swarm_id")}),
         ("Image", {"fields": ("image", "tag")}),
@@ -176,7 +172,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         return update_state_badge(
             service.live_update_state,
             service.live_update_message,
-            own_rollback=operator_rollback(service),  # issue 7 §7
+            own_rollback=operator_rollback(service),
         )
 
     @admin.display(description="progress")
@@ -289,47 +285,30 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
             }
         )
 
-    # --- saving: through the service layer, never a plain model save ------
+    # --- saving: the form made the request; nothing is saved here ----------
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Service | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        # Who makes the request, for ServiceChangeForm's call into
+        # requests.service_change (a class of its own for each request).
+        return type(form.__name__, (form,), {"user": acting_user(request)})
 
     def save_model(
         self, request: HttpRequest, obj: Service, form: Any, change: bool
     ) -> None:
-        # `obj` already carries the form's values in memory; hand the service
-        # a fresh row so it sees what is really stored and the new values only
-        # as arguments.
-        service = Service.objects.get(pk=obj.pk)
-        try:
-            request._rollouts_queued = requests.service_change(  # type: ignore[attr-defined]
-                service=service,
-                user=acting_user(request),
-                change_cause=form.cleaned_data["change_cause"],
-                recreate_confirmed=form.cleaned_data.get("recreate_confirmed", False),
-                **form.desired(),
-            )
-        except ValidationError as error:
-            # Only a race gets here (clean() checked the same things): another
-            # rollout was queued between validation and saving.
-            request._rollouts_refused = error  # type: ignore[attr-defined]
-
-    def log_change(  # type: ignore[override]  # None: nothing was changed
-        self, request: HttpRequest, obj: Service, message: Any
-    ) -> LogEntry | None:
-        if getattr(request, "_rollouts_refused", None) is None:
-            return super().log_change(request, obj, message)
-        return None
+        # Validation made the request (ServiceChangeForm._post_clean): the
+        # revision and the queued rollout are written; `obj` is never saved.
+        self.message_user(request, queued_message(form.queued), messages.SUCCESS)
 
     def response_change(self, request: HttpRequest, obj: Service) -> HttpResponse:
-        here = reverse("admin:rollouts_service_change", args=[obj.pk])
-        refused = getattr(request, "_rollouts_refused", None)
-        if refused is not None:
-            self.message_user(request, _error_text(refused), messages.ERROR)
-            return redirect(here)
-        rollout = getattr(request, "_rollouts_queued", None)
-        if rollout is not None:
-            # Stay on the page: its live panel shows the rollout progressing.
-            self.message_user(request, queued_message(rollout), messages.SUCCESS)
-            return redirect(here)
-        return super().response_change(request, obj)
+        # Stay on the page: its live panel shows the rollout progressing.
+        return redirect(reverse("admin:rollouts_service_change", args=[obj.pk]))
 
 
 def _active(service: Service) -> Rollout | None:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from rollouts.analysis import rules
 from rollouts.analysis.prometheus import PrometheusError, figures
 from rollouts.analysis.templates import Template, template_for
-from rollouts.engine.client import SwarmClient
+from rollouts.engine.client import SwarmClient, SwarmError
 from rollouts.models import AnalysisMeasurement, Rollout, Service
 from rollouts.records.history import event, remember_applied
 from rollouts.spec.choices import AnalysisMode
@@ -149,20 +149,18 @@ def measure(rollout: Rollout, chosen: Template) -> rules.Measurement:
 
 
 def _slots(rollout: Rollout, client: SwarmClient) -> str:
-    """ " in slots 3, 4": the slots running the new version, for the reason."""
+    """ " in slot(s) 3, 4": the slots running the new version, for the reason."""
     if rollout.revision is None:
         return ""
     tag = f":{rollout.revision.spec.get('tag', '')}"
     try:
-        live = client.inspect(rollout.service.name)
-        tasks = client.tasks(live["ID"])
-    except Exception:  # the reason is worth giving without its slots
+        tasks = client.tasks(client.inspect(rollout.service.name).id)
+    except SwarmError:  # the reason is worth giving without its slots
         return ""
     slots = sorted(
-        str(task.get("Slot", "?"))
+        str(task.slot)
         for task in tasks
-        if task.get("DesiredState") == "running"
-        and tag in task["Spec"]["ContainerSpec"]["Image"].split("@")[0]
+        if task.should_run and task.image.split("@")[0].endswith(tag)
     )
     return f" in slot(s) {', '.join(slots)}" if slots else ""
 

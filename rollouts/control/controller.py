@@ -3,6 +3,12 @@
 In the shape of healthchecks' sendalerts: a signal only sets the stop flag,
 `handle_one()` does one unit of work and says whether it found any, idle and
 back-off sleeps are taken in one-second slices so that a stop is quick.
+
+The heartbeat file says "the controller does its work", not "its process
+runs": it is touched after each round that worked, never while the engine or
+the database fails. Once it is older than the limit of the entrypoint's
+heartbeat watch (HEARTBEAT_MAX_AGE), the watch stops the controller and Swarm
+starts a new one, which takes the orphaned rollouts over.
 """
 
 import logging
@@ -11,6 +17,7 @@ from pathlib import Path
 
 from django.db import DatabaseError
 
+from rollouts.control import database
 from rollouts.control.driver import (
     default_owner,
     drive,
@@ -25,6 +32,10 @@ from rollouts.models import Rollout
 log = logging.getLogger("rollouts")
 
 MAX_BACKOFF = 30.0  # seconds
+# A reconnect to the database costs one connect (its timeout is 5 s): tried
+# more often than the engine, so a restarted PostgreSQL is back in use within
+# seconds.
+MAX_DATABASE_BACKOFF = 5.0  # seconds
 
 
 class Controller:
@@ -81,22 +92,34 @@ class Controller:
         metrics.rollout_stepped(rollout, state_before=state_before)
 
     def run(self, alive_file: Path) -> None:
-        """Loop until `stop` is set, touching `alive_file` (the healthcheck's)
-        every round; errors of the engine or the database back off, never kill."""
+        """Loop until `stop` is set; errors of the engine or the database back
+        off, never kill. `alive_file` (the heartbeat) is touched at the start
+        and after every round that worked, so it ages while rounds fail."""
         log.info("controller %s started", self.owner)
-        backoff = 0.0
+        alive_file.touch()
+        other = database.Outage(cap=MAX_BACKOFF)  # the engine, or a bug
+        db = database.Outage(cap=MAX_DATABASE_BACKOFF)
         while not self.stop:
-            alive_file.touch()
             try:
                 with metrics.RECONCILE.time():
                     worked = self.handle_one()
-                backoff = 0.0
             except Exception as error:  # the engine or the DB; never die for it
                 metrics.error(_kind(error))
-                backoff = min(max(1.0, backoff * 2), MAX_BACKOFF)
-                log.warning("%s; retrying in %gs", _describe(error), backoff)
-                self.sleep(backoff)
+                if isinstance(error, DatabaseError):
+                    database.drop_broken_connections()  # the next round reconnects
+                    delay = db.failed()
+                else:
+                    delay = other.failed()
+                log.warning("%s; retrying in %gs", _describe(error), delay)
+                self.sleep(delay)
                 continue
+            lasted = db.ended()
+            if lasted is not None:
+                log.info("the database answers again (failed for %.1fs)", lasted)
+            lasted = other.ended()
+            if lasted is not None:
+                log.info("working again after %.1fs of failed rounds", lasted)
+            alive_file.touch()
             if not worked:
                 self.sleep(1)
         log.info("controller %s stopped", self.owner)
@@ -124,5 +147,5 @@ def _describe(error: Exception) -> str:
     if isinstance(error, SwarmError):
         return str(error)
     if isinstance(error, DatabaseError):
-        return f"database not ready ({error})"
+        return database.describe(error)
     return f"{error.__class__.__name__}: {error}"

@@ -23,7 +23,8 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from rollouts.control import canary, watcher
+from rollouts.control import canary, identity, watcher
+from rollouts.control.rollback import rollback_refusal
 from rollouts.engine.client import (
     OutOfSequence,
     ServiceNotFound,
@@ -31,8 +32,8 @@ from rollouts.engine.client import (
     SwarmError,
     SwarmUnreachable,
 )
-from rollouts.engine.client import Service as EngineService
 from rollouts.engine.contact import reachable, unreachable
+from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
     RUNNING_STATES,
     Rollout,
@@ -41,7 +42,7 @@ from rollouts.models import (
     Service,
 )
 from rollouts.records.history import event, finish, remember_applied
-from rollouts.spec.specs import apply_desired, desired_from_spec, spec_diff, spec_mode
+from rollouts.spec.specs import apply_desired, desired_from_spec, spec_diff
 
 log = logging.getLogger("rollouts")
 
@@ -224,10 +225,9 @@ def rollout_apply(*, rollout: Rollout, client: SwarmClient) -> Rollout:
 
 def _read_back(rollout: Rollout, client: SwarmClient) -> dict[str, Any]:
     try:
-        spec: dict[str, Any] = client.inspect(rollout.service.name)["Spec"]
+        return client.inspect(rollout.service.name).meant_spec
     except SwarmError:
         return {}  # judged without an identity check rather than not at all
-    return spec
 
 
 def _write(rollout: Rollout, client: SwarmClient) -> datetime:
@@ -239,7 +239,10 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
     service = rollout.service
     if rollout.kind == RolloutKind.ROLLBACK:
         live = client.inspect(service.name)
-        rollout.seen_tasks = _task_states(client.tasks(live["ID"]))
+        refusal = rollback_refusal(service, live)
+        if refusal:
+            raise SwarmError(f"{refusal}: nothing was sent")
+        rollout.seen_tasks = _task_states(client.tasks(live.id))
         applied_at = client.engine_time()
         write_rollback(client, service.name)
         event(rollout, "info", "asked the engine to roll back to the previous spec")
@@ -248,35 +251,45 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
         raise SwarmError(f"rollout #{rollout.pk} has no revision: nothing was sent")
     desired = rollout.revision.spec
     reference = f"{desired['image']}:{desired['tag']}"
-    if client.image(reference) is None:
+    found = client.image(reference)
+    if found is None:
         raise SwarmError(f"image {reference} is not on the engine: nothing was sent")
     image = rollout.revision.image_digest or reference
     live = client.inspect(service.name)
-    rollout.seen_tasks = _task_states(client.tasks(live["ID"]))
-    changes = spec_diff(desired_from_spec(live["Spec"]), desired)
+    tasks = client.tasks(live.id)
+    rollout.seen_tasks = _task_states(tasks)
+    changes = spec_diff(desired_from_spec(live.spec), desired)
     summary = "; ".join(f"{label} {old} -> {new}" for label, old, new in changes)
+    force = identity.rebuilt(client, live, tasks, found)
+    if force:
+        summary = f"{summary}; {force}" if summary else force
     applied_at = client.engine_time()
-    mode = spec_mode(live["Spec"])[0]
+    mode = live.mode
     if mode != desired["mode"]:
         if not rollout.recreate_confirmed:
             raise SwarmError(
                 f"changing {service.name} from {mode} to {desired['mode']} re-creates "
                 "the service and was not confirmed: nothing was sent"
             )
-        new = client.recreate(live, apply_desired(live["Spec"], desired, image))
+        new = client.recreate(live, apply_desired(live.spec, desired, image))
         event(
             rollout,
             "info",
             f"re-created {service.name} as {desired['mode']} (service "
-            f"{live['ID'][:12]} removed, {new['ID'][:12]} created): {summary}",
+            f"{live.id[:12]} removed, {new.id[:12]} created): {summary}",
         )
     else:
-        old_tag = str(desired_from_spec(live["Spec"]).get("tag") or "")
+        old_tag = str(desired_from_spec(live.spec).get("tag") or "")
         step = canary.plan(service, desired, old_tag)
         written = (
             canary.held(desired, service.canary) if step == canary.HOLDING else desired
         )
-        write_update(client, service.name, lambda s: apply_desired(s, written, image))
+
+        def change(spec: dict[str, Any]) -> dict[str, Any]:
+            new = apply_desired(spec, written, image)
+            return identity.forced(new) if force else new
+
+        write_update(client, service.name, change)
         event(rollout, "info", f"updated: {summary or 'no change to the swarm spec'}")
         if step:
             rollout.canary_state, rollout.baseline_version = step, old_tag
@@ -298,27 +311,27 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
     return applied_at
 
 
-def _task_states(tasks: list[dict]) -> dict[str, str]:
-    return {task["ID"]: task["Status"]["State"] for task in tasks}
+def _task_states(tasks: list[Task]) -> dict[str, str]:
+    return {task.id: task.state for task in tasks}
 
 
 def write_update(
     client: SwarmClient, name: str, change: Callable[[dict[str, Any]], dict[str, Any]]
-) -> EngineService:
+) -> SwarmService:
     """Write `change(live spec)` to service `name`; returns the service as read
     before the write that went through. Each attempt reads the service again,
     since "update out of sequence" means its version moved meanwhile."""
-    return _retry(client, name, lambda svc: client.update(svc, change(svc["Spec"])))
+    return _retry(client, name, lambda svc: client.update(svc, change(svc.spec)))
 
 
-def write_rollback(client: SwarmClient, name: str) -> EngineService:
+def write_rollback(client: SwarmClient, name: str) -> SwarmService:
     """Ask the engine to roll `name` back to its previous spec (retried alike)."""
     return _retry(client, name, client.rollback)
 
 
 def _retry(
-    client: SwarmClient, name: str, write: Callable[[EngineService], None]
-) -> EngineService:
+    client: SwarmClient, name: str, write: Callable[[SwarmService], None]
+) -> SwarmService:
     for attempt in range(1, WRITE_ATTEMPTS + 1):
         service = client.inspect(name)
         try:
@@ -343,7 +356,7 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
     try:
         decision = watcher.watch_step(rollout, client)
     except SwarmUnreachable as exc:
-        unreachable(rollout, str(exc))  # say so, with the time (issue 7 §7)
+        unreachable(rollout, str(exc))  # say so, with the time
         raise
     reachable(rollout)
     if decision is None:

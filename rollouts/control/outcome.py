@@ -1,8 +1,9 @@
 """What a rollout's outcome rests on: failures remembered as seen, stability,
 outside writes, and the engine's pauses and rollbacks in plain words.
 
-Pure functions over Engine API dicts (tasks, specs) and plain values, so the
-rules are tested without an engine; rollouts.control.watcher applies them.
+Pure functions over the engine's tasks (rollouts.engine.objects.Task), specs
+and plain values, so the rules are tested without an engine;
+rollouts.control.watcher applies them.
 
 - A new task (created after our write) that ends on its own, exit 0 included,
   is a failure of the rollout: Swarm restarts it, and the engine's UpdateStatus
@@ -19,9 +20,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from rollouts.engine.objects import Task
 from rollouts.spec.drift import spec_differences
 from rollouts.spec.fields import DEFAULT_MONITOR
-from rollouts.spec.specs import parse_engine_time, short_image
+from rollouts.spec.specs import parse_engine_time
 
 # Task states in which a task has ended without being asked to (the engine's
 # "shutdown" is the orchestrator's own doing: an update or a scale-down).
@@ -40,42 +42,40 @@ LIVE_STATES = (
 # Seconds: the engine's meaning of Monitor 0, declared with the field.
 
 
-def task_name(service_name: str, task: dict[str, Any], nodes: dict[str, str]) -> str:
+def task_name(service_name: str, task: Task, nodes: dict[str, str]) -> str:
     """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
-    where = task.get("Slot") or nodes.get(task.get("NodeID", ""), "?")
+    where = task.slot or nodes.get(task.node_id, "?")
     return f"{service_name}.{where}"
 
 
-def ended_task(task: dict[str, Any], name: str) -> dict[str, Any]:
+def ended_task(task: Task, name: str) -> dict[str, Any]:
     """The record kept of a task that ended: what was seen when it was seen."""
-    status = task.get("Status") or {}
-    container = status.get("ContainerStatus") or {}
     return {
-        "task": task["ID"],
+        "task": task.id,
         "slot": name,
-        "image": short_image(task["Spec"]["ContainerSpec"]["Image"]),
-        "state": status.get("State", ""),
-        "exit_code": container.get("ExitCode"),
-        "error": status.get("Err") or "",
-        "at": status.get("Timestamp", ""),
+        "image": task.short_image,
+        "state": task.state,
+        "exit_code": task.exit_code,
+        "error": task.err,
+        "at": task.timestamp.isoformat() if task.timestamp else "",
     }
 
 
 def new_failures(
-    tasks: list[dict[str, Any]],
+    tasks: list[Task],
     *,
     applied_at: datetime | None,
     known: list[dict[str, Any]],
-    name_of: Callable[[dict[str, Any]], str],
+    name_of: Callable[[Task], str],
 ) -> list[dict[str, Any]]:
     """Records for tasks created at or after `applied_at` (engine time) that have
     ended and are not in `known` yet; `name_of(task)` names a task's slot."""
     seen = {record["task"] for record in known}
     found = []
-    for task in sorted(tasks, key=lambda t: t.get("CreatedAt", "")):
-        if task["ID"] in seen or task["Status"]["State"] not in ENDED_STATES:
+    for task in sorted(tasks, key=lambda t: t.created_key):
+        if task.id in seen or task.state not in ENDED_STATES:
             continue
-        created = parse_engine_time(task.get("CreatedAt"))
+        created = task.created_at
         if applied_at is None or created is None or created < applied_at:
             continue
         found.append(ended_task(task, name_of(task)))
@@ -98,33 +98,26 @@ def stability_window(stable_for: float | None, monitor: float) -> float:
 
 
 def not_yet_stable(
-    running: list[dict[str, Any]],
+    running: list[Task],
     *,
     window: float,
     now: datetime,
-    name_of: Callable[[dict[str, Any]], str],
+    name_of: Callable[[Task], str],
 ) -> list[str]:
     """Names of running tasks whose running state (its Status.Timestamp, engine
     time) is younger than `window` seconds at engine time `now`."""
     young = []
     for task in running:
-        since = parse_engine_time(task["Status"].get("Timestamp"))
+        since = task.timestamp
         if since is None or (now - since).total_seconds() < window:
             young.append(name_of(task))
     return young
 
 
-def stopping(
-    tasks: list[dict[str, Any]], *, active_desired: tuple[str, ...]
-) -> list[dict[str, Any]]:
+def stopping(tasks: list[Task]) -> list[Task]:
     """Tasks told to stop (a scale-down, the old side of an update) that still
     run: a rollout is not over while they do."""
-    return [
-        t
-        for t in tasks
-        if t.get("DesiredState") not in active_desired
-        and t["Status"]["State"] in LIVE_STATES
-    ]
+    return [t for t in tasks if not t.should_run and t.state in LIVE_STATES]
 
 
 def outside_changes(

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from rollouts.control import outcome
+from rollouts.engine.objects import Task
 from rollouts.models import Rollout, RolloutKind, RolloutState
 from rollouts.records.describe import describe_failures
 from rollouts.records.history import event
 from rollouts.spec.choices import DeadlineAction
 from rollouts.spec.fields import human_duration
-from rollouts.spec.specs import parse_engine_time
 
 
 @dataclass
@@ -36,23 +36,28 @@ class View:
 
     name: str
     image: str
-    tasks: list[dict[str, Any]]
+    tasks: list[Task]
     want: int
-    spec: dict[str, Any] = field(default_factory=dict[str, Any])
+    spec: dict[str, Any] = field(default_factory=dict[str, Any])  # as meant
     engine_now: datetime | None = None
-    updated_at: str = ""
+    updated_at: datetime | None = None
     done: int = 0
     converged: bool = False
     update_state: str = ""
     update_message: str = ""
     stuck: list[str] = field(default_factory=list)
+    # The scheduler could not place these: "name pending (the engine's why)".
+    unplaced: list[str] = field(default_factory=list)
     stopping: list[str] = field(default_factory=list)
     young: list[str] = field(default_factory=list)
     nodes: dict[str, Any] = field(default_factory=dict[str, Any])
     global_mode: bool = False
+    constraints: list[str] = field(default_factory=list)
     image_moved: str = ""  # the tag now names another image than the revision's
+    wrong_build: str = ""  # tasks run another build than the revision names
+    running: list[Task] = field(default_factory=list)  # on the current spec
 
-    def task_name(self, task: dict[str, Any]) -> str:
+    def task_name(self, task: Task) -> str:
         return outcome.task_name(self.name, task, self.nodes)
 
 
@@ -64,7 +69,7 @@ def window(rollout: Rollout) -> float:
 def task_labels(rollout: Rollout, view: View) -> dict[str, str]:
     names = dict(rollout.task_names or {})
     for task in view.tasks:
-        names[task["ID"]] = view.task_name(task)
+        names[task.id] = view.task_name(task)
     return {tid: f"{name} ({tid[:12]})" for tid, name in names.items()}
 
 
@@ -74,11 +79,17 @@ def _failed_slots(rollout: Rollout) -> str:
 
 
 def decide(
-    rollout: Rollout, view: View, now: datetime, stuck_on_lost_node: str | None = None
+    rollout: Rollout,
+    view: View,
+    now: datetime,
+    stuck_on_lost_node: str | None = None,
+    updater_stuck: str | None = None,
 ) -> Decision | None:
     """The verdict of one look, or None to look again. `stuck_on_lost_node`
-    (rollouts.engine.nodes) is the reason to give when every task runs the new spec
-    and only the engine's updater still waits for a task of a lost node."""
+    (rollouts.engine.nodes) is the reason to give when every task runs the new
+    spec and only the engine's updater still waits for a task of a lost node;
+    `updater_stuck`, the reason to fail at once when that updater stopped for
+    good on a lost node with other slots still on the old spec."""
     superseded = _superseded(rollout, view)
     if superseded:
         return Decision(RolloutState.SUPERSEDED, superseded)
@@ -106,6 +117,16 @@ def decide(
         if done is not None and done.state == RolloutState.COMPLETED:
             return Decision(RolloutState.COMPLETED, stuck_on_lost_node)
         return done
+    if updater_stuck:
+        # No progress is possible until someone writes the service again:
+        # waiting for the deadline would only hide it.
+        short = service.short_name
+        return Decision(
+            RolloutState.FAILED,
+            f"{updater_stuck}{failures}. Way out: `rollout undo {short}` puts the "
+            f"previous revision back, or `rollout apply {short}` with a change "
+            "starts a new update; either replaces the stuck one",
+        )
     return _deadline(rollout, view, now, failures)
 
 
@@ -116,7 +137,7 @@ def _superseded(rollout: Rollout, view: View) -> str:
     if not changes:
         return ""
     what = "; ".join(f"{label} {ours} -> {theirs}" for label, ours, theirs in changes)
-    when = parse_engine_time(view.updated_at)
+    when = view.updated_at
     at = f" at {when:%H:%M:%S} UTC (engine time)" if when else ""
     return (
         f"superseded by a change made outside{at}: {what}. The swarm no longer "
@@ -172,6 +193,14 @@ def _complete(rollout: Rollout, view: View) -> Decision | None:
             f"superseded: {view.image_moved}; the tasks may not run the image "
             "this rollout wrote",
         )
+    if view.wrong_build:
+        spec = rollout.revision.spec if rollout.revision else {}
+        return Decision(
+            RolloutState.FAILED,
+            f"{view.wrong_build}: the engine did not re-create them; `rollout "
+            f"apply {rollout.service.short_name} --image-tag {spec.get('tag')}` "
+            "forces it",
+        )
     if rollout.kind == RolloutKind.ROLLBACK:
         done = f"rolled back to the previous spec ({view.image})"
     elif asked_none:
@@ -188,9 +217,7 @@ def _nothing_runs(rollout: Rollout, view: View) -> Decision | None:
     now = view.engine_now
     if applied and now and (now - applied).total_seconds() < window(rollout):
         return None
-    constraints = (view.spec["TaskTemplate"].get("Placement") or {}).get(
-        "Constraints"
-    ) or []
+    constraints = view.constraints
     where = f" (placement constraints: {', '.join(constraints)})" if constraints else ""
     if view.global_mode:
         what = f"a global service on 0 eligible nodes of {len(view.nodes)}{where}"
@@ -215,7 +242,13 @@ def _deadline(
         f"progress deadline of {human_duration(service.progress_deadline)} passed "
         f"with {view.done} of {view.want} tasks running {view.image}"
     )
-    if view.stuck:
+    if view.unplaced:
+        # The scheduler's own reason first: it says what would cure it.
+        reason += (
+            f"; the scheduler cannot place {len(view.unplaced)} task(s): "
+            f"{'; '.join(view.unplaced[:5])}"
+        )
+    elif view.stuck:
         reason += f"; not running: {', '.join(view.stuck[:5])}"
     reason += failures
     action = service.deadline_action

@@ -19,15 +19,15 @@ records; rollouts.control.verdict decides.
 """
 
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from rollouts.control import outcome
+from rollouts.control import identity, outcome
 from rollouts.control.verdict import Decision, View, decide, task_labels, window
 from rollouts.engine.client import ServiceNotFound, SwarmClient
-from rollouts.engine.nodes import watch_nodes
+from rollouts.engine.nodes import updater_stuck_on_lost_node, watch_nodes
+from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
     Rollout,
     RolloutKind,
@@ -36,15 +36,10 @@ from rollouts.models import (
 )
 from rollouts.records.describe import describe_failure
 from rollouts.records.history import event, record_live
-from rollouts.spec.specs import (
-    parse_engine_time,
-    short_image,
-    task_fingerprint,
-)
+from rollouts.spec.specs import meant_spec
 
 __all__ = ["Decision", "watch_step"]
 
-ACTIVE_DESIRED = ("running", "ready")
 FAILED_STATES = ("failed", "rejected")
 
 
@@ -52,9 +47,9 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
     service = rollout.service
     try:
         svc = client.inspect(service.name)
-        tasks = client.tasks(svc["ID"])
-        nodes = client.node_names()
-        api_nodes = client.nodes()
+        tasks = client.tasks(svc.id)
+        swarm_nodes = client.nodes()
+        nodes = client.node_names(swarm_nodes)
         engine_now = client.engine_time()
     except ServiceNotFound:
         Service.objects.filter(pk=service.pk).update(missing=True)
@@ -62,18 +57,34 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
             RolloutState.FAILED, f"service {service.name} no longer exists in the swarm"
         )
     now = timezone.now()
+    if rollout.applied_spec:
+        # A record from before specs were stored as meant names networks by
+        # id; those of this deploy still resolve.
+        rollout.applied_spec = meant_spec(rollout.applied_spec, svc.network_names)
     view = _view(rollout, svc, tasks, nodes, engine_now)
     if view.converged and not view.young and rollout.revision is not None:
         view.image_moved = _image_moved(rollout, client)
+        if not view.image_moved:
+            view.wrong_build = _wrong_build(rollout, view, client)
     with transaction.atomic():
         record_live(service, svc, tasks, nodes, now)
         _record_tasks(rollout, view)
         _record_progress(rollout, view)
         _record_update_state(rollout, view)
+        _record_unplaced(rollout, view)
         lost = watch_nodes(
-            rollout, api_nodes=api_nodes, svc=svc, tasks=tasks, task_name=view.task_name
+            rollout, nodes=swarm_nodes, svc=svc, tasks=tasks, task_name=view.task_name
         )
-        decision = decide(rollout, view, now, stuck_on_lost_node=lost)
+        stuck = updater_stuck_on_lost_node(
+            update_state=rollout.update_state,
+            svc=svc,
+            tasks=tasks,
+            nodes=swarm_nodes,
+            task_name=view.task_name,
+        )
+        decision = decide(
+            rollout, view, now, stuck_on_lost_node=lost, updater_stuck=stuck
+        )
         rollout.save(
             update_fields=[
                 "seen_tasks",
@@ -101,66 +112,71 @@ def _image_moved(rollout: Rollout, client: SwarmClient) -> str:
     found = client.image(reference)
     if found is None:
         return f"image {reference} is no longer on the engine"
-    if found["image_id"] != revision.image_id:
+    if found.image_id != revision.image_id:
         return (
-            f"{reference} now names image {found['image_id'][7:19]}, not "
+            f"{reference} now names image {found.image_id[7:19]}, not "
             f"{revision.image_id[7:19]} recorded in revision {revision.number}"
         )
     return ""
 
 
+def _wrong_build(rollout: Rollout, view: View, client: SwarmClient) -> str:
+    """Identity again, of the containers: a tag rebuilt before the write names
+    the revision's image, but tasks the engine did not re-create run the old
+    build (rollouts.control.identity)."""
+    revision = rollout.revision
+    if revision is None or not revision.image_id:
+        return ""
+    stale = identity.other_builds(client, view.running, revision.image_id)
+    if not stale:
+        return ""
+    spec = revision.spec
+    return (
+        f"{len(stale)} of {view.want} tasks run image "
+        f"{', '.join(sorted(set(stale)))}, not {revision.image_id[7:19]} that "
+        f"{spec['image']}:{spec['tag']} names in revision {revision.number}"
+    )
+
+
 def _view(
     rollout: Rollout,
-    svc: dict[str, Any],
-    tasks: list[dict[str, Any]],
+    svc: SwarmService,
+    tasks: list[Task],
     nodes: dict[str, str],
     engine_now: datetime | None,
 ) -> View:
-    spec = svc["Spec"]
-    template = spec["TaskTemplate"]
-    status = svc.get("ServiceStatus") or {}
-    global_mode = "Global" in spec.get("Mode", {})
-    replicas = (spec.get("Mode", {}).get("Replicated") or {}).get("Replicas", 1)
-    want = status.get("DesiredTasks", len(nodes) if global_mode else replicas)
+    want = svc.desired_tasks
+    if want is None:
+        want = len(nodes) if svc.is_global else (svc.replicas or 0)
     view = View(
-        name=spec["Name"],
-        image=short_image(template["ContainerSpec"]["Image"]),
+        name=svc.name,
+        image=svc.short_image,
         tasks=tasks,
         want=want,
-        spec=spec,
+        spec=svc.meant_spec,
         engine_now=engine_now,
-        updated_at=svc.get("UpdatedAt", ""),
+        updated_at=svc.updated_at,
         nodes=nodes,
-        global_mode=global_mode,
+        global_mode=svc.is_global,
+        constraints=svc.constraints,
     )
-    fingerprint = task_fingerprint(template)
-    current = [t for t in tasks if t.get("DesiredState") in ACTIVE_DESIRED]
-    running = [
-        t
-        for t in current
-        if t["Status"]["State"] == "running"
-        and task_fingerprint(t["Spec"]) == fingerprint
-    ]
+    current = [t for t in tasks if t.should_run]
+    running = [t for t in current if t.running and t.fingerprint == svc.fingerprint]
     view.done = len(running)
-    view.stopping = [
-        view.task_name(t)
-        for t in outcome.stopping(tasks, active_desired=ACTIVE_DESIRED)
-    ]
+    view.running = running
+    view.stopping = [view.task_name(t) for t in outcome.stopping(tasks)]
     view.converged = view.done == want == len(current) and not view.stopping
-    update = svc.get("UpdateStatus") or {}
-    started = parse_engine_time(update.get("StartedAt"))
-    if started and rollout.applied_at and started >= rollout.applied_at:
-        view.update_state = update.get("State", "")
-        view.update_message = update.get("Message", "")
-    view.stuck = [
-        _describe(view, t) for t in current if t["Status"]["State"] != "running"
-    ]
+    update, applied = svc.update, rollout.applied_at
+    if update and update.started_at and applied and update.started_at >= applied:
+        view.update_state = update.state
+        view.update_message = update.message
+    view.stuck = [_describe(view, t) for t in current if not t.running]
+    view.unplaced = [_describe(view, t) for t in current if t.unplaced]
     new_running = [
         t
         for t in running
         if rollout.applied_at
-        and (parse_engine_time(t.get("CreatedAt")) or rollout.applied_at)
-        >= rollout.applied_at
+        and (t.created_at or rollout.applied_at) >= rollout.applied_at
     ]
     if engine_now is not None:
         view.young = outcome.not_yet_stable(
@@ -172,11 +188,9 @@ def _view(
     return view
 
 
-def _describe(view: View, task: dict) -> str:
-    status = task["Status"]
-    error = status.get("Err") or ""
-    return f"{view.task_name(task)} {status['State']}" + (
-        f" ({error})" if error else ""
+def _describe(view: View, task: Task) -> str:
+    return f"{view.task_name(task)} {task.state}" + (
+        f" ({task.err})" if task.err else ""
     )
 
 
@@ -186,26 +200,22 @@ def _record_tasks(rollout: Rollout, view: View) -> None:
     seen = dict(rollout.seen_tasks or {})
     names = dict(rollout.task_names or {})
     now_seen = {}
-    for task in sorted(view.tasks, key=lambda t: t.get("CreatedAt", "")):
-        status = task["Status"]
-        names[task["ID"]] = view.task_name(task)
-        state, previous = status["State"], seen.get(task["ID"])
-        now_seen[task["ID"]] = state
+    for task in sorted(view.tasks, key=lambda t: t.created_key):
+        names[task.id] = view.task_name(task)
+        state, previous = task.state, seen.get(task.id)
+        now_seen[task.id] = state
         if state == previous:
             continue
-        created = parse_engine_time(task.get("CreatedAt"))
+        created = task.created_at
         applied_at = rollout.applied_at  # None only before our write
         if previous is None and created and applied_at and created < applied_at:
             continue
-        image = short_image(task["Spec"]["ContainerSpec"]["Image"])
         message = (
-            f"{view.task_name(task)} {task['ID'][:12]} ({image}): "
+            f"{view.task_name(task)} {task.id[:12]} ({task.short_image}): "
             f"{previous or 'new'} -> {state}"
         )
-        exit_code = (status.get("ContainerStatus") or {}).get("ExitCode")
-        detail = status.get("Err") or (
-            status.get("Message") if state in FAILED_STATES else ""
-        )
+        exit_code = task.exit_code
+        detail = task.err or (task.message if state in FAILED_STATES else "")
         if detail:
             message += f": {detail}"  # the engine's text has the exit code
         elif state in outcome.ENDED_STATES and exit_code is not None:
@@ -250,3 +260,24 @@ def _record_update_state(rollout: Rollout, view: View) -> None:
             rollout.reason = outcome.name_task_ids(
                 view.update_message, task_labels(rollout, view)
             )
+
+
+UNPLACED_EVENT = "unplaced"
+
+
+def _record_unplaced(rollout: Rollout, view: View) -> None:
+    """Name the tasks the scheduler cannot place, with the engine's reason
+    (resources, constraints, max replicas per node, platform), as soon as
+    they are seen: one event each time the set changes, so an operator knows
+    at once why a count stays short instead of learning it at the deadline."""
+    if not view.unplaced:
+        return
+    message = (
+        f"{len(view.unplaced)} task(s) cannot be placed on any node: "
+        f"{'; '.join(view.unplaced[:5])}. Swarm keeps trying: a node that "
+        "fits (joined, labeled, freed) places them; else the progress deadline "
+        "ends the rollout"
+    )
+    last = rollout.events.filter(kind=UNPLACED_EVENT).order_by("-pk").first()
+    if last is None or last.message != message:
+        event(rollout, UNPLACED_EVENT, message)

@@ -1,7 +1,9 @@
 """The one module that talks to Docker: a plain adapter that takes and returns data.
 
 Everything the rest of the app knows about the engine goes through `SwarmClient`,
-which speaks plain Engine API dicts (see `rollouts.spec.specs`) and turns the SDK's
+which parses the engine's answers once into the typed objects of
+`rollouts.engine.objects` (SwarmService, Task, Node, Image), writes specs as the
+plain Engine API dicts `rollouts.spec.specs` makes, and turns the SDK's
 exceptions into `SwarmError`s whose message is one line an operator understands.
 It decides nothing: which spec to write, and what to do when a write is out of
 sequence, is the driver's (`rollouts.control.driver`).
@@ -20,7 +22,14 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from rollouts.engine.nodes import DOWN_STATES
+from rollouts.engine.objects import (
+    Image,
+    Node,
+    SwarmService,
+    Task,
+    nodes_from_engine,
+    tasks_from_engine,
+)
 from rollouts.records.describe import DOWN_SUFFIX
 from rollouts.spec.specs import parse_engine_time
 
@@ -30,8 +39,6 @@ STACK_LABEL = "com.docker.stack.namespace"
 SERVICE_ID_LABEL = "com.docker.swarm.service.id"
 # The docker SDK release `_post_rollback` was written against (see there).
 SDK_VERSION = "7.1.0"
-
-Service = dict[str, Any]  # an Engine API service: ID, Version, Spec, ...
 
 
 class SwarmError(Exception):
@@ -107,15 +114,24 @@ class SwarmClient:
             raise SwarmError("engine info: no SystemTime in the answer")
         return moment
 
-    def list_services(self, stack: str) -> list[dict]:
+    def network_names(self) -> dict[str, str]:
+        """{network id: name}: a service's spec names its networks by id, and a
+        re-deploy gives them new ones (rollouts.engine.objects.meant_spec)."""
+        with self._errors("list networks"):
+            networks = self.api.networks()
+        return {n["Id"]: n["Name"] for n in networks if n.get("Id")}
+
+    def list_services(self, stack: str) -> list[SwarmService]:
         """The stack's services, each with its ServiceStatus (running/desired)."""
         with self._errors(f"list services of stack {stack}"):
             services = self.api.services(
                 filters={"label": f"{STACK_LABEL}={stack}"}, status=True
             )
-        return sorted(services, key=lambda s: s["Spec"]["Name"])
+        names = self.network_names() if services else {}
+        parsed = [SwarmService.from_engine(s, names) for s in services]
+        return sorted(parsed, key=lambda s: s.name)
 
-    def inspect(self, name: str) -> dict:
+    def inspect(self, name: str) -> SwarmService:
         """One service with its ServiceStatus; ServiceNotFound when it is gone."""
         with self._errors(f"service {name}"):
             # The name filter matches prefixes; keep the exact one.
@@ -129,74 +145,75 @@ class SwarmClient:
                 found = [s for s in found if s["ID"] == name]
         if not found:
             raise ServiceNotFound(f"service {name} not found")
-        service: Service = found[0]
-        return service
+        return SwarmService.from_engine(found[0], self.network_names())
 
-    def tasks(self, service_id: str | None = None) -> list[dict]:
+    def tasks(self, service_id: str | None = None) -> list[Task]:
         """The tasks of one service (of all services without `service_id`)."""
         with self._errors("list tasks"):
             tasks = self.api.tasks()
         # Filtering by a removed service is an error; by ID in Python is not.
-        return [t for t in tasks if service_id in (None, t.get("ServiceID"))]
+        return tasks_from_engine(
+            [t for t in tasks if service_id in (None, t.get("ServiceID"))]
+        )
 
-    def nodes(self) -> list[dict]:
-        """The swarm's nodes as the Engine API gives them (rollouts.engine.nodes
-        reads them: which are down)."""
+    def nodes(self) -> list[Node]:
+        """The swarm's nodes, sorted by hostname."""
         with self._errors("list nodes"):
-            nodes: list[dict] = self.api.nodes()
-        return nodes
+            return nodes_from_engine(self.api.nodes())
 
-    def node_names(self) -> dict[str, str]:
+    def node_names(self, nodes: list[Node] | None = None) -> dict[str, str]:
         """{node ID: hostname}, "node-2 (down)" for a node that is down, so
         every task table shows where a task was lost."""
-        names = {}
-        for node in self.nodes():
-            name = node.get("Description", {}).get("Hostname", node["ID"])
-            down = (node.get("Status") or {}).get("State") in DOWN_STATES
-            names[node["ID"]] = f"{name}{DOWN_SUFFIX}" if down else name
-        return names
+        return {
+            node.id: f"{node.hostname}{DOWN_SUFFIX}" if node.down else node.hostname
+            for node in (self.nodes() if nodes is None else nodes)
+        }
 
-    def images(self) -> list[dict]:
-        """[{"reference": "repo:tag", "image_id", "digest"}] for every tagged image."""
+    def images(self) -> list[Image]:
+        """Every tagged image on this engine, one entry per tag."""
         with self._errors("list images"):
             images = self.api.images()
-        found = []
-        for image in images:
-            for reference in image.get("RepoTags") or ():
-                if reference == "<none>:<none>":
-                    continue
-                found.append(
-                    {
-                        "reference": reference,
-                        "image_id": image["Id"],
-                        "digest": _digest_for(reference, image.get("RepoDigests")),
-                    }
-                )
-        return found
+        return [
+            Image.from_engine(image, reference)
+            for image in images
+            for reference in image.get("RepoTags") or ()
+            if reference != "<none>:<none>"
+        ]
 
-    def image(self, reference: str) -> dict | None:
+    def image(self, reference: str) -> Image | None:
         """The local image `reference` names, or None when the engine lacks it."""
         with self._errors(f"image {reference}"):
             try:
                 image = self.api.inspect_image(reference)
             except docker.errors.NotFound:
                 return None
-        return {
-            "reference": reference,
-            "image_id": image["Id"],
-            "digest": _digest_for(reference, image.get("RepoDigests")),
-        }
+        return Image.from_engine(image, reference)
+
+    def container_images(self, tasks: list[Task]) -> dict[str, str]:
+        """{task id: image id} of the containers of `tasks` that run on this
+        engine's node (a container on another node cannot be inspected from
+        here: absent from the answer)."""
+        found = {}
+        for task in tasks:
+            if not task.container_id:
+                continue
+            with self._errors(f"container of task {task.id[:12]}"):
+                try:
+                    container = self.api.inspect_container(task.container_id)
+                except docker.errors.NotFound:
+                    continue
+            found[task.id] = container.get("Image") or ""
+        return found
 
     # --- writes: each one attempt at the version the service was read with -----
 
-    def update(self, service: Service, spec: dict[str, Any]) -> None:
+    def update(self, service: SwarmService, spec: dict[str, Any]) -> None:
         """Write `spec` over `service` (as inspected); OutOfSequence when the
         service changed since it was read."""
-        name = service["Spec"]["Name"]
-        with self._errors(f"update service {name}"):
+        with self._errors(f"update service {service.name}"):
             self.api.update_service(
-                service["ID"],
-                service["Version"]["Index"],
+                service.id,
+                service.version,
                 task_template=spec["TaskTemplate"],
                 name=spec["Name"],
                 labels=spec.get("Labels"),
@@ -206,10 +223,10 @@ class SwarmClient:
                 endpoint_spec=spec.get("EndpointSpec"),
             )
 
-    def rollback(self, service: Service) -> None:
+    def rollback(self, service: SwarmService) -> None:
         """The engine's own rollback to PreviousSpec, under the rollback policy;
         NoPreviousSpec when the engine has none, OutOfSequence as for update."""
-        name = service["Spec"]["Name"]
+        name = service.name
         try:
             with self._errors(f"roll back service {name}"):
                 _post_rollback(self.api, service)
@@ -222,23 +239,23 @@ class SwarmClient:
             raise
 
     def recreate(
-        self, service: Service, spec: dict[str, Any], timeout: float = 60
-    ) -> Service:
+        self, service: SwarmService, spec: dict[str, Any], timeout: float = 60
+    ) -> SwarmService:
         """Remove `service` and create `spec` in its place; returns the new service.
 
         For what cannot change in place (the mode). The old tasks must be gone
         first: their host-mode ports and names are in the way. If the create
         fails, the old spec is created again.
         """
-        name = service["Spec"]["Name"]
+        name = service.name
         with self._errors(f"remove service {name}"):
-            self.api.remove_service(service["ID"])
+            self.api.remove_service(service.id)
         self._wait_tasks_gone(service, timeout)
         try:
             return self._create(spec)
         except SwarmError as exc:
             try:
-                self._create(service["Spec"])
+                self._create(service.spec)
             except SwarmError as again:
                 raise SwarmError(
                     f"re-creating {name} failed ({exc}) and so did restoring it "
@@ -246,18 +263,19 @@ class SwarmClient:
                 ) from exc
             raise SwarmError(f"re-creating {name} failed ({exc}); restored it") from exc
 
-    def _wait_tasks_gone(self, service: Service, timeout: float) -> None:
-        grace = (service["Spec"]["TaskTemplate"].get("ContainerSpec") or {}).get(
+    def _wait_tasks_gone(self, service: SwarmService, timeout: float) -> None:
+        grace = (service.template.get("ContainerSpec") or {}).get(
             "StopGracePeriod", 10 * 10**9
         )
         deadline = time.monotonic() + timeout + grace / 10**9
-        name = service["Spec"]["Name"]
-        while self.tasks(service["ID"]):
+        while self.tasks(service.id):
             if time.monotonic() > deadline:
-                raise SwarmError(f"the tasks of removed service {name} did not stop")
+                raise SwarmError(
+                    f"the tasks of removed service {service.name} did not stop"
+                )
             time.sleep(0.5)
 
-    def _create(self, spec: dict[str, Any]) -> Service:
+    def _create(self, spec: dict[str, Any]) -> SwarmService:
         name = spec["Name"]
         with self._errors(f"create service {name}"):
             self.api.create_service(
@@ -272,7 +290,7 @@ class SwarmClient:
         return self.inspect(name)
 
 
-def _post_rollback(api: Any, service: Service) -> None:
+def _post_rollback(api: Any, service: SwarmService) -> None:
     """POST /services/{id}/update?rollback=previous, through the SDK's privates.
 
     Why private: docker-py has no call for the engine's rollback (its
@@ -282,18 +300,8 @@ def _post_rollback(api: Any, service: Service) -> None:
     upgrade makes someone look here. The engine ignores the body but requires one.
     """
     response = api._post_json(
-        api._url("/services/{0}/update", service["ID"]),
-        data=service["Spec"],
-        params={"version": service["Version"]["Index"], "rollback": "previous"},
+        api._url("/services/{0}/update", service.id),
+        data=service.spec,
+        params={"version": service.version, "rollback": "previous"},
     )
     api._result(response, json=True)
-
-
-def _digest_for(reference: str, repo_digests: list[str] | None) -> str:
-    """`repo:tag@sha256:...` when the image came from a registry, else ""."""
-    repo = reference.rsplit(":", 1)[0] if ":" in reference.split("/")[-1] else reference
-    for entry in repo_digests or ():
-        entry_repo, _, digest = entry.partition("@")
-        if entry_repo == repo and digest:
-            return f"{reference}@{digest}"
-    return ""

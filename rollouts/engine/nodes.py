@@ -1,72 +1,32 @@
 """The swarm's nodes as a rollout sees them: which are down, what they took.
 
-Plain data in (Engine API node and task dicts, as `GET /nodes` and `GET /tasks`
-return them), plain data out, except `watch_nodes`, the watcher's one hook,
-which also writes the rollout's events.
+Typed data in (rollouts.engine.objects: Node, Task, SwarmService, as the
+adapter parsed them), plain data out, except `watch_nodes`, the watcher's one
+hook, which also writes the rollout's events.
 
 The engine rule this module exists for: when a node is lost in the middle of a
 rolling update, Swarm reschedules the node's tasks on the other nodes, every
 task then runs the new spec, and still the service's UpdateStatus stays
 "updating" for good: the updater waits for the task it had started on the lost
-node (seen on the lab, ../shared/multinode.md; moby/moby#34024 describes the
+node (seen on the lab, docs/lab.md; moby/moby#34024 describes the
 updater's wait on tasks of unavailable nodes).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rollouts.records.describe import ACTIVE_DESIRED
-from rollouts.spec.specs import short_image, task_fingerprint
+from rollouts.engine.objects import (
+    Node,
+    SwarmService,
+    Task,
+)
 
 if TYPE_CHECKING:
     from rollouts.models import Rollout
 
-# Node states (Status.State) of a node that answers no more.
-DOWN_STATES = ("down", "unknown", "disconnected")
 # Task states that still hold a container on their node (not yet terminal).
 HELD_STATES = ("assigned", "accepted", "preparing", "ready", "starting", "running")
 NODE_EVENT = "node"
-
-
-@dataclass(frozen=True)
-class Node:
-    id: str
-    hostname: str
-    address: str
-    role: str
-    state: str
-    availability: str
-    leader: bool = False
-
-    @property
-    def down(self) -> bool:
-        return self.state in DOWN_STATES
-
-    def describe(self) -> str:
-        """ "node-2 (10.213.0.12, manager)"."""
-        return f"{self.hostname} ({self.address}, {self.role})"
-
-
-def parse_nodes(api_nodes: list[dict]) -> list[Node]:
-    """Engine API node dicts -> Nodes, sorted by hostname."""
-    nodes = []
-    for raw in api_nodes:
-        status = raw.get("Status") or {}
-        spec = raw.get("Spec") or {}
-        manager = raw.get("ManagerStatus") or {}
-        nodes.append(
-            Node(
-                id=raw["ID"],
-                hostname=(raw.get("Description") or {}).get("Hostname", raw["ID"][:12]),
-                address=status.get("Addr", ""),
-                role=spec.get("Role", ""),
-                state=status.get("State", ""),
-                availability=spec.get("Availability", ""),
-                leader=bool(manager.get("Leader")),
-            )
-        )
-    return sorted(nodes, key=lambda n: n.hostname)
 
 
 def down_nodes(nodes: list[Node]) -> list[Node]:
@@ -82,19 +42,14 @@ def describe_down(nodes: list[Node]) -> str:
     return f"{', '.join(n.describe() for n in down)} {verb} down"
 
 
-def tasks_taken(node: Node, tasks: list[dict]) -> list[dict]:
+def tasks_taken(node: Node, tasks: list[Task]) -> list[Task]:
     """The tasks that were on `node` when it went away: placed there and, as
     last reported, still holding a container (the engine cannot hear more)."""
-    return [
-        t
-        for t in tasks
-        if t.get("NodeID") == node.id
-        and (t.get("Status") or {}).get("State") in HELD_STATES
-    ]
+    return [t for t in tasks if t.node_id == node.id and t.state in HELD_STATES]
 
 
 def loss_messages(
-    nodes: list[Node], tasks: list[dict], task_name: Callable[[dict], str]
+    nodes: list[Node], tasks: list[Task], task_name: Callable[[Task], str]
 ) -> dict[str, str]:
     """{hostname: event message} for every node that is down."""
     messages = {}
@@ -102,9 +57,7 @@ def loss_messages(
         taken = tasks_taken(node, tasks)
         if taken:
             names = ", ".join(
-                f"{task_name(t)} {t['ID'][:12]} "
-                f"({short_image(t['Spec']['ContainerSpec']['Image'])})"
-                for t in taken
+                f"{task_name(t)} {t.id[:12]} ({t.short_image})" for t in taken
             )
             what = f"it took {len(taken)} task(s) with it: {names}"
         else:
@@ -116,10 +69,10 @@ def loss_messages(
 def stuck_on_lost_node(
     *,
     update_state: str,
-    svc: dict,
-    tasks: list[dict],
+    svc: SwarmService,
+    tasks: list[Task],
     nodes: list[Node],
-    task_name: Callable[[dict], str],
+    task_name: Callable[[Task], str],
 ) -> str | None:
     """The reason to end a rollout whose update is done but for the engine's
     updater, waiting on a lost node; None when that is not the case.
@@ -130,33 +83,20 @@ def stuck_on_lost_node(
     down = {n.id: n for n in down_nodes(nodes)}
     if update_state != "updating" or not down:
         return None
-    template = svc["Spec"]["TaskTemplate"]
-    fingerprint = task_fingerprint(template)
-    status = svc.get("ServiceStatus") or {}
-    replicated = (svc["Spec"].get("Mode") or {}).get("Replicated")
     want = (
-        replicated.get("Replicas", 1)
-        if replicated
-        else status.get("DesiredTasks", 0) - len(down)
+        (svc.desired_tasks or 0) - len(down)
+        if svc.is_global
+        else (svc.replicas if svc.replicas is not None else 1)
     )
-    live = [
-        t
-        for t in tasks
-        if t.get("DesiredState") in ACTIVE_DESIRED and t.get("NodeID") not in down
-    ]
-    new = [
-        t
-        for t in live
-        if (t.get("Status") or {}).get("State") == "running"
-        and task_fingerprint(t["Spec"]) == fingerprint
-    ]
+    live = [t for t in tasks if t.should_run and t.node_id not in down]
+    new = [t for t in live if t.running and t.fingerprint == svc.fingerprint]
     if want <= 0 or len(new) != want or len(live) != want:
         return None
     lost = [t for node in down.values() for t in tasks_taken(node, tasks)]
-    hosts = sorted({down[t["NodeID"]].hostname for t in lost}) or sorted(
+    hosts = sorted({down[t.node_id].hostname for t in lost}) or sorted(
         n.hostname for n in down.values()
     )
-    image = short_image(template["ContainerSpec"]["Image"])
+    image = svc.short_image
     waited = ", ".join(task_name(t) for t in lost) or "a task it had there"
     return (
         f"completed with a warning: all {want} tasks run {image} on nodes that "
@@ -166,20 +106,67 @@ def stuck_on_lost_node(
     )
 
 
+def updater_stuck_on_lost_node(
+    *,
+    update_state: str,
+    svc: SwarmService,
+    tasks: list[Task],
+    nodes: list[Node],
+    task_name: Callable[[Task], str],
+) -> str | None:
+    """The reason to end a rollout whose engine updater stopped for good on a
+    lost node while other slots still run the old spec; None otherwise.
+
+    The updater replaces one batch at a time and waits for each task it
+    touched; when that task is on a node that went down (a new task placed
+    there, or an old one told to stop that can no longer say it stopped), it
+    waits forever and the remaining slots are never updated (moby/moby#34024).
+    True when the engine says "updating", a down node holds such a touched
+    task, and tasks on nodes that are up still run the old spec.
+    """
+    down = {n.id: n for n in down_nodes(nodes)}
+    if update_state != "updating" or not down:
+        return None
+    touched = [
+        t
+        for node in down.values()
+        for t in tasks_taken(node, tasks)
+        if t.fingerprint == svc.fingerprint or not t.should_run
+    ]
+    old = [
+        t
+        for t in tasks
+        if t.should_run
+        and t.node_id not in down
+        and t.running
+        and t.fingerprint != svc.fingerprint
+    ]
+    if not touched or not old:
+        return None
+    hosts = ", ".join(sorted({down[t.node_id].hostname for t in touched}))
+    waited = ", ".join(sorted(task_name(t) for t in touched))
+    slots = ", ".join(sorted(f"{task_name(t)} ({t.short_image})" for t in old))
+    return (
+        f"the engine's update is stuck: node {hosts} is down and its updater "
+        f"waits for {waited} there, which can never report (Swarm never ends "
+        f"such an update by itself); {len(old)} slot(s) still run the old spec: "
+        f"{slots}"
+    )
+
+
 def watch_nodes(
     rollout: "Rollout",
     *,
-    api_nodes: list[dict],
-    svc: dict,
-    tasks: list[dict],
-    task_name: Callable[[dict], str],
+    nodes: list[Node],
+    svc: SwarmService,
+    tasks: list[Task],
+    task_name: Callable[[Task], str],
 ) -> str | None:
     """The watcher's hook, once per look at a rollout: record one "node"
     event per node that went down (naming the tasks it took), once per
     rollout, and return `stuck_on_lost_node`'s reason (None: carry on)."""
     from rollouts.records.history import event  # the watcher's own recorder
 
-    nodes = parse_nodes(api_nodes)
     reported = set(
         rollout.events.filter(kind=NODE_EVENT).values_list("message", flat=True)
     )

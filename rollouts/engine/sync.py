@@ -6,13 +6,13 @@ plans or applies; it alone, with rollouts.control.driver, is handed a Docker cli
 
 import logging
 from datetime import datetime
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from rollouts.engine.client import SwarmClient
+from rollouts.engine.objects import Image, SwarmService, Task
 from rollouts.models import KnownImage, Service
 from rollouts.records.history import record_live, revision_create
 from rollouts.spec.specs import desired_from_spec
@@ -29,15 +29,15 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
     """
     stack = stack or settings.STACK_NAME
     live = client.list_services(stack)
-    tasks: dict[str, list[dict[str, Any]]] = {svc["ID"]: [] for svc in live}
+    tasks: dict[str, list[Task]] = {svc.id: [] for svc in live}
     for task in client.tasks():
-        tasks.get(task.get("ServiceID") or "", []).append(task)
+        tasks.get(task.service_id, []).append(task)
     nodes = client.node_names()
     images = client.images()
     now = timezone.now()
     with transaction.atomic():
         _record_images(images, now)
-        rows = [_import(svc, stack, tasks[svc["ID"]], nodes, now) for svc in live]
+        rows = [_import(svc, stack, tasks[svc.id], nodes, now) for svc in live]
         names = [row.name for row in rows]
         gone = Service.objects.filter(stack=stack, missing=False).exclude(
             name__in=names
@@ -48,34 +48,34 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
     return rows
 
 
-def _record_images(images: list[dict[str, str]], now: datetime) -> None:
+def _record_images(images: list[Image], now: datetime) -> None:
     for image in images:
         KnownImage.objects.update_or_create(
-            reference=image["reference"],
+            reference=image.reference,
             defaults={
-                "image_id": image["image_id"],
-                "digest": image["digest"],
+                "image_id": image.image_id,
+                "digest": image.digest,
                 "seen_at": now,
             },
         )
-    refs = [image["reference"] for image in images]
+    refs = [image.reference for image in images]
     KnownImage.objects.exclude(reference__in=refs).delete()
 
 
 def _import(
-    svc: dict[str, Any],
+    svc: SwarmService,
     stack: str,
-    tasks: list[dict[str, Any]],
+    tasks: list[Task],
     nodes: dict[str, str],
     now: datetime,
 ) -> Service:
-    name = svc["Spec"]["Name"]
+    name = svc.name
     service = Service.objects.filter(name=name).first()
     if service is None:
         prefix = f"{stack}_"
         short = name[len(prefix) :] if name.startswith(prefix) else name
         service = Service(name=name, stack=stack, short_name=short)
-        for field, value in desired_from_spec(svc["Spec"]).items():
+        for field, value in desired_from_spec(svc.spec).items():
             setattr(service, field, value)
         service.save()
         revision_create(service, None, "imported from the swarm by `rollout sync`")

@@ -10,11 +10,20 @@ from typing import Any, NoReturn
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
+from django.utils import timezone
 
+from rollouts.control import database
 from rollouts.control.driver import default_owner, drive, rollout_release
 from rollouts.engine.client import SwarmClient
 from rollouts.models import RUNNING_STATES, Rollout, RolloutState
-from rollouts.spec.fields import FIELDS, ParseError, SpecField
+from rollouts.spec.fields import (
+    DURATION,
+    FIELDS,
+    ParseError,
+    SpecField,
+    human_duration,
+)
 
 DESIRED_FLAGS = {field.name: field.flag for field in FIELDS}
 OTHER_FLAGS = {
@@ -22,6 +31,10 @@ OTHER_FLAGS = {
     "to_revision": "to-revision",
     "recreate_confirmed": "confirm-recreate",
 }
+# How long `apply --wait` waits for a database that stopped answering before
+# it gives up (the rollout goes on: the controller watches it meanwhile).
+DATABASE_PATIENCE = 300.0  # seconds
+DATABASE_BACKOFF = 5.0  # seconds, at most, between tries
 # argparse reads "-5s" as an unknown option and only "-5" as a number; every
 # value starting with "-" and a digit is a value here (validation explains why
 # a negative duration or count is refused).
@@ -74,8 +87,17 @@ def add_desired_flags(parser: argparse.ArgumentParser) -> None:
             type=flag_type(field),
             default=None,
             metavar=field.metavar,
-            help=field.help,
+            help=_flag_help(field),
         )
+
+
+def _flag_help(field: SpecField) -> str:
+    """The field's help with its bounds, as argparse's %-format wants it."""
+    text = field.help
+    if field.maximum is not None:
+        shown = human_duration if field.kind == DURATION else (lambda v: f"{v:g}")
+        text += f" Range {shown(field.minimum)} to {shown(field.maximum)}."
+    return text.replace("%", "%%")
 
 
 def desired_from_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -157,15 +179,23 @@ class RolloutRunner:
             rollout.refresh_from_db()
 
     def wait(self) -> None:
-        """Follow every rollout to its end; CommandError unless all completed."""
+        """Follow every rollout to its end; CommandError unless all completed.
+
+        A database that stops answering is waited for (up to DATABASE_PATIENCE)
+        with a new connection each try: the outcome is the rollout's own.
+        """
         followed = list(self.rollouts)
+        outage = database.Outage(cap=DATABASE_BACKOFF)
         try:
             while not self.stop:
-                for rollout in [r for r in followed if not r.is_final]:
-                    drive(rollout=rollout, owner=self.owner, client=self.client)
-                    rollout.refresh_from_db()
-                    self._print_events(rollout)
-                    followed += self._follow_ups(rollout, followed)
+                try:
+                    self._round(followed)
+                except DatabaseError as error:
+                    self._database_failed(error, outage)
+                    continue
+                lasted = outage.ended()
+                if lasted is not None:
+                    self.say(f"{_now()} the database answers again ({lasted:.0f}s)")
                 if all(r.is_final for r in followed):
                     break
                 time.sleep(1)
@@ -182,6 +212,30 @@ class RolloutRunner:
         for rollout in self.rollouts:
             took = _took(rollout)
             self.say(f"{rollout.service.name}: completed in {took:.1f}s")
+
+    def _round(self, followed: list[Rollout]) -> None:
+        for rollout in [r for r in followed if not r.is_final]:
+            drive(rollout=rollout, owner=self.owner, client=self.client)
+            rollout.refresh_from_db()
+            self._print_events(rollout)
+            followed += self._follow_ups(rollout, followed)
+
+    def _database_failed(self, error: DatabaseError, outage: database.Outage) -> None:
+        """Drop the connection and wait before the next try; raise when the
+        schema is missing or the database stayed away too long."""
+        database.drop_broken_connections()
+        if not database.is_outage(error):
+            raise error
+        first = outage.since is None
+        delay = outage.failed()
+        if outage.lasted > DATABASE_PATIENCE:
+            raise CommandError(
+                f"{database.describe(error)} for {outage.lasted:.0f}s: the rollout "
+                "goes on, a running controller watches it; `rollout status` shows it"
+            )
+        if first:
+            self.say(f"{_now()} {database.describe(error)}; retrying")
+        time.sleep(delay)
 
     def _follow_ups(self, rollout: Rollout, followed: list[Rollout]) -> list[Rollout]:
         """An engine rollback started by a deadline is a rollout of its own."""
@@ -207,6 +261,10 @@ class RolloutRunner:
             f"{r.service.name}: rollout #{r.pk} {r.state.replace('_', ' ')}: {r.reason}"
             for r in rollouts
         )
+
+
+def _now() -> str:
+    return f"{timezone.now():%H:%M:%S}"
 
 
 def _took(rollout: Rollout) -> float:

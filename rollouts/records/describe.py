@@ -36,15 +36,35 @@ def task_rows(services: Iterable["Service"]) -> list[list[str]]:
             current = (group.get("tasks") or [{}])[0]
             if current.get("desired_state") not in ACTIVE_DESIRED:
                 continue
+            state = current.get("state") or "-"
+            if state != "running" and current.get("error"):
+                state += f": {current['error']}"  # the engine's why
             rows.append(
                 [
                     f"{service.name}.{group['slot']}",
                     current.get("node") or "-",
-                    current.get("state") or "-",
+                    state,
                     current.get("image") or "-",
                 ]
             )
     return rows
+
+
+def unplaced_in_tasks(live_tasks: list[dict]) -> list[str]:
+    """From a service's stored task table: "slot (the engine's reason)" for
+    every current task still pending with a reason (the scheduler found no
+    node that fits), e.g. `3 (no suitable node (max replicas per node limit
+    exceed))`."""
+    found = []
+    for group in live_tasks or []:
+        current = (group.get("tasks") or [{}])[0]
+        if (
+            current.get("desired_state") in ACTIVE_DESIRED
+            and current.get("state") == "pending"
+            and current.get("error")
+        ):
+            found.append(f"{group['slot']} ({current['error']})")
+    return found
 
 
 def describe_failure(record: dict[str, Any]) -> str:

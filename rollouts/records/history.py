@@ -2,7 +2,7 @@
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -18,12 +18,10 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.spec.specs import (
-    desired_from_spec,
-    group_tasks,
-    parse_engine_time,
-    spec_mode,
-)
+from rollouts.spec.specs import desired_from_spec, group_tasks, meant_spec
+
+if TYPE_CHECKING:  # the types only: records/ never imports the engine at run time
+    from rollouts.engine.objects import SwarmService, Task
 
 log = logging.getLogger("rollouts")
 
@@ -45,9 +43,15 @@ LIVE_FIELDS = [
 
 
 def event(rollout: Rollout, kind: str, message: str) -> RolloutEvent:
-    """Record one step of a rollout; each is also one log line."""
+    """Record one step of a rollout; each is also one log line.
+
+    In a transaction of its own when the caller has none: what other apps
+    write when an event is saved (webhooks' outbox, on post_save) is then
+    committed with it or not at all.
+    """
     log.info("%s #%s %s: %s", rollout.service.name, rollout.pk, kind, message)
-    return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
+    with transaction.atomic():
+        return RolloutEvent.objects.create(rollout=rollout, kind=kind, message=message)
 
 
 def revision_create(service: Service, user: User | None, change_cause: str) -> Revision:
@@ -66,30 +70,35 @@ def revision_create(service: Service, user: User | None, change_cause: str) -> R
 
 def record_live(
     service: Service,
-    svc: dict[str, Any],
-    tasks: list[dict[str, Any]],
+    svc: "SwarmService",
+    tasks: list["Task"],
     nodes: dict[str, str],
     now: datetime,
 ) -> None:
     """Store what the engine says about `service` now (only the live_* fields, so
-    an operator's concurrent edit of the desired fields is never overwritten)."""
-    spec = svc["Spec"]
-    status = svc.get("ServiceStatus") or {}
-    update = svc.get("UpdateStatus") or {}
-    service.swarm_id = svc["ID"]
-    service.live_image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
-    service.live_mode = spec_mode(spec)[0]
-    service.live_running = status.get("RunningTasks", 0)
-    service.live_desired = status.get("DesiredTasks", 0)
-    service.live_update_state = update.get("State", "")
-    service.live_update_message = update.get("Message", "")
+    an operator's concurrent edit of the desired fields is never overwritten).
+    Specs are stored as meant (rollouts.engine.objects.meant_spec): names, not
+    the ids a re-deploy changes."""
+    spec = svc.meant_spec
+    update = svc.update
+    service.swarm_id = svc.id
+    service.live_image = svc.image
+    service.live_mode = svc.mode
+    service.live_running = svc.running_tasks
+    service.live_desired = svc.desired_tasks or 0
+    service.live_update_state = update.state if update else ""
+    service.live_update_message = update.message if update else ""
     service.live_tasks = group_tasks(tasks, nodes)
     service.live_spec = spec
-    service.live_updated_at = parse_engine_time(svc.get("UpdatedAt"))
+    service.live_updated_at = svc.updated_at
     if not service.applied_spec:
         # No record of a write of ours (imported, or from before we kept one):
         # what runs now is the baseline drift is measured from.
         service.applied_spec = spec
+    else:
+        # One stored before specs were kept as meant: ids of this deploy
+        # still resolve to names.
+        service.applied_spec = meant_spec(service.applied_spec, svc.network_names)
     service.synced_at = now
     service.missing = False
     service.save(update_fields=LIVE_FIELDS)

@@ -31,7 +31,11 @@ from rollouts.models import (
     Service,
 )
 from rollouts.records.history import event, remember_applied, revision_create
-from rollouts.records.selectors import revision_current, rollout_active_for
+from rollouts.records.selectors import (
+    revision_current,
+    revision_undo_target,
+    rollout_active_for,
+)
 from rollouts.spec import drift
 from rollouts.spec.fields import SPEC_FIELDS
 from rollouts.spec.guards import normalize_monitors, refuse_resuming_a_paused_update
@@ -47,15 +51,21 @@ log = logging.getLogger("rollouts")
 # --- requests ----------------------------------------------------------------------
 
 
-def _refuse_if_busy(service: Service) -> None:
+def busy_refusal(service: Service, active: Rollout) -> str:
+    """The one text of the one-active-rollout rule, wherever it is refused."""
+    return (
+        f"{service.name} already has rollout #{active.pk} ({active.state}); "
+        "wait until it finishes, then try again"
+    )
+
+
+def refuse_if_busy(service: Service) -> None:
+    """ValidationError (non-field) while `service` has a rollout queued or
+    running. Every request checks it; a face may ask it early, before it shows
+    a form, so that the operator does not fill one in for nothing."""
     active = rollout_active_for(service=service)
     if active is not None:
-        raise ValidationError(
-            {
-                NON_FIELD_ERRORS: f"{service.name} already has rollout #{active.pk} "
-                f"({active.state}); wait until it finishes, then try again"
-            }
-        )
+        raise ValidationError({NON_FIELD_ERRORS: busy_refusal(service, active)})
 
 
 def _need_cause(change_cause: str) -> None:
@@ -63,9 +73,11 @@ def _need_cause(change_cause: str) -> None:
         raise ValidationError({"change_cause": "say why (recorded with the change)"})
 
 
-def _mode_changes(service: Service, mode: str) -> bool:
-    # What runs decides whether the mode changes, not what we asked earlier
-    # (after `make down && make up` the two differ; issue 7 §7).
+def mode_changes(service: Service, mode: str) -> bool:
+    """Whether applying `mode` removes and re-creates the service. What runs
+    decides, not what we asked earlier (after `make down && make up` the two
+    differ): desired global, live replicated and `mode` replicated is no change.
+    The only copy of this rule; the admin and the command show its refusal."""
     return mode != (service.live_mode or service.mode)
 
 
@@ -87,12 +99,12 @@ def service_change(
     carried (`carry` names them; without it, those that differ from the
     desired spec); the other swarm fields take what runs
     (rollouts.spec.drift.follow_live), so an outside change is never silently
-    reverted (issue 7 §1). Undo, re-apply and the admin's "apply now" pass
+    reverted. Undo, re-apply and the admin's "apply now" pass
     False: they re-apply a whole spec on purpose.
 
     Raises ValidationError keyed by field (nothing is saved) on bad input, on a
     mode change without `recreate_confirmed`, on a change that would resume a
-    paused failed update without `resume_confirmed` (issue 7 §6), and while
+    paused failed update without `resume_confirmed`, and while
     another rollout of the service is active.
     """
     service = Service.objects.select_for_update().get(pk=service.pk)
@@ -108,16 +120,17 @@ def service_change(
         service, {**service.desired_spec(), **desired}, resume_confirmed
     )
     mode = desired.get("mode", service.mode)
-    if _mode_changes(service, mode) and not recreate_confirmed:
+    if mode_changes(service, mode) and not recreate_confirmed:
         live = service.live_mode or service.mode
+        # Keyed by the missing consent: the admin shows it at its checkbox, the
+        # command names --confirm-recreate.
         raise ValidationError(
             {
-                "mode": f"changing {service.name} from {live} to {mode} removes and "
-                "re-creates the service: confirm it (--confirm-recreate, or the "
-                "checkbox in the admin)"
+                "recreate_confirmed": f"changing {service.name} from {live} to "
+                f"{mode} removes and re-creates the service: confirm it"
             }
         )
-    _refuse_if_busy(service)
+    refuse_if_busy(service)
     for field, value in desired.items():
         setattr(service, field, value)
     if desired:
@@ -149,7 +162,7 @@ def service_rollback(*, service: Service, user: User, change_cause: str) -> Roll
         raise ValidationError(
             {NON_FIELD_ERRORS: f"service {service.name} no longer exists in the swarm"}
         )
-    _refuse_if_busy(service)
+    refuse_if_busy(service)
     return _queue(service, user, kind=RolloutKind.ROLLBACK, change_cause=change_cause)
 
 
@@ -170,24 +183,7 @@ def service_undo(
     """
     revisions = service.revisions.order_by("-number")
     if to_revision is None:
-        current = revision_current(service=service)
-        latest = revisions.first()
-        if (
-            current is not None
-            and latest is not None
-            and latest != current
-            and not latest.rollouts.filter(state=RolloutState.ROLLED_BACK).exists()
-        ):
-            # The latest change never completed (aborted, failed, paused,
-            # superseded): undo it, back to what last completed.
-            older = revisions.filter(number=current.number)
-        else:
-            older = (
-                revisions.filter(number__lt=current.number)
-                if current
-                else revisions[1:]
-            )
-        target = older.first()
+        target = revision_undo_target(service=service)
         if target is None:
             raise ValidationError(
                 {"to_revision": f"{service.name} has no earlier revision to undo to"}
@@ -305,7 +301,7 @@ def service_adopt(*, service: Service, user: User, change_cause: str = "") -> Re
         raise ValidationError(
             {NON_FIELD_ERRORS: f"{service.name}: nothing observed yet to adopt"}
         )
-    _refuse_if_busy(service)
+    refuse_if_busy(service)
     for field, value in desired_from_spec(service.live_spec).items():
         setattr(service, field, value)
     service.save()

@@ -54,3 +54,22 @@ def revision_current(*, service: Service) -> Revision | None:
         .order_by("-number")
         .first()
     )
+
+
+def revision_undo_target(*, service: Service) -> Revision | None:
+    """Where `undo` (and a rollback) goes: the revision before the current one
+    (the newest that completed), like `kubectl rollout undo`; when the latest
+    change never completed (aborted, failed, paused, superseded), back to what
+    last completed. None when there is no such revision."""
+    revisions = service.revisions.order_by("-number")
+    current = revision_current(service=service)
+    latest = revisions.first()
+    if (
+        current is not None
+        and latest is not None
+        and latest != current
+        and not latest.rollouts.filter(state=RolloutState.ROLLED_BACK).exists()
+    ):
+        return current
+    older = revisions.filter(number__lt=current.number) if current else revisions[1:]
+    return older.first()

@@ -9,20 +9,35 @@ what runs and what we last applied is drift: someone else wrote the service
 (UpdatedAt), not who.
 
 Compared is everything in a spec that decides where and how tasks run, not
-only the fields our desired spec sets. Pure functions over Engine API specs.
+only the fields our desired spec sets, in the operator's terms: networks and
+secrets by name (the specs are stored "as meant", rollouts.engine.objects), never
+the ids the engine assigns when a re-deploy creates them again. Each difference
+is one line in the words `rollout plan` uses ("update delay 5s -> 10s"). Pure
+functions over Engine API specs.
 """
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from rollouts.spec.fields import SWARM_FIELDS, human_duration
-from rollouts.spec.specs import desired_from_spec, policy_from_config, short_image
+from rollouts.spec.specs import (
+    desired_from_spec,
+    policy_from_config,
+    short_image,
+    spec_image,
+    spec_mode,
+)
 
 if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
     from rollouts.models import Service
+
+# An id the engine assigned (25 lowercase letters and digits): a spec stored
+# before specs were kept "as meant" still names its networks so.
+_ENGINE_ID = re.compile(r"^[a-z0-9]{25}$")
 
 
 def _get(*path: str) -> Callable[[dict[str, Any]], object]:
@@ -36,19 +51,51 @@ def _get(*path: str) -> Callable[[dict[str, Any]], object]:
 
 
 def _mode(spec: dict[str, Any]) -> object:
-    mode = spec.get("Mode") or {}
-    return "global" if "Global" in mode else "replicated"
+    return spec_mode(spec)[0]
 
 
 def _replicas(spec: dict[str, Any]) -> object:
-    mode = spec.get("Mode") or {}
-    if "Global" in mode:
-        return None
-    return (mode.get("Replicated") or {}).get("Replicas", 1)
+    return spec_mode(spec)[1]
 
 
 def _image(spec: dict[str, Any]) -> object:
-    return short_image(spec["TaskTemplate"]["ContainerSpec"]["Image"])
+    return short_image(spec_image(spec))
+
+
+def _container(spec: dict[str, Any]) -> dict[str, Any]:
+    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
+    return cast(dict[str, Any], container)
+
+
+def _networks(spec: dict[str, Any]) -> object:
+    """[(name, aliases)]; the name is None for a network an old record names
+    by an engine id only (then its aliases alone identify it)."""
+    found = []
+    for network in (spec.get("TaskTemplate") or {}).get("Networks") or []:
+        target = network.get("Target") or ""
+        name = None if _ENGINE_ID.match(target) else target
+        found.append((name, tuple(sorted(network.get("Aliases") or ()))))
+    return sorted(found, key=lambda n: (n[0] or "", n[1]))
+
+
+def _references(key: str, name: str) -> Callable[[dict[str, Any]], object]:
+    """Secrets or configs as "name (as file)", sorted; never their ids."""
+
+    def read(spec: dict[str, Any]) -> object:
+        return sorted(
+            f"{item.get(name) or '?'} (as {(item.get('File') or {}).get('Name', '?')})"
+            for item in _container(spec).get(key) or []
+        )
+
+    return read
+
+
+def _mounts(spec: dict[str, Any]) -> object:
+    return sorted(
+        f"{m.get('Source') or '-'}:{m.get('Target')} ({m.get('Type', 'volume')}"
+        + (", read-only)" if m.get("ReadOnly") else ")")
+        for m in _container(spec).get("Mounts") or []
+    )
 
 
 def _policy(key: str) -> Callable[[dict[str, Any]], object]:
@@ -69,10 +116,11 @@ DECISIVE: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
     ("command", _get("TaskTemplate", "ContainerSpec", "Command")),
     ("args", _get("TaskTemplate", "ContainerSpec", "Args")),
     ("env", _sorted(_get("TaskTemplate", "ContainerSpec", "Env"))),
-    ("mounts", _get("TaskTemplate", "ContainerSpec", "Mounts")),
+    ("mounts", _mounts),
     ("health check", _get("TaskTemplate", "ContainerSpec", "Healthcheck")),
     ("user", _get("TaskTemplate", "ContainerSpec", "User")),
-    ("secrets", _get("TaskTemplate", "ContainerSpec", "Secrets")),
+    ("secrets", _references("Secrets", "SecretName")),
+    ("configs", _references("Configs", "ConfigName")),
     (
         "placement constraints",
         _sorted(_get("TaskTemplate", "Placement", "Constraints")),
@@ -81,7 +129,7 @@ DECISIVE: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
     ("max replicas per node", _get("TaskTemplate", "Placement", "MaxReplicas")),
     ("resources", _get("TaskTemplate", "Resources")),
     ("restart policy", _get("TaskTemplate", "RestartPolicy")),
-    ("networks", _get("TaskTemplate", "Networks")),
+    ("networks", _networks),
     ("force update", _get("TaskTemplate", "ForceUpdate")),
     ("update policy", _policy("UpdateConfig")),
     ("rollback policy", _policy("RollbackConfig")),
@@ -90,13 +138,45 @@ DECISIVE: list[tuple[str, Callable[[dict[str, Any]], object]]] = [
 
 
 def _show(value: object) -> str:
+    """A value in words: "-" for none, lists joined, a dict as key=value."""
     if value in (None, [], {}, ""):
         return "-"
     if isinstance(value, str | int | float):
         return str(value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return ", ".join(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{_words(k)} {_show(v)}" for k, v in sorted(value.items()))
+    if isinstance(value, list):
+        return "; ".join(_show(v) for v in value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _words(key: str) -> str:
+    """ "MemoryBytes" -> "memory bytes", as an operator reads a field."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).lower()
+
+
+def _show_networks(value: object) -> str:
+    parts = []
+    for name, aliases in cast(list[tuple[str | None, tuple[str, ...]]], value):
+        text = name or "a network"
+        if aliases:
+            text += f" (aliases {', '.join(aliases)})"
+        parts.append(text)
+    return ", ".join(parts) or "-"
+
+
+def _same_networks(old: object, new: object) -> bool:
+    """Equal by name and aliases; by aliases alone where an old record knows a
+    network only by an id the engine has since replaced."""
+    a = cast(list[tuple[str | None, tuple[str, ...]]], old)
+    b = cast(list[tuple[str | None, tuple[str, ...]]], new)
+    if a == b:
+        return True
+    if len(a) != len(b) or all(n for n, _ in a + b):
+        return False
+    return sorted(aliases for _, aliases in a) == sorted(aliases for _, aliases in b)
 
 
 def _policy_value(key: str, value: object) -> str:
@@ -132,6 +212,9 @@ def spec_differences(
             continue
         if label.endswith("policy"):
             rows += _policy_rows(label, old, new)  # type: ignore[arg-type]
+        elif label == "networks":
+            if not _same_networks(old, new):
+                rows.append((label, _show_networks(old), _show_networks(new)))
         else:
             rows.append((label, _show(old), _show(new)))
     return rows
@@ -163,6 +246,13 @@ def describe_drift(found: dict[str, Any] | None) -> str:
     if when:
         text += f" (written outside at {when:%Y-%m-%d %H:%M:%S} UTC)"
     return text
+
+
+def drift_lines(found: dict[str, Any] | None) -> list[str]:
+    """One line per field, in `rollout plan`'s words: `replicas: 4 -> 10`."""
+    if not found:
+        return []
+    return [f"{label}: {old} -> {new}" for label, old, new in found["differences"]]
 
 
 def _same(a: object, b: object) -> bool:

@@ -7,21 +7,23 @@ wording and the translation to the engine's UpdateConfig/RollbackConfig are all
 derived from `FIELDS`; adding a policy field means adding one `SpecField` here
 and its column in `models.Service` (a test checks that the two agree).
 
-Parsing is strict and happens before any conversion (issue 9): ASCII digits in
+Parsing is strict and happens before any conversion: ASCII digits in
 the documented grammar only (`"²".isdigit()` and `int("٣")` would accept what no
 operator typed), finite values only (no nan, inf or 1e999), bounded length. A
 plain number keeps a leading "-", so that validation, with the field's range,
 explains why a negative value is refused.
 """
 
-import math
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
 
+from dockercoins import numbers
 from rollouts.spec.choices import (
     AnalysisMode,
     AnalysisTemplate,
@@ -36,14 +38,29 @@ MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
 MAX_COUNT = 1000  # replicas and parallelism
 _MAX_DIGITS = 15  # far below Python's int-string limit, above any sane value
 
-_INTEGER = re.compile(r"-?[0-9]{1,15}", re.ASCII)
 _DECIMAL = re.compile(r"-?(?:[0-9]{1,15}(?:\.[0-9]{1,9})?|\.[0-9]{1,9})", re.ASCII)
 _DURATION_PART = re.compile(r"([0-9]{1,9}(?:\.[0-9]{1,9})?)(ms|s|m|h)", re.ASCII)
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Digits on both sides of a space: "1 0" is a typo, not 10 seconds.
+_SPLIT_NUMBER = re.compile(r"[0-9.]\s+[0-9.]", re.ASCII)
+# Every duration is a whole number of these seconds, so that what is shown
+# (human_duration) parses back to what is stored, and the engine's nanoseconds
+# are exactly what is stored.
+DURATION_STEP = 0.001
+_STEPS_PER_SECOND = 1000
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 
 
 class ParseError(ValueError):
     """A value outside the field's grammar; str() is one line for the operator."""
+
+
+@contextlib.contextmanager
+def _as_parse_error() -> Iterator[None]:
+    # The grammar of numbers is dockercoins.numbers', shared with the settings.
+    try:
+        yield
+    except numbers.NumberError as error:
+        raise ParseError(str(error)) from None
 
 
 # --- the strict parsers -------------------------------------------------------------
@@ -51,30 +68,15 @@ class ParseError(ValueError):
 
 def _number(value: object, *, whole: bool) -> float | int | None:
     """An int (or a finite float) given as a number; None when it is text."""
-    if isinstance(value, bool):
-        raise ParseError(f"{value!r} is not a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value) or (whole and not value.is_integer()):
-            kind = "whole number" if whole else "finite number"
-            raise ParseError(f"{value!r} is not a {kind}")
-        return int(value) if whole else value
-    if not isinstance(value, str):
-        raise ParseError(f"{value!r} is not a number")
-    return None
+    with _as_parse_error():
+        return numbers._given_number(value, whole=whole)
 
 
 def parse_int(value: object) -> int:
     """A whole number from an int or from ASCII digits ("12", "-1"); ParseError
     otherwise ("1.5", "1e3", "٣", "²", " ", more than 15 digits)."""
-    number = _number(value, whole=True)
-    if number is not None:
-        return int(number)
-    text = str(value).strip()
-    if not _INTEGER.fullmatch(text):
-        raise ParseError(f"{text!r} is not a whole number (digits 0-9)")
-    return int(text)
+    with _as_parse_error():
+        return numbers.parse_int(value)
 
 
 def parse_id(value: object) -> int:
@@ -85,38 +87,62 @@ def parse_id(value: object) -> int:
     return int(text)
 
 
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+
+
+def parse_service_name(value: object) -> str:
+    """A service's name as the engine spells it (dockercoins_worker) or its short
+    name (worker): ASCII letters, digits, . _ -, 1 to 200; ParseError otherwise."""
+    text = str(value)
+    if not _SERVICE_NAME.fullmatch(text):
+        raise ParseError(
+            f"{text!r} is not a service name (letters, digits, . _ -, e.g. worker)"
+        )
+    return text
+
+
 def parse_decimal(value: object) -> float:
     """A finite number from a number or from "0.2", ".5", "-1"; no exponent,
     no nan or inf; ParseError otherwise."""
-    number = _number(value, whole=False)
-    if number is not None:
-        return float(number)
-    text = str(value).strip()
-    if not _DECIMAL.fullmatch(text) or not text.isascii():
-        raise ParseError(f"{text!r} is not a number (e.g. 0.2)")
-    return float(text)
+    with _as_parse_error():
+        return numbers.parse_decimal(value)
 
 
 def parse_duration(value: object) -> float:
     """Seconds from a number or from "5", "0.5", "5s", "500ms", "1m30s", "2h"
-    (Docker's notation, ASCII only). A plain number keeps its sign ("-5", for
-    validation to refuse); Docker's notation has none ("-5s" is refused here).
-    ParseError otherwise."""
+    (Docker's notation, ASCII only), in whole milliseconds (DURATION_STEP): a
+    finer value is refused, not rounded to 0 ns on the way to the engine. A
+    plain number keeps its sign ("-5", for validation to refuse); Docker's
+    notation has none ("-5s" is refused here). Spaces may separate parts
+    ("1m 30s") but never digits ("1 0"). ParseError otherwise."""
     number = _number(value, whole=False)
     if number is not None:
-        return float(number)
+        return _whole_ms(Decimal(repr(number)) * 1000, value)
     text = str(value).strip()
+    if _SPLIT_NUMBER.search(text):
+        raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
     compact = text.replace(" ", "")
-    sign = -1.0 if compact.startswith("-") else 1.0
+    sign = -1 if compact.startswith("-") else 1
     body = compact[1:] if sign < 0 else compact
     if body.isascii() and _DECIMAL.fullmatch(body) and not body.startswith("-"):
-        return sign * float(body)
+        return _whole_ms(sign * Decimal(body) * 1000, text)
     parts = _DURATION_PART.findall(body)
     if not parts or "".join(n + u for n, u in parts) != body:
         raise ParseError(f"{text!r} is not a duration (e.g. 5s, 500ms, 1m30s)")
     if sign < 0:
         raise ParseError(f"{text!r} is not a duration: a duration is never negative")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    ms = sum(Decimal(n) * _UNIT_MS[u] for n, u in parts)
+    return _whole_ms(Decimal(ms), text)
+
+
+def _whole_ms(ms: Decimal, given: object) -> float:
+    # Decimal, not float: 1e-9 ms must not pass as "0 within rounding error".
+    if ms != ms.to_integral_value():
+        raise ParseError(
+            f"{given!r} is finer than the smallest duration, 1ms "
+            "(what the engine and the admin can show and keep)"
+        )
+    return int(ms) / _STEPS_PER_SECOND
 
 
 def parse_text(value: object) -> str:
@@ -126,18 +152,24 @@ def parse_text(value: object) -> str:
 
 
 def human_duration(seconds: float) -> str:
-    """5 -> "5s", 0.5 -> "500ms", 90 -> "1m30s", 7200 -> "2h"."""
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    minutes, rest = divmod(round(seconds, 3), 60)
-    hours, minutes = divmod(int(minutes), 60)
+    """5 -> "5s", 0.5 -> "500ms", 90 -> "1m30s", 7200 -> "2h"; to the
+    millisecond (DURATION_STEP), so parse_duration reads back what it shows."""
+    ms = round(seconds * _STEPS_PER_SECOND)
+    if 0 < ms < _STEPS_PER_SECOND:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60 * _STEPS_PER_SECOND)
+    hours, minutes = divmod(minutes, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
     if rest or not (hours or minutes):
-        parts.append(f"{rest:g}s")
+        parts.append(f"{rest / _STEPS_PER_SECOND:g}s")
     return "".join(parts)
 
 
 # --- the declaration ----------------------------------------------------------------
+
+# Docker's tag grammar, ASCII only (`\w` would take "１", a full-width one).
+TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+TAG_GRAMMAR = "letters, digits, . _ -; at most 128"
 
 TEXT, CHOICE, COUNT, RATIO, DURATION = "text", "choice", "count", "ratio", "duration"
 
@@ -174,6 +206,8 @@ class SpecField:
     max_length: int | None = None  # text: the column's size
     swarm: bool = True  # False: ours alone (the progress deadline)
     optional: bool = False  # may be None (replicas of a global service)
+    pattern: re.Pattern[str] | None = None  # text: the whole value must match
+    grammar: str = ""  # text: the pattern in words, for its refusal
 
     @property
     def unit(self) -> str:
@@ -186,7 +220,10 @@ class SpecField:
             if self.optional:
                 return None
             raise ParseError("a value is required")
-        return _PARSERS[self.kind](value)
+        parsed = _PARSERS[self.kind](value)
+        if self.pattern is not None and not self.pattern.fullmatch(parsed):
+            raise ParseError(f"{parsed!r} is not a valid {self.label} ({self.grammar})")
+        return parsed
 
     def human(self, value: Any) -> str:
         """The value in the words `rollout plan` and the admin use."""
@@ -258,8 +295,7 @@ _POLICIES = {
         "(engine default 5s).",
         "How long each rolled-back task is watched (default 5s).",
         # 0 is accepted with the engine's meaning, "the default" (5 s); the
-        # service layer stores it as 5 s so that plan and the engine agree
-        # (issue 7 §7).
+        # service layer stores it as 5 s so that plan and the engine agree.
         minimum=0,
     ),
     "max_failure_ratio": _Policy(
@@ -330,6 +366,8 @@ FIELDS: tuple[SpecField, ...] = (
         "image-tag",
         "TAG",
         max_length=128,
+        pattern=TAG_PATTERN,
+        grammar=TAG_GRAMMAR,
     ),
     SpecField(
         "mode",

@@ -4,13 +4,16 @@ No engine here: these functions take and return the plain dicts the Engine API
 speaks (durations in nanoseconds; the policies as docker-py's typed
 UpdateConfig/RollbackConfig, which are dicts too), so they are tested without an
 engine. Which fields exist, and their units, comes from `rollouts.spec.fields`.
+The few readings of an engine spec every part shares (its mode, its image, a
+task's fingerprint, a spec "as meant") are here, once; the engine's answers
+themselves are parsed into typed objects by rollouts.engine.objects.
 """
 
 import copy
 import math
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.dateparse import parse_datetime
 from docker.types import RollbackConfig, UpdateConfig
@@ -25,6 +28,9 @@ from rollouts.spec.fields import (
     human_duration,
     policy_fields,
 )
+
+if TYPE_CHECKING:  # the type only: spec/ never imports the engine at run time
+    from rollouts.engine.objects import Task
 
 NS = 1_000_000_000
 _CONFIGS = {"update": UpdateConfig, "rollback": RollbackConfig}
@@ -81,7 +87,6 @@ _REFERENCE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
     r"(?:@(?P<digest>[a-z0-9]+:[a-fA-F0-9]{32,}))?$"
 )
-TAG_PATTERN = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
 def parse_image(reference: str) -> tuple[str, str, str] | None:
@@ -95,16 +100,42 @@ def parse_image(reference: str) -> tuple[str, str, str] | None:
     return match["repo"], match["tag"] or "latest", match["digest"] or ""
 
 
-def spec_mode(spec: dict) -> tuple[str, int | None]:
+def spec_mode(spec: dict[str, Any]) -> tuple[str, int | None]:
+    """("global", None) or ("replicated", replicas) of an engine Spec: the one
+    place the mode is read (a replicated Spec without a count means 1)."""
     mode = spec.get("Mode") or {}
     if "Global" in mode:
         return "global", None
     return "replicated", int((mode.get("Replicated") or {}).get("Replicas", 1))
 
 
+def spec_image(spec: dict[str, Any]) -> str:
+    """The image reference of an engine Spec, as written (pin included)."""
+    template = spec.get("TaskTemplate") or {}
+    return str((template.get("ContainerSpec") or {}).get("Image") or "")
+
+
+def meant_spec(spec: dict[str, Any], network_names: dict[str, str]) -> dict[str, Any]:
+    """A copy of an engine Spec in the operator's terms, to store and compare:
+    network targets become network names (an id it cannot name is kept),
+    secrets and configs keep their names and files but lose the ids the engine
+    assigns when a deploy creates them. Never written back to the engine."""
+    meant = copy.deepcopy(spec)
+    template = meant.get("TaskTemplate") or {}
+    for network in template.get("Networks") or []:
+        target = network.get("Target", "")
+        network["Target"] = network_names.get(target, target)
+    container = template.get("ContainerSpec") or {}
+    for secret in container.get("Secrets") or []:
+        secret.pop("SecretID", None)
+    for config in container.get("Configs") or []:
+        config.pop("ConfigID", None)
+    return meant
+
+
 def desired_from_spec(spec: dict) -> dict:
     """The swarm half of our desired fields, as the engine has them now."""
-    image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    image = spec_image(spec)
     repo, tag, _ = parse_image(image) or (image, "latest", "")
     mode, replicas = spec_mode(spec)
     desired = {"image": repo, "tag": tag, "mode": mode, "replicas": replicas}
@@ -130,7 +161,7 @@ def apply_desired(spec: dict, desired: dict, image: str) -> dict:
 # --- tasks -------------------------------------------------------------------
 
 
-def task_fingerprint(task_spec: dict) -> tuple:
+def task_fingerprint(task_spec: dict[str, Any]) -> tuple[Any, ...]:
     """What identifies the spec a task runs; the engine's task copy of the
     template omits some defaults, so compare only what an update changes.
 
@@ -149,40 +180,41 @@ def task_fingerprint(task_spec: dict) -> tuple:
 
 
 def parse_engine_time(value: str | None) -> datetime | None:
-    """Engine timestamps carry nanoseconds; Python keeps microseconds."""
-    if not value:
+    """Engine timestamps carry nanoseconds; Python keeps microseconds. None
+    for a missing or zero time ("0001-01-01T00:00:00Z": never)."""
+    if not value or value.startswith("0001-01-01"):
         return None
     value = re.sub(r"(\.\d{6})\d+", r"\1", value)
     return parse_datetime(value.replace("Z", "+00:00"))
 
 
 def short_image(image: str) -> str:
+    """`repo:tag` without the `@sha256:...` pin the engine may add."""
     return image.split("@", 1)[0]
 
 
-def task_row(task: dict, nodes: dict[str, str]) -> dict:
-    status = task.get("Status") or {}
-    container = status.get("ContainerStatus") or {}
+def task_row(task: "Task", nodes: dict[str, str]) -> dict[str, Any]:
+    """One row of a service's stored task table (Service.live_tasks: JSON)."""
     return {
-        "id": task["ID"],
-        "image": short_image(task["Spec"]["ContainerSpec"]["Image"]),
-        "node": nodes.get(task.get("NodeID", ""), task.get("NodeID", "")),
-        "desired_state": task.get("DesiredState", ""),
-        "state": status.get("State", ""),
-        "error": status.get("Err", ""),
-        "message": status.get("Message", ""),
-        "exit_code": container.get("ExitCode"),
-        "since": status.get("Timestamp", ""),
-        "created": task.get("CreatedAt", ""),
+        "id": task.id,
+        "image": task.short_image,
+        "node": nodes.get(task.node_id, task.node_id),
+        "desired_state": task.desired_state,
+        "state": task.state,
+        "error": task.err,
+        "message": task.message,
+        "exit_code": task.exit_code,
+        "since": task.timestamp.isoformat() if task.timestamp else "",
+        "created": task.created_key,
     }
 
 
-def group_tasks(tasks: list[dict], nodes: dict[str, str]) -> list[dict]:
+def group_tasks(tasks: list["Task"], nodes: dict[str, str]) -> list[dict[str, Any]]:
     """`docker service ps`, grouped: one entry per slot (per node for a global
     service), its tasks newest first; the older ones are the `\\_` rows."""
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for task in tasks:
-        key = str(task["Slot"]) if task.get("Slot") else nodes.get(task["NodeID"], "")
+        key = str(task.slot) if task.slot else nodes.get(task.node_id, "")
         groups.setdefault(key, []).append(task_row(task, nodes))
     ordered = sorted(groups.items(), key=lambda item: _slot_key(item[0]))
     return [

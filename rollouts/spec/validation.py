@@ -20,11 +20,13 @@ from rollouts.spec.fields import (
     MAX_COUNT,
     RATIO,
     SPEC_FIELDS,
+    TAG_GRAMMAR,
+    TAG_PATTERN,
     ParseError,
     SpecField,
     human_duration,
 )
-from rollouts.spec.specs import TAG_PATTERN, parse_image
+from rollouts.spec.specs import parse_image
 
 if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
     from rollouts.models import Service
@@ -138,8 +140,8 @@ def _check_image(
     if not image or ":" in image.split("/")[-1] or "@" in image:
         error("image", f"{image!r} is not an image repository (e.g. dockercoins)")
         return
-    if not TAG_PATTERN.match(tag):
-        error("tag", f"{tag!r} is not a valid tag (letters, digits, . _ -)")
+    if not TAG_PATTERN.fullmatch(tag):
+        error("tag", f"{tag!r} is not a valid tag ({TAG_GRAMMAR})")
         return
     reference = f"{image}:{tag}"
     if parse_image(reference) is None:

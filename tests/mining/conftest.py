@@ -30,10 +30,12 @@ class Served:
     process: subprocess.Popen
 
 
-def serve_role(role: str, *args: str, **env: str) -> Served:
+def serve_role(role: str, *args: str, log: Path | None = None, **env: str) -> Served:
     """Start `role` under gunicorn as the image does, on a free loopback port
-    (`args`: more gunicorn options); wait until it answers."""
+    (`args`: more gunicorn options; `log`: a file for its stderr); wait until
+    it answers."""
     port = free_port()
+    output = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(
         [GUNICORN, "dockercoins.wsgi", "--config", CONFIG]
         + ["--bind", f"127.0.0.1:{port}", *args],
@@ -45,8 +47,8 @@ def serve_role(role: str, *args: str, **env: str) -> Served:
             "HASHER_DELAY": "0",
             **env,
         },
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
     url = f"http://127.0.0.1:{port}"
 

@@ -51,9 +51,13 @@ def test_the_dashboard_charts_and_refreshes_in_a_real_browser(
 
         # The page polls every second: new coins and probed latencies show up.
         store.store_coin("0def", b"y")
-        page.wait_for_function("document.querySelector('#coins').innerText === '2'")
+        # Predicates as functions: a bare expression is eval()ed in the page,
+        # which its Content-Security-Policy (no 'unsafe-eval') refuses.
         page.wait_for_function(
-            "document.querySelector('#latency-hasher').innerText !== '\u2013'"
+            "() => document.querySelector('#coins').innerText === '2'"
+        )
+        page.wait_for_function(
+            "() => document.querySelector('#latency-hasher').innerText !== '\u2013'"
         )
         page.screenshot(path=str(SCREENSHOTS / "dashboard.png"))
 

@@ -133,3 +133,65 @@ def test_json_reads_redis_at_most_every_tenth_of_a_second(redis_url, monkeypatch
     assert again == first  # the same reading, "now" included: a consistent pair
     assert (first["hashes"], later["hashes"]) == (1, 6)
     assert later["now"] >= first["now"]
+
+
+def call_with(app, **environ: str) -> tuple[str, dict, bytes]:
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    base = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/json",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.url_scheme": "http",
+    }
+    body = b"".join(app(environ={**base, **environ}, start_response=start_response))
+    return seen["status"], seen["headers"], body
+
+
+@pytest.mark.django_db
+def test_fast_json_refuses_a_nul_in_the_query_like_every_other_page(app, redis_url):
+    status, _, body = call_with(app, QUERY_STRING="x=%00")
+
+    assert status.startswith("400")
+    assert b"NUL" in body
+
+
+@pytest.mark.django_db
+def test_fast_json_keeps_allowed_hosts(app, redis_url, settings):
+    settings.ALLOWED_HOSTS = ["dockercoins.example"]
+
+    status, _, _ = call_with(app, HTTP_HOST="evil.example")
+    assert status.startswith("400")
+    status, _, _ = call_with(app, HTTP_HOST="dockercoins.example:8000")
+    assert status == "200 OK"
+
+
+@pytest.mark.django_db
+def test_fast_json_redirects_to_https_and_sends_hsts_under_https_only(
+    redis_url, settings
+):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 31536000
+    settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    app = with_fast_json(get_wsgi_application())  # its middleware reads them now
+
+    status, headers, _ = call_with(app)
+    assert status.startswith("301")
+    assert headers["Location"] == "https://testserver/json"
+
+    status, headers, _ = call_with(app, HTTP_X_FORWARDED_PROTO="https")
+    assert status == "200 OK"
+    hsts = "max-age=31536000; includeSubDomains"
+    assert headers["Strict-Transport-Security"] == hsts
+    # the same header Django's own pages get
+    _, django_headers, _ = call_with(
+        app, PATH_INFO="/api/totals/", HTTP_X_FORWARDED_PROTO="https"
+    )
+    assert django_headers["Strict-Transport-Security"] == hsts

@@ -235,3 +235,75 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
     assert time.monotonic() - started < 480
     status = rollout(lab_stack, "status")
     assert f"{victim}" in status and "down" in status, status
+
+
+def test_losing_a_node_that_holds_the_updaters_task_ends_it_at_once(
+    lab: Lab, lab_stack: LabStack
+):
+    # The node lost holds the task the engine's updater is
+    # waiting for, while other slots still run the old image. The updater never
+    # moves on (it waits for that task to run, without a timeout): the rollout
+    # must end at once with the node, the old slots and the way out, not at
+    # its progress deadline. Runs after the test above: one candidate is down.
+    listed = lab.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+    states = dict(line.split(" ", 1) for line in listed.splitlines())
+    up = [n for n in CANDIDATES if states.get(n, "").lower() == "ready"]
+    assert len(up) == 1, f"one candidate node left up: {up}"
+    victim = up[0]
+    # Old slots must stay on a node that stays up: let workers on node-0 again.
+    lab.docker(
+        "service",
+        "update",
+        "--quiet",
+        "--constraint-rm",
+        "node.hostname!=node-0",
+        lab_stack.service("worker"),
+        timeout=240,
+    )
+    rollout(lab_stack, "adopt", "worker", "--cause", "workers on node-0 again")
+    rollout(lab_stack, "apply", "worker", "--image-tag", "1.0", "--wait")
+    started = time.monotonic()
+    result: dict = {}
+
+    def run() -> None:
+        result["done"] = lab_stack.manage(
+            "rollout", "apply", "worker", "--image-tag", "1.1",
+            "--update-delay", "5s", "--wait", timeout=540,
+        )  # fmt: skip
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def updater_on_the_victim() -> bool:
+        if "done" in result:
+            done = result["done"]
+            raise AssertionError(f"rollout ended early:\n{done.stdout}{done.stderr}")
+        tasks = [t for t in lab_stack.tasks("worker") if t["desired"] == "running"]
+        starting = [
+            t
+            for t in tasks
+            if t["node"] == victim
+            and t["image"].endswith(":1.1")
+            and t["state"] != "running"
+        ]
+        old_elsewhere = [
+            t for t in tasks if t["node"] != victim and t["image"].endswith(":1.0")
+        ]
+        return bool(starting and old_elsewhere)
+
+    wait_until(
+        updater_on_the_victim,
+        timeout=240,
+        interval=0.2,
+        message=f"a new task starting on {victim} while old ones run elsewhere",
+    )
+    lab.sh("stop-node", victim, timeout=90)
+    thread.join(timeout=560)
+    assert "done" in result, "rollout apply --wait did not end"
+    done = result["done"]
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output
+    assert f"the engine's update is stuck: node {victim} is down" in output, output
+    assert "slot(s) still run the old spec" in output, output
+    assert "Way out: `rollout undo worker`" in output, output
+    assert time.monotonic() - started < 300  # not the 10-minute deadline

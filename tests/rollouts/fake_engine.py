@@ -38,6 +38,10 @@ class FakeEngine:
         self.task_list: list[dict] = []
         self.image_list: list[dict] = []
         self.writes: list[dict] = []
+        # The stack's network as `docker stack deploy` creates it: specs name
+        # it by id ("net1"), `GET /networks` says its name.
+        self.network_list: list[dict] = [{"Id": "net1", "Name": "dockercoins_default"}]
+        self.containers: dict[str, str] = {}  # container id -> image id
         self.update_errors: list[Exception] = []  # raised by the next updates
         self.create_errors: list[Exception] = []
         self.down = False
@@ -229,6 +233,18 @@ class FakeEngine:
     def nodes(self) -> list[dict]:
         self._check()
         return [NODE]
+
+    def networks(self) -> list[dict]:
+        self._check()
+        return copy.deepcopy(self.network_list)
+
+    def inspect_container(self, container_id: str) -> dict:
+        self._check()
+        if container_id not in self.containers:
+            raise docker.errors.NotFound(
+                "404", explanation=f"No such container: {container_id}"
+            )
+        return {"Id": container_id, "Image": self.containers[container_id]}
 
     def images(self) -> list[dict]:
         self._check()

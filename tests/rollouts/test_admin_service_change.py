@@ -166,18 +166,42 @@ def test_saving_without_a_change_says_so(operator, service):
     assert not Rollout.objects.exists()
 
 
-def test_a_refusal_between_validation_and_saving_is_a_message(operator, service):
-    # Another operator's rollout was queued after this form was validated.
+def test_the_requests_refusal_is_shown_on_the_form_and_nothing_is_logged(
+    operator, service
+):
+    # The service function is the one gate: whatever it refuses (here another
+    # operator's rollout, queued meanwhile) is shown on the form itself.
     def refuse(**kwargs):
         raise ValidationError({"__all__": ["dockercoins_worker already has rollout"]})
 
     with mock.patch("rollouts.records.requests.service_change", side_effect=refuse):
-        response = operator.post(
-            change_url(service), form_data(service, tag="1.1"), follow=True
-        )
+        response = operator.post(change_url(service), form_data(service, tag="1.1"))
 
-    messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["dockercoins_worker already has rollout"]
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.non_field_errors()
+    assert list(errors) == ["dockercoins_worker already has rollout"]
     assert not LogEntry.objects.exists()  # nothing was changed, so nothing logged
     service.refresh_from_db()
     assert service.tag == "1.0"
+
+
+def test_it_asks_no_recreate_confirmation_when_what_runs_already_has_the_mode(
+    operator,
+):
+    # Desired global, live replicated (e.g. after `make down && make up`), the
+    # operator asks replicated: nothing is re-created, so nothing is confirmed;
+    # the form and the command follow the one rule (requests.mode_changes).
+    known_images("1.0")
+    service = make_service(
+        mode="global", replicas=None, live_mode="replicated", live_update_state=""
+    )
+
+    response = operator.post(
+        change_url(service), form_data(service, mode="replicated", replicas="3")
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rollout = Rollout.objects.get(service=service)
+    assert not rollout.recreate_confirmed
+    service.refresh_from_db()
+    assert (service.mode, service.replicas) == ("replicated", 3)

@@ -10,6 +10,7 @@ from django.db import OperationalError
 
 from rollouts.control.controller import Controller
 from rollouts.engine.client import SwarmUnreachable
+from rollouts.management import terminal
 from rollouts.management.commands.rollout import Command
 from rollouts.models import Rollout, RolloutState, Service
 
@@ -56,6 +57,8 @@ def test_plan_shows_each_difference_in_human_units_and_exits_1(worker):
         "  update delay: 0s -> 5s",
         "expected duration: about 7s: 1 batch(es) of up to 2 task(s), 5s apart, "
         "5s monitor after the last, ~2s start-up per batch",
+        "rollback: the engine keeps no previous spec of this service; there is no "
+        "earlier revision of ours to undo to",
     ]
 
 
@@ -78,7 +81,10 @@ def test_plan_exits_0_when_live_matches_desired(worker):
         ),
         (["--replicas", "5000"], "--replicas: must be a whole number from 0 to 1000"),
         (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
-        (["--mode", "global"], "--mode: changing dockercoins_worker from replicated"),
+        (
+            ["--mode", "global"],
+            "--confirm-recreate: changing dockercoins_worker from replicated",
+        ),
         (["--cause", ""], None),  # nothing to apply: not an error
     ],
 )
@@ -368,7 +374,8 @@ def test_the_controller_backs_off_on_errors_and_stops_on_sigterm(
         signal.signal(signal.SIGINT, handlers[1])
 
     assert len(calls) == 3
-    assert sleeps == [1.0, 2.0, 1]  # backed off twice, then the idle nap
+    # Each kind of trouble backs off on its own, then the idle nap.
+    assert sleeps == [1.0, 1.0, 1]
     assert alive.exists()
 
 
@@ -384,3 +391,87 @@ def test_a_stop_cuts_the_controllers_sleep_short(engine, monkeypatch):
     controller.sleep(30)
 
     assert slices == [1.0]  # one 1 s slice, not 30 s
+
+
+LOST = "consuming input failed: server closed the connection unexpectedly"
+
+
+def test_apply_wait_rides_out_a_database_restart_and_exits_with_the_outcome(
+    worker, engine, monkeypatch
+):
+    def engine_updates(engine, service):
+        engine.set_update(service, "completed", "update completed")
+        engine.replace_tasks(service)
+
+    engine.on_write = engine_updates
+    real_drive = terminal.drive
+    calls, dropped = [], []
+
+    def drive(**kwargs):
+        calls.append(1)
+        if len(calls) in (2, 3):  # the first two rounds of --wait
+            raise OperationalError(LOST)
+        return real_drive(**kwargs)
+
+    monkeypatch.setattr(terminal, "drive", drive)
+    monkeypatch.setattr(
+        terminal.database, "drop_broken_connections", lambda: dropped.append(1)
+    )
+
+    out = rollout("apply", "worker", "--image-tag", "1.1", "--wait")
+
+    assert f"database unreachable ({LOST}); retrying" in out
+    assert out.count("database unreachable") == 1  # one line per outage
+    assert "the database answers again" in out
+    assert "dockercoins_worker: completed in" in out
+    assert len(dropped) == 2  # a new connection for every try
+    assert "run `manage.py migrate`" not in out
+
+
+def test_apply_wait_gives_up_on_a_database_that_stays_away(worker, engine, monkeypatch):
+    real_drive = terminal.drive
+    calls = []
+
+    def drive(**kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OperationalError(LOST)
+        return real_drive(**kwargs)
+
+    monkeypatch.setattr(terminal, "drive", drive)
+    monkeypatch.setattr(terminal, "DATABASE_PATIENCE", -1.0)
+
+    with pytest.raises(CommandError) as raised:
+        rollout("apply", "worker", "--image-tag", "1.1", "--wait")
+
+    message = str(raised.value)
+    assert message.startswith(f"database unreachable ({LOST}) for ")
+    assert "a running controller watches it" in message
+
+
+def test_a_database_that_does_not_answer_is_not_a_missing_migration(
+    worker, monkeypatch
+):
+    def lost(**kwargs):
+        raise OperationalError("the connection is lost")
+
+    monkeypatch.setattr("rollouts.records.selectors.service_get", lost)
+
+    with pytest.raises(CommandError) as raised:
+        rollout("history", "worker")
+
+    assert str(raised.value) == "database unreachable (the connection is lost)"
+
+
+def test_a_missing_table_still_says_to_migrate(worker, monkeypatch):
+    def missing(**kwargs):
+        raise OperationalError("no such table: rollouts_service")
+
+    monkeypatch.setattr("rollouts.records.selectors.service_get", missing)
+
+    with pytest.raises(CommandError) as raised:
+        rollout("history", "worker")
+
+    assert str(raised.value) == (
+        "database not ready (no such table: rollouts_service); run `manage.py migrate`"
+    )

@@ -1,11 +1,13 @@
 """One rollout, one driver: claims, leases and the controller's unit of work."""
 
+import os
 from datetime import timedelta
 
 import pytest
+from django.db import OperationalError, connections
 from django.utils import timezone
 
-from rollouts.control import driver
+from rollouts.control import database, driver
 from rollouts.control.controller import Controller
 from rollouts.engine.client import SwarmUnreachable
 from rollouts.models import Rollout, RolloutState, Service
@@ -190,3 +192,99 @@ def test_one_rollouts_trouble_does_not_stall_the_others(worker, engine, monkeypa
     fine.refresh_from_db()
     broken.refresh_from_db()
     assert (fine.state, broken.state) == (RolloutState.COMPLETED, RolloutState.WATCHING)
+
+
+class Rounds:
+    """Stands in for Controller.handle_one: each round works or raises, and
+    records whether the heartbeat was touched since the round before."""
+
+    def __init__(self, controller: Controller, alive, outcomes: list) -> None:
+        self.controller, self.alive, self.outcomes = controller, alive, outcomes
+        self.ages: list[bool] = []  # after each round: was the heartbeat fresh?
+
+    def __call__(self) -> bool:
+        self.ages.append(self.alive.stat().st_mtime > 0)
+        os.utime(self.alive, (0, 0))  # as if the last touch was long ago
+        outcome = self.outcomes.pop(0)
+        if not self.outcomes:
+            self.controller.request_stop()
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def test_a_controller_reconnects_after_losing_its_database(
+    engine, tmp_path, monkeypatch
+):
+    controller = Controller(owner="a", client=engine.client())
+    alive = tmp_path / "alive"
+    lost = OperationalError("the connection is lost")
+    rounds = Rounds(controller, alive, [True, lost, lost, True, True])
+    dropped, sleeps = [], []
+    monkeypatch.setattr(controller, "handle_one", rounds)
+    monkeypatch.setattr(controller, "sleep", sleeps.append)
+    monkeypatch.setattr(
+        "rollouts.control.controller.database.drop_broken_connections",
+        lambda: dropped.append(1),
+    )
+
+    controller.run(alive)
+
+    assert len(dropped) == 2  # each failed round drops the broken connection
+    assert sleeps == [1.0, 2.0]  # backed off; the round after worked at once
+
+
+def test_the_heartbeat_ages_while_the_controller_cannot_work(
+    engine, tmp_path, monkeypatch
+):
+    controller = Controller(owner="a", client=engine.client())
+    alive = tmp_path / "alive"
+    lost = OperationalError("the connection is lost")
+    away = SwarmUnreachable("Docker engine unreachable at unix:///x")
+    rounds = Rounds(controller, alive, [True, lost, away, lost, True, True])
+    monkeypatch.setattr(controller, "handle_one", rounds)
+    monkeypatch.setattr(controller, "sleep", lambda seconds: None)
+    monkeypatch.setattr(
+        "rollouts.control.controller.database.drop_broken_connections", lambda: None
+    )
+
+    controller.run(alive)
+
+    # Touched at the start and after each round that worked, never while
+    # rounds fail: the entrypoint's watch restarts only a stuck controller.
+    assert rounds.ages == [True, True, False, False, False, True]
+
+
+def closes(monkeypatch) -> list[int]:
+    """Spy on the connection's close() (SQLite's in-memory test database
+    ignores it, PostgreSQL's connections do not)."""
+    closed: list[int] = []
+    wrapper = connections["default"]
+    real = wrapper.close
+
+    def close() -> None:
+        closed.append(1)
+        real()
+
+    monkeypatch.setattr(wrapper, "close", close)
+    return closed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_connection_is_closed_so_the_next_query_opens_another(
+    worker, monkeypatch
+):
+    closed = closes(monkeypatch)
+    Service.objects.count()
+
+    database.drop_broken_connections()
+
+    assert closed == [1]
+    assert Service.objects.count() >= 1
+
+
+def test_a_connection_inside_a_transaction_is_left_to_its_rollback(worker, monkeypatch):
+    closed = closes(monkeypatch)
+    Service.objects.count()
+    database.drop_broken_connections()  # pytest-django's transaction holds it
+    assert closed == []

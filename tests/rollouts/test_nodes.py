@@ -1,8 +1,14 @@
-"""Node loss as a rollout sees it (rollouts.engine.nodes, plain Engine API data): the
-engine keeps an update "updating" forever after losing a node mid-update, and
-the rollout must end, naming the node and the tasks it took."""
+"""Node loss as a rollout sees it (rollouts.engine.nodes, over the engine's
+answers as the adapter parses them): the engine keeps an update "updating"
+forever after losing a node mid-update, and the rollout must end, naming the
+node and the tasks it took."""
 
 from rollouts.engine import nodes
+from rollouts.engine.objects import (
+    SwarmService,
+    Task,
+    nodes_from_engine,
+)
 from rollouts.records import describe
 
 NEW = "dc:1.1"
@@ -19,6 +25,10 @@ def node(node_id: str, hostname: str, state: str = "ready") -> dict:
 
 
 def task(task_id: str, node_id: str, image: str, state: str, desired: str = "running"):
+    return Task.from_engine(raw_task(task_id, node_id, image, state, desired))
+
+
+def raw_task(task_id, node_id, image, state, desired) -> dict:
     return {
         "ID": task_id,
         "NodeID": node_id,
@@ -29,8 +39,9 @@ def task(task_id: str, node_id: str, image: str, state: str, desired: str = "run
     }
 
 
-def service(replicas: int = 3) -> dict:
-    return {
+def service(replicas: int = 3) -> SwarmService:
+    raw = {
+        "ID": "svc1",
         "Spec": {
             "Name": "dc_worker",
             "TaskTemplate": {"ContainerSpec": {"Image": NEW}},
@@ -38,13 +49,14 @@ def service(replicas: int = 3) -> dict:
         },
         "ServiceStatus": {"DesiredTasks": replicas},
     }
+    return SwarmService.from_engine(raw)
 
 
 CLUSTER = [node("n0", "node-0"), node("n1", "node-1"), node("n2", "node-2", "down")]
 
 
-def name(t: dict) -> str:
-    return f"dc_worker.{t['Slot']}"
+def name(t: Task) -> str:
+    return f"dc_worker.{t.slot}"
 
 
 def test_it_names_the_node_that_went_down_and_the_tasks_it_took():
@@ -53,7 +65,7 @@ def test_it_names_the_node_that_went_down_and_the_tasks_it_took():
         task("t2", "n2", OLD, "running", desired="shutdown"),
         task("t3", "n2", NEW, "shutdown", desired="shutdown"),
     ]
-    messages = nodes.loss_messages(nodes.parse_nodes(CLUSTER), tasks, name)
+    messages = nodes.loss_messages(nodes_from_engine(CLUSTER), tasks, name)
     assert list(messages) == ["node-2"]
     assert messages["node-2"] == (
         "node node-2 (10.213.0.12, manager) went down; "
@@ -72,7 +84,7 @@ def test_it_ends_an_update_stuck_only_on_a_lost_node():
         update_state="updating",
         svc=service(),
         tasks=tasks,
-        nodes=nodes.parse_nodes(CLUSTER),
+        nodes=nodes_from_engine(CLUSTER),
         task_name=name,
     )
     assert reason.startswith("completed with a warning: all 3 tasks run dc:1.1")
@@ -91,7 +103,7 @@ def test_it_keeps_waiting_while_a_task_still_runs_the_old_spec():
             update_state="updating",
             svc=service(),
             tasks=tasks,
-            nodes=nodes.parse_nodes(CLUSTER),
+            nodes=nodes_from_engine(CLUSTER),
             task_name=name,
         )
         is None
@@ -106,7 +118,7 @@ def test_it_leaves_a_healthy_update_to_the_engine():
             update_state="updating",
             svc=service(),
             tasks=tasks,
-            nodes=nodes.parse_nodes(up),
+            nodes=nodes_from_engine(up),
             task_name=name,
         )
         is None
@@ -122,6 +134,6 @@ def test_the_task_table_marks_the_nodes_that_are_down():
         },
     ]
     assert describe.down_in_tasks(live_tasks) == ["node-2"]
-    assert nodes.describe_down(nodes.parse_nodes(CLUSTER)) == (
+    assert nodes.describe_down(nodes_from_engine(CLUSTER)) == (
         "node-2 (10.213.0.12, manager) is down"
     )

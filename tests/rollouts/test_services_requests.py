@@ -131,7 +131,7 @@ def test_a_mode_change_needs_confirmation(worker):
         requests.service_change(
             service=worker, user=None, change_cause="x", mode="global", replicas=None
         )
-    assert "re-creates" in raised.value.message_dict["mode"][0]
+    assert "re-creates" in raised.value.message_dict["recreate_confirmed"][0]
 
     rollout = requests.service_change(
         service=worker,

@@ -2,6 +2,7 @@
 
 import pytest
 
+from rollouts.engine.objects import Task, tasks_from_engine
 from rollouts.models import Service
 from rollouts.spec import fields, specs
 
@@ -183,7 +184,7 @@ def test_tasks_are_grouped_by_slot_newest_first_like_docker_service_ps():
         task(3, 2, "failed", "dockercoins:bugged"),
     ]
 
-    groups = specs.group_tasks(tasks, {"n1": "node-0"})
+    groups = specs.group_tasks(tasks_from_engine(tasks), {"n1": "node-0"})
 
     assert [g["slot"] for g in groups] == ["3", "10"]
     rows = groups[0]["tasks"]
@@ -203,7 +204,8 @@ def test_global_tasks_are_grouped_by_node():
         "Spec": {"ContainerSpec": {"Image": "dockercoins:1.0"}},
         "Status": {"State": "running"},
     }
-    assert specs.group_tasks([task], {"n1": "node-0"})[0]["slot"] == "node-0"
+    groups = specs.group_tasks([Task.from_engine(task)], {"n1": "node-0"})
+    assert groups[0]["slot"] == "node-0"
 
 
 def test_engine_times_keep_microseconds():

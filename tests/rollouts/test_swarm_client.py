@@ -114,9 +114,7 @@ def test_a_missing_service_is_named():
 
 def test_the_name_filter_matching_prefixes_is_not_trusted(engine):
     engine.add_service("dockercoins_worker2")
-    assert engine.client().inspect("dockercoins_worker")["Spec"]["Name"] == (
-        "dockercoins_worker"
-    )
+    assert engine.client().inspect("dockercoins_worker").name == ("dockercoins_worker")
 
 
 def test_an_unreachable_engine_is_one_line(engine, monkeypatch):
@@ -141,12 +139,12 @@ def test_a_registry_image_is_pinned_by_digest_and_a_local_one_is_not():
     engine.add_image("registry.example/dockercoins:1.1", digest="sha256:" + "c" * 64)
     client = engine.client()
 
-    local, pulled = sorted(client.images(), key=lambda i: i["reference"])
+    local, pulled = sorted(client.images(), key=lambda i: i.reference)
 
-    assert local["digest"] == ""
-    assert local["image_id"].startswith("sha256:")
-    assert pulled["digest"] == "registry.example/dockercoins:1.1@sha256:" + "c" * 64
-    assert client.image("dockercoins:1.0")["image_id"] == local["image_id"]
+    assert local.digest == ""
+    assert local.image_id.startswith("sha256:")
+    assert pulled.digest == "registry.example/dockercoins:1.1@sha256:" + "c" * 64
+    assert client.image("dockercoins:1.0").image_id == local.image_id
     assert client.image("dockercoins:9.9") is None
 
 
@@ -157,7 +155,7 @@ def test_recreate_removes_then_creates_the_same_service_with_the_new_mode(engine
     client = engine.client()
     live = client.inspect("dockercoins_worker")
     new = client.recreate(
-        live, apply_desired(live["Spec"], global_seed, "dockercoins:1.0")
+        live, apply_desired(live.spec, global_seed, "dockercoins:1.0")
     )
 
     assert [w["op"] for w in engine.writes] == ["remove", "create"]
@@ -173,7 +171,7 @@ def test_recreate_removes_then_creates_the_same_service_with_the_new_mode(engine
     ]
     assert create["endpoint_spec"] == old["Spec"]["EndpointSpec"]
     assert create["update_config"]["FailureAction"] == "rollback"
-    assert new["ID"] != old["ID"]
+    assert new.id != old["ID"]
 
 
 def test_recreate_restores_the_old_service_when_the_create_fails(engine):
@@ -185,7 +183,7 @@ def test_recreate_restores_the_old_service_when_the_create_fails(engine):
     ):
         client = engine.client()
         live = client.inspect("dockercoins_worker")
-        client.recreate(live, change(live["Spec"]))
+        client.recreate(live, change(live.spec))
 
     restored = engine.service("dockercoins_worker")["Spec"]
     assert restored["TaskTemplate"]["ContainerSpec"]["Image"] == "dockercoins:1.0"

@@ -141,7 +141,7 @@ def test_status_shows_an_outside_change_as_drift_until_adopted(stack, docker):
 
     status = run("status")
     assert f"{worker.name}: drift" in status
-    assert "image dockercoins:1.1 -> dockercoins:1.0" in status
+    assert "  image: dockercoins:1.1 -> dockercoins:1.0" in status
 
     run("adopt", "worker", "--cause", "1.0 was put back by hand")
     worker.refresh_from_db()
@@ -163,7 +163,7 @@ def test_a_change_carries_only_the_fields_the_operator_changed(stack, docker):
         message="three workers",
     )
 
-    assert "replicas 2 -> 3" in run("status")  # drift, seen before any change
+    assert "  replicas: 2 -> 3" in run("status")  # drift, seen before any change
 
     out = run("apply", "worker", "--update-parallelism", "2", "--wait")
 
@@ -299,7 +299,7 @@ def test_a_global_service_on_no_eligible_node_is_not_a_success(stack, docker):
     plan = io.StringIO()
     with pytest.raises(SystemExit):
         call_command("rollout", "plan", "rng", stdout=plan, stderr=io.StringIO())
-    assert "placement constraints - -> node.labels.none==1" in plan.getvalue()
+    assert "  placement constraints: - -> node.labels.none==1" in plan.getvalue()
     message = refused("apply", "rng", "--image-tag", "1.1", "--wait")
 
     assert "nothing runs: a global service on 0 eligible nodes of 1" in message

@@ -195,8 +195,8 @@ def test_a_rollout_past_its_deadline_fails_naming_the_stuck_tasks(worker, engine
     assert rollout.state == RolloutState.FAILED
     assert rollout.reason == (
         "progress deadline of 10m passed with 2 of 3 tasks running dockercoins:1.0; "
-        "not running: dockercoins_worker.3 pending (no suitable node (scheduling "
-        "constraints not satisfied on 1 node))"
+        "the scheduler cannot place 1 task(s): dockercoins_worker.3 pending (no "
+        "suitable node (scheduling constraints not satisfied on 1 node))"
     )
 
 

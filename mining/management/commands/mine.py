@@ -7,39 +7,44 @@ a rolling update loses no hash.
 
 import argparse
 import logging
-import re
 import signal
-import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dockercoins import metrics
+from dockercoins.numbers import NumberError, bounded_decimal, bounded_int
 from mining.worker import WATCHDOG_LIMIT, Worker
 
 log = logging.getLogger("mining.worker")
 
-# ASCII digits only: int() and float() also read "٣", "nan", "inf" and "1e3",
-# and time.sleep(nan) raises inside a mining loop instead of at the prompt.
-_WHOLE = re.compile(r"[0-9]{1,6}", re.ASCII)
-_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]*)?|\.[0-9]+", re.ASCII)
+MAX_WATCHDOG = 3600.0
+
+# rng serves one draw at a time per replica: a hundred threads in one worker
+# only queue there (and flood it); more is a typo.
+MAX_CONCURRENCY = 100
+MAX_FLUSH_INTERVAL = 3600.0
 
 
-def _positive_int(value: str) -> int:
-    if not _WHOLE.fullmatch(value) or int(value) < 1:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a whole number from 1 (digits 0-9)"
-        )
-    return int(value)
+def _flag(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a dockercoins.numbers parser: the grammar and the
+    bounds of the settings (WORKER_DELAY=1_000 and --delay 1_000 alike)."""
+
+    def parsed(value: str) -> Any:
+        try:
+            return parse(value)
+        except NumberError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parsed
 
 
-def _seconds(value: str) -> float:
-    if not _DECIMAL.fullmatch(value):
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a number of seconds (e.g. 0.1; digits 0-9, not negative)"
-        )
-    return float(value)
+def _seconds(maximum: float) -> Callable[[str], Any]:
+    return _flag(
+        lambda value: bounded_decimal(value, minimum=0, maximum=maximum, unit="s")
+    )
 
 
 class Command(BaseCommand):
@@ -48,33 +53,40 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=_flag(
+                lambda value: bounded_int(value, minimum=1, maximum=MAX_CONCURRENCY)
+            ),
             default=1,
-            help="mining threads in this process (default 1)",
+            metavar="N",
+            help=f"mining threads in this process, 1 to {MAX_CONCURRENCY} (default 1)",
         )
         parser.add_argument(
             "--delay",
-            type=_seconds,
+            type=_seconds(settings.MAX_DELAY),
             default=None,
-            help="seconds to sleep before each hash (default WORKER_DELAY, "
-            f"now {settings.WORKER_DELAY})",
+            metavar="SECONDS",
+            help=f"seconds to sleep before each hash, 0 to {settings.MAX_DELAY:g} "
+            f"(default WORKER_DELAY, now {settings.WORKER_DELAY:g})",
         )
         parser.add_argument(
             "--flush-interval",
-            type=_seconds,
+            type=_seconds(MAX_FLUSH_INTERVAL),
             default=1.0,
-            help="seconds between writes of the hash count to Redis (default 1)",
+            metavar="SECONDS",
+            help="seconds between writes of the hash count to Redis, 0 to "
+            f"{MAX_FLUSH_INTERVAL:g} (default 1)",
         )
         parser.add_argument(
             "--watchdog",
-            type=_seconds,
+            type=_seconds(MAX_WATCHDOG),
             default=WATCHDOG_LIMIT,
+            metavar="SECONDS",
             help="exit when a mining loop makes no progress for this many seconds, "
-            f"so Swarm replaces the task (default {WATCHDOG_LIMIT:.0f}; 0: never)",
+            f"so Swarm replaces the task, 0 to {MAX_WATCHDOG:g} "
+            f"(default {WATCHDOG_LIMIT:.0f}; 0: never)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        stop = threading.Event()
         delay = options["delay"]
         try:
             worker = Worker(
@@ -84,13 +96,12 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 flush_interval=options["flush_interval"],
                 watchdog=options["watchdog"],
-                stop=stop,
             )
         except ValueError as exc:  # RNG_URL / HASHER_URL that is not http://host
             raise CommandError(str(exc)) from None
 
         def on_signal(signum: int, frame: object) -> None:
-            stop.set()
+            worker.request_stop()  # a flag only: see Worker.request_stop
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)

@@ -7,7 +7,7 @@ input ends in one CommandError line, and nothing is sent to the swarm.
 import argparse
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,10 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from dockercoins import metrics
+from rollouts.control import database, identity
 from rollouts.control.controller import Controller
 from rollouts.control.outcome import recent_ends
+from rollouts.control.rollback import rollback_destination
 from rollouts.engine import nodes
 from rollouts.engine.client import SwarmClient, SwarmError, SwarmUnreachable
 from rollouts.engine.sync import service_sync
@@ -39,8 +41,14 @@ from rollouts.management.terminal import (
 from rollouts.models import KnownImage, Rollout, RolloutState, Service
 from rollouts.records import describe, requests, selectors
 from rollouts.spec import validation
-from rollouts.spec.drift import describe_drift, service_drift
-from rollouts.spec.fields import BY_NAME, ParseError, parse_duration, parse_int
+from rollouts.spec.drift import drift_lines, service_drift
+from rollouts.spec.fields import (
+    BY_NAME,
+    ParseError,
+    parse_duration,
+    parse_int,
+    parse_service_name,
+)
 from rollouts.spec.specs import (
     desired_from_spec,
     expected_duration,
@@ -60,14 +68,26 @@ def _whole_number(text: str) -> int:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+MAX_SYNC_INTERVAL = 3600.0  # seconds
+
+
+def _service_name(text: str) -> str:
+    try:
+        return parse_service_name(text)
+    except ParseError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _interval(text: str) -> float:
-    """A positive duration in seconds ("10", "10s", "1m")."""
+    """A positive duration in seconds ("10", "10s", "1m"), at most an hour."""
     try:
         seconds = parse_duration(text)
     except ParseError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    if seconds > MAX_SYNC_INTERVAL:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at most 1h")
     return seconds
 
 
@@ -99,29 +119,29 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
         sub.add_parser("sync", parents=[common], help="import the stack's services")
         plan = sub.add_parser("plan", parents=[common], help="live vs desired spec")
-        plan.add_argument("service")
+        plan.add_argument("service", type=_service_name)
         apply = sub.add_parser(
             "apply", parents=[common, change], help="apply desired changes now"
         )
-        apply.add_argument("services", nargs="*", metavar="SERVICE")
+        apply.add_argument("services", nargs="*", metavar="SERVICE", type=_service_name)
         add_desired_flags(apply)
         sub.add_parser("status", parents=[common], help="services and rollouts")
         history = sub.add_parser("history", parents=[common], help="revisions")
-        history.add_argument("service")
+        history.add_argument("service", type=_service_name)
         undo = sub.add_parser("undo", parents=[common, change], help="undo a change")
-        undo.add_argument("service")
+        undo.add_argument("service", type=_service_name)
         undo.add_argument("--to-revision", type=_whole_number)
         rollback = sub.add_parser(
             "rollback", parents=[common, change], help="the engine's rollback"
         )
-        rollback.add_argument("service")
+        rollback.add_argument("service", type=_service_name)
         scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
-        scale.add_argument("service")
+        scale.add_argument("service", type=_service_name)
         scale.add_argument("replicas", type=flag_type(BY_NAME["replicas"]))
         abort = sub.add_parser(
             "abort", parents=[common], help="stop following a rollout in flight"
         )
-        abort.add_argument("service")
+        abort.add_argument("service", type=_service_name)
         abort.add_argument("--cause", required=True, help="why (recorded)")
         abort.add_argument("--user", help="attribute the abort to this Django user")
         promote = sub.add_parser(
@@ -133,18 +153,22 @@ class Command(BaseCommand):
         adopt = sub.add_parser(
             "adopt", parents=[common], help="take what runs as the desired spec"
         )
-        adopt.add_argument("service")
+        adopt.add_argument("service", type=_service_name)
         adopt.add_argument("--cause", default="", help="why (recorded)")
         adopt.add_argument("--user", help="attribute it to this Django user")
         reapply = sub.add_parser(
             "reapply", parents=[common, change], help="re-apply ours over drift"
         )
-        reapply.add_argument("service")
+        reapply.add_argument("service", type=_service_name)
         controller = sub.add_parser(
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
         controller.add_argument(
-            "--sync-interval", type=_interval, default=10.0, metavar="DURATION"
+            "--sync-interval",
+            type=_interval,
+            default=10.0,
+            metavar="DURATION",
+            help="how often to re-read the swarm, more than 0 up to 1h (default 10s)",
         )
         controller.add_argument("--alive-file", default=ALIVE_FILE)
 
@@ -163,9 +187,7 @@ class Command(BaseCommand):
         except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:
-            raise CommandError(
-                f"database not ready ({error}); run `manage.py migrate`"
-            ) from None
+            raise CommandError(database.describe(error)) from None
         finally:
             logger.setLevel(level)
 
@@ -179,6 +201,30 @@ class Command(BaseCommand):
 
     def sync(self) -> list[Service]:
         return service_sync(stack=self.stack, client=self.client)
+
+    def synced(self, name: str | None = None) -> Service:
+        """The service `name` (default: the SERVICE argument) as it runs now:
+        found (imported when new), then synced with the swarm, so that a
+        request is judged against what runs. Every change starts here."""
+        name = self.options["service"] if name is None else name
+        return self.synced_all([name])[0]
+
+    def synced_all(self, names: list[str]) -> list[Service]:
+        """synced() for several names at once (one sync); no names: every
+        service of the stack that still exists."""
+        for name in names:
+            self.find(name)
+        self.sync()
+        return [self.service(name) for name in names] or list(
+            selectors.service_list(stack=self.stack).filter(missing=False)
+        )
+
+    def request(self, make: Callable[[Service, User | None], Rollout]) -> None:
+        """The one path of a change: the --user first (input before the engine),
+        the service as it runs, the request (its function in
+        rollouts.records.requests decides), then the rollout run."""
+        user = self.user()
+        self.run_rollouts([make(self.synced(), user)])
 
     def find(self, name: str) -> Service:
         """The service `name`, looked up in the database first and, when unknown
@@ -198,9 +244,8 @@ class Command(BaseCommand):
 
     def service(self, name: str | None = None) -> Service:
         """The service `name` (default: the SERVICE argument) as recorded."""
-        return selectors.service_get(
-            name=name or self.options["service"], stack=self.stack
-        )
+        name = self.options["service"] if name is None else name
+        return selectors.service_get(name=name, stack=self.stack)
 
     def user(self) -> User | None:
         name = self.options.get("user")
@@ -229,17 +274,16 @@ class Command(BaseCommand):
         self.say(f"images on the engine: {', '.join(images) or 'none'}")
 
     def do_plan(self) -> None:
-        self.find(self.options["service"])
-        self.sync()
-        service = self.service()
+        service = self.synced()
         if service.missing:
             raise CommandError(f"service {service.name} no longer exists in the swarm")
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
-        rows = spec_diff(live, desired)
+        rows = spec_diff(live, desired) + self._rebuilt_rows(service, desired)
         drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
+            self._say_rollback(service)
             if drifted:
                 raise SystemExit(1)
             return
@@ -251,16 +295,56 @@ class Command(BaseCommand):
         active = selectors.rollout_active_for(service=service)
         if active is not None:
             self.say(f"rollout #{active.pk} is {active.state}")
+        self._say_rollback(service)
         raise SystemExit(1)
+
+    def _rebuilt_rows(
+        self, service: Service, desired: dict[str, Any]
+    ) -> list[tuple[str, str, str]]:
+        """The same tag, rebuilt: the tasks run another build than it names
+        now (rollouts.control.identity); applying re-creates them."""
+        reference = f"{desired['image']}:{desired['tag']}"
+        try:
+            image = self.client.image(reference)
+            live = self.client.inspect(service.name)
+            if image is None or live.short_image != reference:
+                return []
+            stale = identity.other_builds(
+                self.client, self.client.tasks(live.id), image.image_id
+            )
+        except SwarmError:
+            return []
+        if not stale:
+            return []
+        return [
+            (
+                "image build",
+                f"{reference} ({', '.join(sorted(set(stale)))})",
+                f"{reference} ({image.image_id[7:19]}, rebuilt: applying "
+                "re-creates every task)",
+            )
+        ]
+
+    def _say_rollback(self, service: Service) -> None:
+        """Where `rollout rollback` would go (rollouts.control.rollback)."""
+        try:
+            live = self.client.inspect(service.name)
+        except SwarmError:
+            return
+        self.say(rollback_destination(service, live))
 
     def _say_drift(self, service: Service) -> bool:
         found = service_drift(service)
         if found:
+            when = found.get("updated_at")
+            at = f" (written at {when:%Y-%m-%d %H:%M:%S} UTC)" if when else ""
             self.say(
-                f"{service.name}: drift, changed outside since we last applied "
-                f"(applied -> live): {describe_drift(found)}; `rollout adopt` "
-                "takes it, `rollout reapply` writes ours back"
+                f"{service.name}: drift, changed outside since we last applied"
+                f"{at}; `rollout adopt` takes it, `rollout reapply` writes ours "
+                "back. Applied -> live:"
             )
+            for line in drift_lines(found):
+                self.say(f"  {line}")
         return bool(found)
 
     def _say_recent_ends(self, service: Service) -> None:
@@ -270,6 +354,14 @@ class Command(BaseCommand):
             self.say(
                 f"{service.name}: {len(ended)} task(s) ended in the last 10 minutes "
                 f"(Swarm restarts them): {'; '.join(ended[:5])}"
+            )
+
+    def _say_unplaced(self, service: Service) -> None:
+        unplaced = describe.unplaced_in_tasks(service.live_tasks)
+        if unplaced:
+            self.say(
+                f"{service.name}: {len(unplaced)} task(s) cannot be placed on any "
+                f"node: {'; '.join(unplaced[:5])}"
             )
 
     def do_abort(self) -> None:
@@ -288,22 +380,19 @@ class Command(BaseCommand):
         )
 
     def do_adopt(self) -> None:
-        self.find(self.options["service"])
-        self.sync()
         revision = requests.service_adopt(
-            service=self.service(), user=self.user(), change_cause=self.cause("")
+            service=self.synced(), user=self.user(), change_cause=self.cause("")
         )
         self.say(
             f"{revision.service.name}: adopted what runs as revision {revision.number}"
         )
 
     def do_reapply(self) -> None:
-        self.find(self.options["service"])
-        self.sync()
-        rollout = requests.service_reapply(
-            service=self.service(), user=self.user(), change_cause=self.cause("")
+        self.request(
+            lambda service, user: requests.service_reapply(
+                service=service, user=user, change_cause=self.cause("")
+            )
         )
-        self.run_rollouts([rollout])
 
     def do_status(self) -> None:
         try:
@@ -332,12 +421,13 @@ class Command(BaseCommand):
         for service in selectors.service_list(stack=self.stack):
             self._say_drift(service)
             self._say_recent_ends(service)
+            self._say_unplaced(service)
         self._say_nodes(selectors.service_list(stack=self.stack))
 
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:
         """Where every current task runs, and which nodes are down."""
         try:
-            down = nodes.describe_down(nodes.parse_nodes(self.client.nodes()))
+            down = nodes.describe_down(self.client.nodes())
         except SwarmError:
             down = ""
         self.say("")
@@ -396,14 +486,9 @@ class Command(BaseCommand):
                 "field flags (--image-tag, ...) need exactly one SERVICE"
             )
         validation.validate_values(desired)  # bad input first, engine or not
-        for name in names:
-            self.find(name)
-        self.sync()
-        targets = [self.service(n) for n in names] or list(
-            selectors.service_list(stack=self.stack).filter(missing=False)
-        )
+        self.user()  # an unknown --user too
         rollouts = []
-        for service in targets:
+        for service in self.synced_all(names):
             if desired and "mode" in desired and desired["mode"] == "global":
                 desired.setdefault("replicas", None)
             rollout = self._apply_one(service, desired)
@@ -438,40 +523,36 @@ class Command(BaseCommand):
         )
 
     def do_undo(self) -> None:
-        self.find(self.options["service"])
-        self.sync()
-        rollout = requests.service_undo(
-            service=self.service(),
-            user=self.user(),
-            to_revision=self.options["to_revision"],
-            change_cause=self.options["cause"],
-            recreate_confirmed=self.options["confirm_recreate"],
+        self.request(
+            lambda service, user: requests.service_undo(
+                service=service,
+                user=user,
+                to_revision=self.options["to_revision"],
+                change_cause=self.options["cause"],
+                recreate_confirmed=self.options["confirm_recreate"],
+            )
         )
-        self.run_rollouts([rollout])
 
     def do_rollback(self) -> None:
-        self.find(self.options["service"])
-        self.sync()
-        service = self.service()
-        rollout = requests.service_rollback(
-            service=service,
-            user=self.user(),
-            change_cause=self.cause(f"rollout rollback {service.short_name}"),
+        self.request(
+            lambda service, user: requests.service_rollback(
+                service=service,
+                user=user,
+                change_cause=self.cause(f"rollout rollback {service.short_name}"),
+            )
         )
-        self.run_rollouts([rollout])
 
     def do_scale(self) -> None:
         validation.validate_values({"replicas": self.options["replicas"]})
-        self.find(self.options["service"])
-        self.sync()
-        rollout = requests.service_scale(
-            service=self.service(),
-            user=self.user(),
-            replicas=self.options["replicas"],
-            change_cause=self.options["cause"],
-            resume_confirmed=self.options["resume"],
+        self.request(
+            lambda service, user: requests.service_scale(
+                service=service,
+                user=user,
+                replicas=self.options["replicas"],
+                change_cause=self.options["cause"],
+                resume_confirmed=self.options["resume"],
+            )
         )
-        self.run_rollouts([rollout])
 
     # --- driving rollouts in-process ------------------------------------------
 

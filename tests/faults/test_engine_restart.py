@@ -1,0 +1,94 @@
+"""The Docker engine restarted mid-rollout: every container of the node stops
+with it (no live-restore), Swarm starts them again, the new controller takes
+the rollout over and ends it with its true outcome.
+
+This restarts the machine's dockerd, which every stack on it shares: it runs
+under CI (CI=true, where `make test` has the engine to itself) and is skipped
+elsewhere, or when FAULTS_KEEP_ENGINE=1 (helpers sharing one engine).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from deploy.polling import wait_until
+from tests.conftest import ON_CI
+from tests.faults.conftest import (
+    Operator,
+    applied_once,
+    other_tag,
+    recovered,
+)
+
+pytestmark = pytest.mark.skipif(
+    not ON_CI or os.environ.get("FAULTS_KEEP_ENGINE") == "1",
+    reason="restarts the shared dockerd: runs under CI only (FAULTS_KEEP_ENGINE unset)",
+)
+
+
+def engine_answers() -> bool:
+    done = subprocess.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return done.returncode == 0 and done.stdout.strip() == "active"
+
+
+def restart_engine() -> None:
+    """Restart dockerd as it was started: systemd's unit, or the same command
+    line again (the README's `setsid dockerd ...`)."""
+    if (
+        shutil.which("systemctl")
+        and subprocess.run(
+            ["systemctl", "is-active", "--quiet", "docker"], check=False
+        ).returncode
+        == 0
+    ):
+        subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=120)
+        return
+    pid = int(subprocess.run(
+        ["pidof", "-s", "dockerd"], capture_output=True, text=True, check=True
+    ).stdout)  # fmt: skip
+    with open(f"/proc/{pid}/cmdline", "rb") as raw:
+        command = [part.decode() for part in raw.read().split(b"\0") if part]
+    os.kill(pid, signal.SIGTERM)
+    wait_until(
+        lambda: not os.path.exists(f"/proc/{pid}"),
+        timeout=60,
+        message="dockerd to stop",
+    )
+    with open("/var/log/dockerd.log", "ab") as log:
+        subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def test_an_engine_restart_mid_rollout_only_delays_the_verdict(healthy: Operator):
+    op = healthy
+    tag = other_tag(op)
+    code, out = op.run(
+        "rollout", "apply", "worker", "--image-tag", tag, "--update-delay", "5s"
+    )  # fmt: skip
+    assert code == 0, out
+    rollout = op.rollouts("worker")[0]
+
+    restarted = time.monotonic()
+    restart_engine()
+    wait_until(engine_answers, timeout=120, interval=1, message="the engine")
+    recovered("engine restart, the engine answers", time.monotonic() - restarted)
+    final = op.final(rollout["id"], timeout=300)
+    recovered("engine restart, the rollout's verdict", time.monotonic() - restarted)
+
+    assert final["state"] == "completed", final
+    assert "3 of 3 tasks running" in final["reason"] and f":{tag}" in final["reason"]
+    applied_once(op, final)

@@ -1,0 +1,95 @@
+"""Against the fake engine: `make down; make up` creates every
+network and secret again under new ids; what the operator means (their names)
+did not change, so it is not drift, and a re-apply writes the new ids."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from rollouts.control import driver
+from rollouts.engine.sync import service_sync
+from rollouts.models import Service
+from rollouts.records import requests as services
+from rollouts.spec.drift import (
+    describe_drift,
+    drift_lines,
+    service_drift,
+    spec_differences,
+)
+
+pytestmark = pytest.mark.django_db
+
+SECRET = {"File": {"Name": "pg_password"}, "SecretName": "dockercoins_pg_password"}
+
+
+def with_secret(engine, service: dict, secret_id: str) -> None:
+    container = service["Spec"]["TaskTemplate"]["ContainerSpec"]
+    container["Secrets"] = [{**SECRET, "SecretID": secret_id}]
+
+
+def redeploy(engine, name: str) -> dict:
+    """The stack removed and deployed again: same names, new ids."""
+    old = engine.service(name)
+    del engine.svcs[old["ID"]]
+    engine.task_list = [t for t in engine.task_list if t["ServiceID"] != old["ID"]]
+    engine.network_list = [{"Id": "net2", "Name": "dockercoins_default"}]
+    new = engine.add_service(name, replicas=2)
+    new["Spec"]["TaskTemplate"]["Networks"][0]["Target"] = "net2"
+    with_secret(engine, new, "sec2")
+    return new
+
+
+@pytest.fixture
+def redeployed(engine) -> Service:
+    with_secret(engine, engine.service("dockercoins_worker"), "sec1")
+    service_sync(client=engine.client())
+    redeploy(engine, "dockercoins_worker")
+    service_sync(client=engine.client())
+    return Service.objects.get(name="dockercoins_worker")
+
+
+def test_it_shows_no_drift_after_a_redeploy_that_only_changed_ids(redeployed):
+    assert service_drift(redeployed) is None
+    out = io.StringIO()
+    call_command("rollout", "status", stdout=out, stderr=io.StringIO())
+    assert "drift" not in out.getvalue()
+
+
+def test_a_reapply_after_a_redeploy_writes_the_new_ids(engine, redeployed):
+    rollout = services.service_reapply(service=redeployed, user=None)
+    driver.rollout_apply(rollout=rollout, client=engine.client())
+
+    template = engine.writes[-1]["task_template"]
+    assert template["Networks"][0]["Target"] == "net2"
+    assert template["ContainerSpec"]["Secrets"][0]["SecretID"] == "sec2"
+
+
+def test_a_real_network_change_is_one_readable_line_in_plans_words(engine):
+    service_sync(client=engine.client())
+    engine.network_list.append({"Id": "net9", "Name": "dockercoins_other"})
+    svc = engine.service("dockercoins_worker")
+    svc["Spec"]["TaskTemplate"]["Networks"] = [{"Target": "net9", "Aliases": ["x"]}]
+    service_sync(client=engine.client())
+
+    found = service_drift(Service.objects.get(name="dockercoins_worker"))
+
+    assert drift_lines(found) == [
+        "networks: dockercoins_default (aliases worker) -> dockercoins_other "
+        "(aliases x)"
+    ]
+    assert "{" not in describe_drift(found)  # never raw JSON
+
+
+def test_a_record_that_knows_a_network_by_an_old_id_compares_its_aliases():
+    def spec(target: str) -> dict:
+        return {
+            "TaskTemplate": {
+                "ContainerSpec": {"Image": "dc:1.0"},
+                "Networks": [{"Target": target, "Aliases": ["hasher"]}],
+            }
+        }
+
+    stale_id = "h9gv" + "x" * 21
+    assert spec_differences(spec(stale_id), spec("dockercoins_default")) == []
+    assert spec_differences(spec("dockercoins_a"), spec("dockercoins_b")) != []

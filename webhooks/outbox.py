@@ -1,0 +1,90 @@
+"""Deliveries queued with the rollout event they tell of, in its transaction.
+
+rollouts.history.event records every step of a rollout as a RolloutEvent row
+(inside a transaction); this receiver adds one Delivery per subscription that
+wants it, in that same transaction: if the event is rolled back, so are its
+deliveries, and an event is never without them.
+"""
+
+import uuid
+from typing import Any
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from rollouts.models import RolloutEvent, RolloutState
+from webhooks.models import Delivery, EventType, Subscription
+from webhooks.payload import render, slack_body, standard_body
+
+NODE_EVENT = "node"  # rollouts.engine.nodes.NODE_EVENT
+
+_FINAL = {
+    RolloutState.COMPLETED: EventType.COMPLETED,
+    RolloutState.FAILED: EventType.FAILED,
+    RolloutState.ROLLED_BACK: EventType.ROLLED_BACK,
+    RolloutState.SUPERSEDED: EventType.SUPERSEDED,
+    RolloutState.ABORTED: EventType.ABORTED,
+    RolloutState.CANCELLED: EventType.ABORTED,
+    RolloutState.PAUSED: EventType.FAILED,
+}
+
+
+def event_type_of(event: RolloutEvent) -> str | None:
+    """The webhook event a RolloutEvent is, or None (progress, task, info...).
+
+    State events are told apart by the rollout's state when recorded
+    (rollouts.history.finish sets the final state first) and by how
+    rollouts.services and rollouts.driver word them.
+    """
+    if event.kind == NODE_EVENT:
+        return EventType.NODE_LOST
+    if event.kind != "state":
+        return None
+    state = event.rollout.state
+    if state == RolloutState.QUEUED and event.message.startswith("queued by "):
+        return EventType.QUEUED
+    if event.message.startswith("applying (claimed"):
+        return EventType.STARTED
+    final = _FINAL.get(RolloutState(state)) if state in _FINAL else None
+    if final is None or not event.message.startswith(state):
+        return None
+    if event.rollout.reason.startswith("progress deadline"):
+        return EventType.DEADLINE_PASSED
+    return final
+
+
+def queue_deliveries(event: RolloutEvent) -> list[Delivery]:
+    event_type = event_type_of(event)
+    if event_type is None:
+        return []
+    service = event.rollout.service
+    now = timezone.now()
+    made = []
+    for subscription in Subscription.objects.filter(active=True):
+        if not subscription.wants(event_type, service):
+            continue
+        if subscription.slack:
+            body = slack_body(event_type, event)
+        else:
+            body = standard_body(event_type, event, now)
+        made.append(
+            Delivery.objects.create(
+                subscription=subscription,
+                source=event,
+                rollout=event.rollout,
+                event_type=event_type,
+                message_id=f"msg_{uuid.uuid4().hex}",
+                body=render(body),
+                next_attempt_at=now,
+            )
+        )
+    return made
+
+
+@receiver(post_save, sender=RolloutEvent, dispatch_uid="webhooks.outbox")
+def _on_event(
+    sender: Any, instance: RolloutEvent, created: bool, **kwargs: Any
+) -> None:
+    if created:
+        queue_deliveries(instance)

@@ -2,7 +2,7 @@
 # Build every image the stack uses, offline, under our own names:
 #   dockercoins-base:bookworm  Debian minbase + python3, venv, redis-server
 #                              (debootstrap + docker import; only when missing)
-#   dockercoins:1.0 / 1.1 / bugged   the app (deploy/Dockerfile targets)
+#   dockercoins:1.0 / 1.1 / bugged / slow / flaky   the app (deploy/Dockerfile targets)
 #   dockercoins-redis:1.0      Debian's redis-server (deploy/Dockerfile.redis)
 #   dockercoins-postgres:1.0   Debian's postgresql-15 (deploy/Dockerfile.postgres)
 #   dockercoins-prometheus:1.0 Debian's prometheus (deploy/Dockerfile.prometheus)
@@ -186,6 +186,8 @@ main() {
     build_app release 1.0
     build_app v1-1 1.1
     build_app bugged bugged
+    build_app slow slow
+    build_app flaky flaky
     build_redis
     build_postgres
     build_prometheus

@@ -278,6 +278,9 @@ MAX_DELAY = 60.0
 RNG_DELAY = env_float("RNG_DELAY", 0.1, maximum=MAX_DELAY)
 HASHER_DELAY = env_float("HASHER_DELAY", 0.1, maximum=MAX_DELAY)
 WORKER_DELAY = env_float("WORKER_DELAY", 0.1, maximum=MAX_DELAY)
+# Share of hash requests answered 500, 0 to 1: the workshop's `flaky` hasher
+# (healthy, answers its probes, fails some work) for the rollout analysis.
+HASHER_ERROR_SHARE = env_float("HASHER_ERROR_SHARE", 0.0, maximum=1.0)
 
 # --- Metrics -------------------------------------------------------------
 # The image's own version (deploy/Dockerfile sets it per target: 1.0, 1.1,
@@ -287,6 +290,12 @@ VERSION = env_str("DOCKERCOINS_VERSION", "dev") or "dev"
 # Where the worker and the controller serve /metrics (the HTTP roles serve it
 # on their own port 80); 0 turns it off.
 METRICS_PORT = env_int("METRICS_PORT", 9100, minimum=0)
+# Where the rollout analysis reads its measurements (rollouts.analysis): the
+# stack's Prometheus, by its service name inside the stack; on a manager node
+# outside it (`rollout apply --wait`), its published port.
+PROMETHEUS_URL = env_str("PROMETHEUS_URL", "http://prometheus:9090")
+# Seconds one query may take before the measurement is an Error.
+PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0, minimum=0.1)
 
 # --- Rollouts ------------------------------------------------------------
 # The stack whose services the admin manages (`docker stack deploy ... NAME`).

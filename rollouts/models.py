@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import models
 
 from rollouts.spec.choices import (
+    AnalysisMode,
+    AnalysisTemplate,
     DeadlineAction,
     FailureAction,
     Mode,
@@ -73,6 +75,20 @@ class Service(models.Model):
         null=True,
         blank=True,
         help_text="seconds new tasks must stay up; empty = the update monitor",
+    )
+    # The canary step and its analysis (rollouts.spec.fields: "canary" onwards).
+    canary = models.PositiveIntegerField(default=0, help_text="0 = no canary step")
+    analysis_template = models.CharField(
+        max_length=32, choices=AnalysisTemplate.choices, default=AnalysisTemplate.AUTO
+    )
+    analysis_threshold = models.FloatField(default=0.2)
+    analysis_interval = models.FloatField(default=30, help_text="seconds")
+    analysis_count = models.PositiveIntegerField(default=2)
+    analysis_failure_limit = models.PositiveIntegerField(default=0)
+    analysis_inconclusive_limit = models.PositiveIntegerField(default=0)
+    analysis_min_samples = models.PositiveIntegerField(default=3)
+    analysis_mode = models.CharField(
+        max_length=16, choices=AnalysisMode.choices, default=AnalysisMode.ACT
     )
 
     # What we last wrote to the swarm (the engine's Spec as read right after our
@@ -239,6 +255,21 @@ class Rollout(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The canary step (rollouts.control.canary): "" (none), "holding" (the
+    # engine waits after the canary batch while the analysis runs), "promoted",
+    # "dry-run" (measured, never held). The old version is the baseline.
+    canary_state = models.CharField(max_length=16, blank=True)
+    baseline_version = models.CharField(max_length=128, blank=True)
+    # An operator's promotion of a held rollout, carried out by its driver.
+    promote_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    promote_requested_at = models.DateTimeField(null=True, blank=True)
+    promote_cause = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-requested_at", "-id"]
@@ -264,6 +295,35 @@ class RolloutEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.kind}: {self.message}"
+
+
+class AnalysisMeasurement(models.Model):
+    """One measurement of a rollout's analysis (rollouts.analysis.rules), stored
+    with its figures so the verdict can be explained and drawn afterwards."""
+
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="measurements"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    template = models.CharField(max_length=32)
+    # Argo Rollouts' words: Successful, Failed, Inconclusive, Error.
+    phase = models.CharField(max_length=16)
+    # Per task, in the template's unit; None when there was no data.
+    value = models.FloatField(null=True, blank=True)
+    baseline = models.FloatField(null=True, blank=True)
+    limit = models.FloatField(null=True, blank=True)
+    new_version = models.CharField(max_length=128, blank=True)
+    old_version = models.CharField(max_length=128, blank=True)
+    new_tasks = models.PositiveIntegerField(default=0)
+    old_tasks = models.PositiveIntegerField(default=0)
+    dry_run = models.BooleanField(default=False)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.phase}: {self.message}"
 
 
 class KnownImage(models.Model):

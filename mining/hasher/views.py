@@ -6,6 +6,7 @@ MAX_BODY bytes, else 413.
 """
 
 import hashlib
+import random
 import socket
 import time
 
@@ -48,6 +49,10 @@ def index(request: HttpRequest) -> HttpResponse:
         return _bad_request("empty body: POST the bytes to hash")
     if settings.HASHER_DELAY:
         time.sleep(settings.HASHER_DELAY)
+    if settings.HASHER_ERROR_SHARE and random.random() < settings.HASHER_ERROR_SHARE:  # noqa: S311 (not security)
+        return HttpResponse(
+            "flaky: failed on purpose\n", status=500, content_type="text/plain"
+        )
     digest = hashlib.sha256(body).hexdigest()
     return _sized(HttpResponse(digest, content_type="text/plain"))
 

@@ -1,5 +1,5 @@
-"""The rollout actions (apply now, roll back, undo, scale, abort, adopt, re-apply)
-behind the admin.
+"""The rollout actions (apply now, roll back, undo, scale, abort, promote, adopt,
+re-apply) behind the admin.
 
 Each one is a form plus a call into `rollouts.records.requests`, the same functions
 `manage.py rollout` uses; the admin never writes rollout rows itself.
@@ -46,6 +46,12 @@ def _undo(service: Service, user: User, data: dict[str, Any]) -> Rollout:
 
 def _abort(service: Service, user: User, data: dict[str, Any]) -> Rollout:
     return requests.rollout_abort(
+        service=service, user=user, cause=data["change_cause"]
+    )
+
+
+def _promote(service: Service, user: User, data: dict[str, Any]) -> Rollout:
+    return requests.rollout_promote(
         service=service, user=user, cause=data["change_cause"]
     )
 
@@ -150,6 +156,17 @@ OPERATIONS = {
             needs_active=True,
         ),
         Operation(
+            "promote",
+            "promote_canary",
+            "Promote the held canary…",
+            "Promote canary",
+            "Let a held canary's update go on now, whatever its analysis says, "
+            "recorded with who and why (docs/analysis.md).",
+            CauseForm,
+            _promote,
+            needs_active=True,
+        ),
+        Operation(
             "adopt",
             "adopt_live",
             "Adopt what runs (drift)…",
@@ -175,6 +192,11 @@ OPERATIONS = {
 def queued_message(rollout: Rollout | None) -> str:
     if rollout is None:
         return "Adopted what runs as a new revision; nothing was sent to the swarm."
+    if rollout.promote_requested_at and not rollout.is_final:
+        return (
+            f"Rollout #{rollout.pk} of {rollout.service.name} will be promoted by "
+            "its driver at its next step."
+        )
     if rollout.state == RolloutState.ABORTED:
         return f"Rollout #{rollout.pk} of {rollout.service.name} {rollout.reason}"
     return (

@@ -33,7 +33,7 @@ from rollouts.admin.operations import OPERATIONS, queued_message
 from rollouts.models import ACTIVE_STATES, Rollout, Service
 from rollouts.records import describe, selectors
 from rollouts.spec.drift import describe_drift, service_drift
-from rollouts.spec.fields import policy_fields
+from rollouts.spec.fields import FIELDS, policy_fields
 from rollouts.spec.specs import short_image
 
 RECENT_ROLLOUTS = 5
@@ -82,6 +82,18 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         (
             "Progress deadline and stability",
             {"fields": ("progress_deadline", "deadline_action", "stable_for")},
+        ),
+        (
+            "Canary and analysis",
+            {
+                "description": "Replace the canary tasks first and hold the rest "
+                "while the new version is measured against the old one "
+                "(Prometheus); promote on pass, roll back on failure, hold when "
+                "inconclusive.",
+                "fields": [
+                    f.name for f in FIELDS if f.name.startswith(("canary", "analysis_"))
+                ],
+            },
         ),
         ("This change", {"fields": ("change_cause",)}),
     ]

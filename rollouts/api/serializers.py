@@ -5,7 +5,13 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from rollouts.models import Revision, Rollout, RolloutEvent, Service
+from rollouts.models import (
+    AnalysisMeasurement,
+    Revision,
+    Rollout,
+    RolloutEvent,
+    Service,
+)
 from rollouts.spec.drift import service_drift
 from rollouts.spec.fields import (
     CHOICE,
@@ -185,3 +191,25 @@ class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RolloutEvent
         fields = ("at", "kind", "message")
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    """One analysis measurement (rollouts.analysis.rules): per task, in the
+    template's unit; value, baseline and limit are null when there was no data."""
+
+    class Meta:
+        model = AnalysisMeasurement
+        fields = (
+            "at",
+            "template",
+            "phase",
+            "value",
+            "baseline",
+            "limit",
+            "new_version",
+            "old_version",
+            "new_tasks",
+            "old_tasks",
+            "dry_run",
+            "message",
+        )

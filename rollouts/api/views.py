@@ -27,6 +27,7 @@ from rollouts.api.serializers import (
     EventSerializer,
     FailureSerializer,
     LiveSerializer,
+    MeasurementSerializer,
     ProgressSerializer,
     RevisionSerializer,
     RolloutSummarySerializer,
@@ -194,6 +195,7 @@ class RolloutDetailApi(StaffApi):
     @extend_schema_serializer(component_name="RolloutDetail")
     class OutputSerializer(RolloutOutput):
         events = EventSerializer(many=True)
+        measurements = MeasurementSerializer(many=True)
         tasks = SlotSerializer(source="service.live_tasks", many=True)
         failures = FailureSerializer(many=True)
 
@@ -203,7 +205,10 @@ class RolloutDetailApi(StaffApi):
                 "recreate_confirmed",
                 "applied_at",
                 "failures",
+                "canary_state",
+                "baseline_version",
                 "events",
+                "measurements",
                 "tasks",
             )
 
@@ -211,7 +216,7 @@ class RolloutDetailApi(StaffApi):
     def get(self, request: Request, rollout: str) -> Response:
         rollouts = Rollout.objects.select_related(
             "service", "revision", "requested_by"
-        ).prefetch_related("events")
+        ).prefetch_related("events", "measurements")
         try:
             found = rollouts.filter(pk=parse_id(rollout)).first()
         except ParseError:

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from rollouts.control import identity, watcher
+from rollouts.control import canary, identity, watcher
 from rollouts.control.rollback import rollback_refusal
 from rollouts.engine.client import (
     OutOfSequence,
@@ -279,13 +279,35 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
             f"{live.id[:12]} removed, {new.id[:12]} created): {summary}",
         )
     else:
+        old_tag = str(desired_from_spec(live.spec).get("tag") or "")
+        step = canary.plan(service, desired, old_tag)
+        written = (
+            canary.held(desired, service.canary) if step == canary.HOLDING else desired
+        )
 
         def change(spec: dict[str, Any]) -> dict[str, Any]:
-            new = apply_desired(spec, desired, image)
+            new = apply_desired(spec, written, image)
             return identity.forced(new) if force else new
 
         write_update(client, service.name, change)
         event(rollout, "info", f"updated: {summary or 'no change to the swarm spec'}")
+        if step:
+            rollout.canary_state, rollout.baseline_version = step, old_tag
+            Rollout.objects.filter(pk=rollout.pk).update(
+                canary_state=step, baseline_version=old_tag
+            )
+            held = (
+                f"{service.canary} canary task(s) first, the rest held while"
+                if step == canary.HOLDING
+                else "dry run: the update runs through while"
+            )
+            event(
+                rollout,
+                "analysis",
+                f"{held} {service.analysis_template} analysis compares "
+                f"{desired['tag']} with {old_tag} every "
+                f"{service.analysis_interval:g}s",
+            )
     return applied_at
 
 
@@ -338,7 +360,7 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         raise
     reachable(rollout)
     if decision is None:
-        return False
+        return _canary_step(rollout, client)
     if not decision.rollback:
         finish(rollout, decision.state, decision.reason)
         return True
@@ -346,8 +368,33 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
     return True
 
 
+def _canary_step(rollout: Rollout, client: SwarmClient) -> bool:
+    """The canary step's look (rollouts.control.canary), and its action carried
+    out: promotion (our write, recorded as the applied spec) or the engine's
+    rollback; True once the rollout is final."""
+    action, why = canary.step(rollout, client, timezone.now())
+    if action == canary.PROMOTE:
+        write_update(client, rollout.service.name, canary.normal_policy(rollout))
+        canary.promoted(rollout, _read_back(rollout, client), why)
+    elif action == canary.ROLL_BACK:
+        _deadline_rollback(
+            rollout,
+            why,
+            client,
+            f"analysis of rollout #{rollout.pk} failed",
+            state=RolloutState.ROLLED_BACK,
+        )
+        return True
+    return False
+
+
 def _deadline_rollback(
-    rollout: Rollout, reason: str, client: SwarmClient, cause: str = ""
+    rollout: Rollout,
+    reason: str,
+    client: SwarmClient,
+    cause: str = "",
+    *,
+    state: str = RolloutState.FAILED,
 ) -> None:
     try:
         applied_at = client.engine_time()
@@ -368,8 +415,4 @@ def _deadline_rollback(
             lease_until=now + LEASE,
         )
         event(follow_up, "state", f"watching the engine rollback after #{rollout.pk}")
-        finish(
-            rollout,
-            RolloutState.FAILED,
-            f"{reason}; rolling back (rollout #{follow_up.pk})",
-        )
+        finish(rollout, state, f"{reason}; rolling back (rollout #{follow_up.pk})")

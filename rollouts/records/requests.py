@@ -267,6 +267,32 @@ def rollout_abort(*, service: Service, user: User, cause: str) -> Rollout:
 
 
 @transaction.atomic
+def rollout_promote(*, service: Service, user: User, cause: str) -> Rollout:
+    """Promote the service's held canary: the rest of the update goes ahead
+    whatever the analysis says, recording who and why.
+
+    Database only: the rollout's driver writes the normal update policy at its
+    next step (rollouts.control.canary). Raises ValidationError without a cause
+    or without a held rollout.
+    """
+    _need_cause(cause)
+    active = rollout_active_for(service=service)
+    if active is None or active.canary_state != "holding":
+        raise ValidationError(
+            {NON_FIELD_ERRORS: f"{service.name} has no held canary to promote"}
+        )
+    who = getattr(user, "username", None) or "the command line"
+    Rollout.objects.filter(pk=active.pk).update(
+        promote_requested_by=user,
+        promote_requested_at=timezone.now(),
+        promote_cause=cause.strip()[:500],
+    )
+    active.refresh_from_db()
+    event(active, "info", f"promotion asked by {who}: {cause.strip()}")
+    return active
+
+
+@transaction.atomic
 def service_adopt(*, service: Service, user: User, change_cause: str = "") -> Revision:
     """Take what runs as the new desired spec and last-applied spec (a revision,
     no rollout): the operator's way to accept drift."""

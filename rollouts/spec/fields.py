@@ -24,7 +24,14 @@ from typing import Any
 from django.db import models
 
 from dockercoins import numbers
-from rollouts.spec.choices import DeadlineAction, FailureAction, Mode, Order
+from rollouts.spec.choices import (
+    AnalysisMode,
+    AnalysisTemplate,
+    DeadlineAction,
+    FailureAction,
+    Mode,
+    Order,
+)
 from rollouts.spec.choices import RollbackFailureAction as RollbackAction
 
 MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
@@ -422,6 +429,117 @@ FIELDS: tuple[SpecField, ...] = (
         maximum=MAX_DURATION,
         swarm=False,
         optional=True,  # None: the update monitor window (rollouts.control.outcome)
+    ),
+    *(  # The canary step and its analysis (rollouts.analysis; docs/analysis.md).
+        SpecField(
+            "canary",
+            COUNT,
+            "canary tasks",
+            "Tasks replaced first, the rest held while the analysis runs; "
+            "0 = no canary step (the update runs through).",
+            0,
+            "canary",
+            "N",
+            maximum=MAX_COUNT,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_template",
+            CHOICE,
+            "analysis",
+            "What judges the new version against the old one: auto = the role's "
+            "template (worker hash rate, rng latency, hasher errors), off = none.",
+            AnalysisTemplate.AUTO,
+            "analysis",
+            _choices(AnalysisTemplate),
+            choices=AnalysisTemplate,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_threshold",
+            RATIO,
+            "analysis threshold",
+            "How much worse than the old version's tasks the new ones may be, "
+            "0 to 1 (0.2: hash rate at least 0.8 times the old tasks', latency "
+            "at most 1.2 times; error share at most 0.02 above the old tasks').",
+            0.2,
+            "analysis-threshold",
+            "0..1",
+            maximum=1,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_interval",
+            DURATION,
+            "analysis interval",
+            "Time between measurements, and the window each one covers, e.g. 30s.",
+            30.0,
+            "analysis-interval",
+            "DURATION",
+            minimum=1,
+            maximum=MAX_DURATION,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_count",
+            COUNT,
+            "analysis count",
+            "Successful measurements needed to promote.",
+            2,
+            "analysis-count",
+            "N",
+            minimum=1,
+            maximum=MAX_COUNT,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_failure_limit",
+            COUNT,
+            "analysis failure limit",
+            "Failed measurements tolerated; one more rolls back (0: the first).",
+            0,
+            "analysis-failure-limit",
+            "N",
+            maximum=MAX_COUNT,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_inconclusive_limit",
+            COUNT,
+            "analysis inconclusive limit",
+            "Inconclusive measurements (no data, too few samples, no old task) "
+            "after which the rollout stays held for an operator; 0 = hold forever.",
+            0,
+            "analysis-inconclusive-limit",
+            "N",
+            maximum=MAX_COUNT,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_min_samples",
+            COUNT,
+            "analysis minimum samples",
+            "What no data means: fewer samples than this per version in the "
+            "window is inconclusive, never a pass or a failure.",
+            3,
+            "analysis-min-samples",
+            "N",
+            minimum=1,
+            maximum=MAX_COUNT,
+            swarm=False,
+        ),
+        SpecField(
+            "analysis_mode",
+            CHOICE,
+            "analysis mode",
+            "act: promote on pass, roll back on failure; dry-run: record the "
+            "measurements and let the update run through.",
+            AnalysisMode.ACT,
+            "analysis-mode",
+            _choices(AnalysisMode),
+            choices=AnalysisMode,
+            swarm=False,
+        ),
     ),
 )
 

@@ -26,7 +26,7 @@ def python(docker_client, tag: str, code: str) -> str:
     return run(docker_client, tag, "python", "-c", setup + code).strip()
 
 
-@pytest.mark.parametrize("tag", ["1.0", "1.1", "bugged"])
+@pytest.mark.parametrize("tag", ["1.0", "1.1", "bugged", "slow", "flaky"])
 def test_every_tag_runs_as_an_unprivileged_user(docker_client, tag):
     assert run(docker_client, tag, "id", "-u").strip() == "10001"
 
@@ -39,6 +39,22 @@ def test_1_1_worker_sleeps_a_tenth_as_long(docker_client):
     code = "from django.conf import settings; print(settings.WORKER_DELAY)"
     assert python(docker_client, "1.0", code) == "0.1"
     assert python(docker_client, "1.1", code) == "0.01"
+
+
+def test_slow_worker_sleeps_ten_times_as_long_and_flaky_hasher_fails_a_tenth(
+    docker_client,
+):
+    # Healthy images that only the rollout analysis catches (docs/analysis.md).
+    delay = "from django.conf import settings; print(settings.WORKER_DELAY)"
+    share = "from django.conf import settings; print(settings.HASHER_ERROR_SHARE)"
+    version = "from django.conf import settings; print(settings.VERSION)"
+    assert python(docker_client, "slow", delay) == "1.0"
+    assert python(docker_client, "flaky", share) == "0.1"
+    assert python(docker_client, "1.0", share) == "0.0"
+    assert [python(docker_client, t, version) for t in ("slow", "flaky")] == [
+        "slow",
+        "flaky",
+    ]
 
 
 def test_bugged_worker_cannot_start(docker_client):

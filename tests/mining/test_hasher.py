@@ -122,3 +122,19 @@ def test_hasher_hashes_a_chunked_body_of_exactly_1_mib(pipeline):
     status, answer = post_chunked(pipeline.hasher_url, body)
 
     assert (status, answer.decode()) == (200, hashlib.sha256(body).hexdigest())
+
+
+def test_a_flaky_hasher_answers_its_share_of_hashes_500_and_its_probes_200(
+    client: Client, settings
+):
+    # The `flaky` image (HASHER_ERROR_SHARE=0.1): healthy to Swarm, caught by
+    # the rollout analysis' error share (docs/analysis.md).
+    settings.HASHER_ERROR_SHARE = 0.1
+    statuses = [post(client, b"x").status_code for _ in range(600)]
+    assert set(statuses) == {200, 500}
+    assert 20 <= statuses.count(500) <= 120  # 60 expected; far outside is a bug
+    assert client.get("/").status_code == 200
+    settings.HASHER_ERROR_SHARE = 1.0
+    assert post(client, b"x").status_code == 500
+    settings.HASHER_ERROR_SHARE = 0.0
+    assert post(client, b"x").status_code == 200

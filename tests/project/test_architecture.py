@@ -15,7 +15,8 @@ ALLOWED: dict[str, set[str]] = {
     "records": {"spec", "models"},
     "engine": {"spec", "models", "records"},
     "metrics": {"spec", "models"},
-    "control": {"spec", "models", "records", "engine", "metrics"},
+    "analysis": {"spec"},
+    "control": {"spec", "models", "records", "engine", "metrics", "analysis"},
     "admin": {"spec", "models", "records"},
     "api": {"spec", "models", "records"},
     "management": {"spec", "models", "records", "engine", "control"},
@@ -23,7 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "urls": {"api"},
 }
 WEBUI = ("spec", "models", "records", "admin", "api")
-CONTROLLER_ONLY = ("engine", "control", "metrics")
+CONTROLLER_ONLY = ("engine", "control", "metrics", "analysis")
 
 MODULES = module_graph("rollouts")
 PARTS = part_graph(MODULES)

@@ -144,6 +144,12 @@ class Command(BaseCommand):
         abort.add_argument("service", type=_service_name)
         abort.add_argument("--cause", required=True, help="why (recorded)")
         abort.add_argument("--user", help="attribute the abort to this Django user")
+        promote = sub.add_parser(
+            "promote", parents=[common], help="let a held canary's update go on"
+        )
+        promote.add_argument("service")
+        promote.add_argument("--cause", required=True, help="why (recorded)")
+        promote.add_argument("--user", help="attribute it to this Django user")
         adopt = sub.add_parser(
             "adopt", parents=[common], help="take what runs as the desired spec"
         )
@@ -363,6 +369,15 @@ class Command(BaseCommand):
             service=self.service(), user=self.user(), cause=self.options["cause"]
         )
         self.say(f"{rollout.service.name}: rollout #{rollout.pk} {rollout.reason}")
+
+    def do_promote(self) -> None:
+        rollout = requests.rollout_promote(
+            service=self.service(), user=self.user(), cause=self.options["cause"]
+        )
+        self.say(
+            f"{rollout.service.name}: rollout #{rollout.pk} will be promoted by its "
+            "driver at its next step"
+        )
 
     def do_adopt(self) -> None:
         revision = requests.service_adopt(

@@ -89,6 +89,10 @@ class Stack:
     def hasher_port(self) -> int:
         return int(self.env["HASHER_PORT"])
 
+    @property
+    def prometheus_port(self) -> int:
+        return int(self.env["PROMETHEUS_PORT"])
+
     def service(self, short: str) -> str:
         """The swarm service's full name: `worker` -> `<stack>_worker`."""
         return service_name(self.name, short)
@@ -96,6 +100,7 @@ class Stack:
     def url(self, short: str, path: str = "/") -> str:
         port = {"webui": self.webui_port, "rng": self.rng_port}
         port["hasher"] = self.hasher_port
+        port["prometheus"] = self.prometheus_port
         return f"http://127.0.0.1:{port[short]}{path}"
 
     def get(self, short: str, path: str = "/", *, data: bytes | None = None) -> Any:
@@ -144,12 +149,19 @@ class Stack:
 
 
 def new_stack(env: dict[str, str] | None = None, *, prefix: str = TEST_PREFIX) -> Stack:
-    """A Stack with a unique name and free ports; not deployed yet."""
-    webui, rng, hasher = free_ports(3)
+    """A Stack with a unique name and free ports; not deployed yet.
+
+    Without Prometheus unless `env` asks for it (PROMETHEUS_REPLICAS=1): most
+    tests never query it, and CI runs many stacks on two cores. `make up`
+    runs it (the stack file's default).
+    """
+    webui, rng, hasher, prometheus = free_ports(4)
     defaults = {
         "WEBUI_PORT": str(webui),
         "RNG_PORT": str(rng),
         "HASHER_PORT": str(hasher),
+        "PROMETHEUS_PORT": str(prometheus),
+        "PROMETHEUS_REPLICAS": "0",
     }
     merged = {**defaults, **(env or {})}
     return Stack(name=prefix + secrets.token_hex(4), env=merged)

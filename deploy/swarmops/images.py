@@ -3,9 +3,10 @@
 import os
 from collections.abc import Mapping
 
-# The app's tags deploy/build-images.sh builds: the workshop's two versions
-# and the seed's `bugged` one (its worker cannot start).
-APP_TAGS = ("1.0", "1.1", "bugged")
+# The app's tags deploy/build-images.sh builds: the workshop's two versions,
+# the seed's `bugged` one (its worker cannot start), and the canary step's
+# `slow` worker and `flaky` hasher (docs/analysis.md).
+APP_TAGS = ("1.0", "1.1", "bugged", "slow", "flaky")
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -3,9 +3,10 @@ with it (no live-restore), Swarm starts them again, the new controller takes
 the rollout over and ends it with its true outcome.
 
 This restarts the machine's dockerd, which every stack on it shares, so it
-runs only when asked: FAULTS_ENGINE_RESTART=1 (a machine whose engine nothing
-else uses). Not yet part of `make test`: its one run so far timed out reading
-the rollout back from the API before the restart (docs/faults.md).
+runs alone: marked `engine_restart`, it is skipped unless FAULTS_ENGINE_RESTART=1,
+and always under a pytest-xdist worker (something else runs beside it there).
+`make test` runs it in a second, serial phase once everything else is done:
+`FAULTS_ENGINE_RESTART=1 pytest -p no:xdist -m engine_restart`.
 """
 
 import os
@@ -24,10 +25,19 @@ from tests.faults.conftest import (
     recovered,
 )
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FAULTS_ENGINE_RESTART") != "1",
-    reason="restarts the shared dockerd: runs only with FAULTS_ENGINE_RESTART=1",
-)
+pytestmark = [
+    pytest.mark.engine_restart,
+    pytest.mark.skipif(
+        os.environ.get("FAULTS_ENGINE_RESTART") != "1",
+        reason="restarts the shared dockerd: runs only with FAULTS_ENGINE_RESTART=1 "
+        "(make test's second phase)",
+    ),
+    pytest.mark.skipif(
+        bool(os.environ.get("PYTEST_XDIST_WORKER")),
+        reason="restarts the shared dockerd: never beside other tests (run it "
+        "with -p no:xdist -m engine_restart)",
+    ),
+]
 
 
 def engine_answers() -> bool:

@@ -47,7 +47,9 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
     service = rollout.service
     try:
         svc = client.inspect(service.name)
-        tasks = client.tasks(svc.id)
+        # Every service's tasks: a task's end is judged with its node's others.
+        every = client.tasks()
+        tasks = [t for t in every if t.service_id == svc.id]
         swarm_nodes = client.nodes()
         nodes = client.node_names(swarm_nodes)
         engine_now = client.engine_time()
@@ -68,7 +70,7 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
             view.wrong_build = _wrong_build(rollout, view, client)
     with transaction.atomic():
         record_live(service, svc, tasks, nodes, now)
-        _record_tasks(rollout, view)
+        _record_tasks(rollout, view, every)
         _record_progress(rollout, view)
         _record_update_state(rollout, view)
         _record_unplaced(rollout, view)
@@ -194,9 +196,11 @@ def _describe(view: View, task: Task) -> str:
     )
 
 
-def _record_tasks(rollout: Rollout, view: View) -> None:
+def _record_tasks(rollout: Rollout, view: View, every: list[Task]) -> None:
     """One event per task state change; tasks older than our write start silently.
-    New tasks that ended are remembered in rollout.failures as first seen."""
+    New tasks that ended are remembered in rollout.failures as first seen,
+    except those that ended with their node's engine (`every`: all services'
+    tasks; rollouts.control.outcome.ended_with_its_node)."""
     seen = dict(rollout.seen_tasks or {})
     names = dict(rollout.task_names or {})
     now_seen = {}
@@ -229,10 +233,33 @@ def _record_tasks(rollout: Rollout, view: View) -> None:
         known=rollout.failures or [],
         name_of=view.task_name,
     )
+    found = [r for r in found if not _ended_with_its_node(rollout, view, r, every)]
     if found:
         rollout.failures = [*(rollout.failures or []), *found]
         for record in found:
             event(rollout, "error", f"failed: {describe_failure(record)}")
+
+
+def _ended_with_its_node(
+    rollout: Rollout, view: View, record: dict, every: list[Task]
+) -> bool:
+    """True (and said once in the events) when the task of `record` ended
+    because its node's engine stopped, not because of the new spec."""
+    task = next((t for t in view.tasks if t.id == record["task"]), None)
+    others = outcome.ended_with_its_node(task, every) if task else []
+    if not others:
+        return False
+    node = view.nodes.get(task.node_id, task.node_id[:12]) if task else "?"
+    services = len({t.service_id for t in others})
+    message = (
+        f"{record['slot']} {record['task'][:12]} ({record['image']}) ended with "
+        f"every task on {node}: {len(others)} task(s) of {services} other "
+        "service(s) ended at the same moment, so the node's engine stopped them "
+        "(a restart); not counted as a failure of the new spec"
+    )
+    if not rollout.events.filter(kind="info", message=message).exists():
+        event(rollout, "info", message)
+    return True
 
 
 def _record_progress(rollout: Rollout, view: View) -> None:

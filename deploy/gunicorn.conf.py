@@ -26,6 +26,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
 from typing import Any
 
@@ -73,11 +75,16 @@ _made_dirs: list[str] = []
 
 
 def on_starting(server: object) -> None:
-    # In the master, before any worker: a bad setting is one line and an exit,
-    # not a traceback per worker and a boot loop.
-    from dockercoins.startup import settings_or_exit
-
-    settings_or_exit("gunicorn")
+    # Before any worker: a bad setting is one line and an exit, not a traceback
+    # per worker and a boot loop. Checked in a child process: importing the
+    # settings here, in the master, would import Django's thread-locals before
+    # the gevent worker patches threading, and greenlets would then share one
+    # database connection ("DatabaseWrapper objects created in a thread can
+    # only be used in that same thread": every request a 500).
+    check = "from dockercoins.startup import settings_or_exit as c; c('gunicorn')"
+    done = subprocess.run([sys.executable, "-c", check], check=False)
+    if done.returncode:
+        raise SystemExit(done.returncode)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
         _made_dirs.append(made)

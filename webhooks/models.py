@@ -23,6 +23,8 @@ class EventType(models.TextChoices):
     ABORTED = "rollout.aborted", "aborted"
     DEADLINE_PASSED = "rollout.deadline_passed", "deadline passed"
     NODE_LOST = "rollout.node_lost", "node lost"
+    HELD = "rollout.held", "held (canary analysis inconclusive)"
+    PROMOTED = "rollout.promoted", "promoted (canary)"
 
 
 class Subscription(models.Model):

@@ -18,6 +18,9 @@ from webhooks.models import Delivery, EventType, Subscription
 from webhooks.payload import render, slack_body, standard_body
 
 NODE_EVENT = "node"  # rollouts.engine.nodes.NODE_EVENT
+# rollouts.control.canary's wording: the hold an operator must decide, and
+# the promotion (by the analysis or by `rollout promote`).
+HOLDING, PROMOTED = "holding", "promoted at "
 
 _FINAL = {
     RolloutState.COMPLETED: EventType.COMPLETED,
@@ -39,6 +42,13 @@ def event_type_of(event: RolloutEvent) -> str | None:
     """
     if event.kind == NODE_EVENT:
         return EventType.NODE_LOST
+    if event.kind == "analysis" and event.message.startswith(HOLDING):
+        # Every inconclusive measurement says "holding" again: only the first
+        # is news to a subscriber.
+        earlier = event.rollout.events.filter(
+            kind="analysis", message__startswith=HOLDING, pk__lt=event.pk
+        )
+        return None if earlier.exists() else EventType.HELD
     if event.kind != "state":
         return None
     state = event.rollout.state
@@ -46,6 +56,8 @@ def event_type_of(event: RolloutEvent) -> str | None:
         return EventType.QUEUED
     if event.message.startswith("applying (claimed"):
         return EventType.STARTED
+    if event.message.startswith(PROMOTED):
+        return EventType.PROMOTED
     final = _FINAL.get(RolloutState(state)) if state in _FINAL else None
     if final is None or not event.message.startswith(state):
         return None

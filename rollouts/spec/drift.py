@@ -186,17 +186,20 @@ def _policy_value(key: str, value: object) -> str:
 
 
 def _policy_rows(
-    label: str, old: dict[str, Any], new: dict[str, Any]
+    label: str, old: dict[str, Any] | None, new: dict[str, Any] | None
 ) -> list[tuple[str, str, str]]:
+    """One row per differing key; a policy one side has not set at all (the
+    engine's defaults, e.g. no RestartPolicy) shows its keys as "-"."""
     prefix = label.split()[0]
+    old, new = old or {}, new or {}
     return [
         (
             f"{prefix} {key.replace('_', ' ')}",
-            _policy_value(key, old[key]),
-            _policy_value(key, new[key]),
+            _policy_value(key, old.get(key)),
+            _policy_value(key, new.get(key)),
         )
-        for key in old
-        if old[key] != new[key]
+        for key in dict.fromkeys([*old, *new])
+        if old.get(key) != new.get(key)
     ]
 
 

@@ -84,3 +84,16 @@ def test_tasks_that_ended_after_a_rollout_are_listed_newest_first():
     assert recent_ends(live_tasks, since=since) == [
         "2 (dc:1.1) failed, exit 3 at 12:04:01"
     ]
+
+
+def test_a_policy_set_on_one_side_only_is_drift_in_words_not_a_crash():
+    from rollouts.spec.drift import spec_differences
+
+    ours = spec()
+    theirs = spec()
+    restart = {"Condition": "any", "Delay": 5000000000, "MaxAttempts": 0}
+    ours["TaskTemplate"].pop("RestartPolicy", None)
+    theirs["TaskTemplate"]["RestartPolicy"] = restart
+    rows = spec_differences(ours, theirs)
+    assert rows and all(label.startswith("restart ") for label, _, _ in rows)
+    assert all(old == "-" for _, old, _ in rows)

@@ -158,3 +158,20 @@ def test_a_slack_subscription_gets_one_line_of_text(subscription, worker):
 def test_a_bad_target_is_refused_when_saved(url, words):
     with pytest.raises(ValidationError, match=words):
         Subscription(name="x", url=url).full_clean()
+
+
+def test_a_canary_hold_is_one_event_and_its_promotion_another(subscription, worker):
+    rollout = change(worker)
+    event(rollout, "state", "applying (claimed by controller-1)")
+    event(rollout, "analysis", "inconclusive: 3 samples, 5 wanted")
+    for _ in range(3):  # every inconclusive measurement says it again
+        event(rollout, "analysis", "holding: the analysis is inconclusive (…)")
+    event(rollout, "state", "promoted at 06:58:01: promoted by alice")
+
+    types = list(Delivery.objects.order_by("id").values_list("event_type", flat=True))
+    assert types == [
+        EventType.QUEUED,
+        EventType.STARTED,
+        EventType.HELD,
+        EventType.PROMOTED,
+    ]

@@ -130,6 +130,11 @@ def pytest_report_header(config) -> str:
 SESSION_TIERS = ("multinode", "faults")
 
 
+# tryfirst: xdist's own hook turns the mark into the node id's group suffix,
+# and this conftest is registered before xdist's worker plugin, so without it
+# ours would run last and every test would be scheduled alone (seen in CI: a
+# module's ordered workshop split over two workers, two labs at once).
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
     if not config.pluginmanager.hasplugin("xdist"):
         return

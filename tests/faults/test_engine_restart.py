@@ -50,6 +50,16 @@ def engine_answers() -> bool:
     return done.returncode == 0 and done.stdout.strip() == "active"
 
 
+def host_engine_pid() -> int:
+    """The machine's own dockerd: the one in its default pid file. Never
+    `pidof dockerd`: a lab's engines (deploy/lab.sh) are dockerd processes too."""
+    with open("/var/run/docker.pid") as pidfile:
+        pid = int(pidfile.read().strip())
+    with open(f"/proc/{pid}/comm") as comm:
+        assert comm.read().strip() == "dockerd", f"pid {pid} is not dockerd"
+    return pid
+
+
 def restart_engine() -> None:
     """Restart dockerd as it was started: systemd's unit, or the same command
     line again (the README's `setsid dockerd ...`)."""
@@ -62,9 +72,7 @@ def restart_engine() -> None:
     ):
         subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=120)
         return
-    pid = int(subprocess.run(
-        ["pidof", "-s", "dockerd"], capture_output=True, text=True, check=True
-    ).stdout)  # fmt: skip
+    pid = host_engine_pid()
     with open(f"/proc/{pid}/cmdline", "rb") as raw:
         command = [part.decode() for part in raw.read().split(b"\0") if part]
     os.kill(pid, signal.SIGTERM)

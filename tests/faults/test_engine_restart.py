@@ -107,6 +107,8 @@ def test_an_engine_restart_mid_rollout_only_delays_the_verdict(healthy: Operator
     final = op.final(rollout["id"], timeout=300)
     recovered("engine restart, the rollout's verdict", time.monotonic() - restarted)
 
+    for event in final["events"]:  # pytest -s: what the restart looked like
+        print(f"  {event['at']} {event['message']}")
     assert final["state"] == "completed", final
     assert "3 of 3 tasks running" in final["reason"] and f":{tag}" in final["reason"]
     applied_once(op, final)

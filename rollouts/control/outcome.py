@@ -148,10 +148,18 @@ def not_yet_stable(
     return young
 
 
-def stopping(tasks: list[Task]) -> list[Task]:
+def stopping(
+    tasks: list[Task], *, down: set[str] | frozenset[str] = frozenset()
+) -> list[Task]:
     """Tasks told to stop (a scale-down, the old side of an update) that still
-    run: a rollout is not over while they do."""
-    return [t for t in tasks if not t.should_run and t.state in LIVE_STATES]
+    run: a rollout is not over while they do. Not those on a node that is
+    `down` (node ids): they were last heard running and can never report that
+    they stopped; Swarm has replaced them on the nodes that are up."""
+    return [
+        t
+        for t in tasks
+        if not t.should_run and t.state in LIVE_STATES and t.node_id not in down
+    ]
 
 
 def outside_changes(

@@ -63,7 +63,8 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         # A record from before specs were stored as meant names networks by
         # id; those of this deploy still resolve.
         rollout.applied_spec = meant_spec(rollout.applied_spec, svc.network_names)
-    view = _view(rollout, svc, tasks, nodes, engine_now)
+    down = {n.id for n in swarm_nodes if n.down}
+    view = _view(rollout, svc, tasks, nodes, engine_now, down)
     if view.converged and not view.young and rollout.revision is not None:
         view.image_moved = _image_moved(rollout, client)
         if not view.image_moved:
@@ -146,6 +147,7 @@ def _view(
     tasks: list[Task],
     nodes: dict[str, str],
     engine_now: datetime | None,
+    down: set[str] | None = None,
 ) -> View:
     want = svc.desired_tasks
     if want is None:
@@ -166,7 +168,9 @@ def _view(
     running = [t for t in current if t.running and t.fingerprint == svc.fingerprint]
     view.done = len(running)
     view.running = running
-    view.stopping = [view.task_name(t) for t in outcome.stopping(tasks)]
+    view.stopping = [
+        view.task_name(t) for t in outcome.stopping(tasks, down=down or set())
+    ]
     view.converged = view.done == want == len(current) and not view.stopping
     update, applied = svc.update, rollout.applied_at
     if update and update.started_at and applied and update.started_at >= applied:

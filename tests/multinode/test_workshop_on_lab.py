@@ -374,8 +374,11 @@ def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
     # replaces them on the nodes that stay up with the new spec, and its
     # updater skips those slots and goes on (rollouts/engine/nodes.py): the
     # rollout completes, with the loss in its events, and is never called
-    # stuck. A long update delay lets the swarm see the node down before the
+    # stuck (nor waits for the old task there to say it stopped: it never
+    # will). A long update delay lets the swarm see the node down before the
     # updater takes its next slot.
+    for node in CANDIDATES:  # as in the tests above; this one may run alone
+        _keep_singletons_off(lab, lab_stack, node)
     _spread_on_1_0(lab_stack)
     apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "30s")
     seen = {"running": 0}

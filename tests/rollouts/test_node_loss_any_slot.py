@@ -117,3 +117,33 @@ def test_a_rollout_whose_updater_waits_on_a_lost_node_fails_at_once(worker, engi
     assert "Way out: `rollout undo worker` puts the previous revision back" in (
         rollout.reason
     )
+
+
+@pytest.mark.django_db
+def test_a_node_lost_with_old_slots_only_completes_with_the_engine(worker, engine):
+    # Seen on the lab: node-2 held slot 2's old task, not reached yet. Swarm
+    # put a new task in its place on node-0 and completed its update; the old
+    # task was last heard "running" and, its node gone, never says it stopped.
+    rollout = requests.service_change(
+        service=worker, user=None, change_cause="1.1", tag="1.1"
+    )
+    assert driver.rollout_claim(rollout=rollout, owner="controller-a")
+    driver.rollout_apply(rollout=rollout, client=engine.client())
+    engine.tick()
+    svc = engine.service("dockercoins_worker")
+    slot2 = next(t for t in engine.task_list if t["Slot"] == 2)
+    slot2["NodeID"] = "node2"
+    slot2["DesiredState"] = "shutdown"  # the orchestrator's, Status still running
+    engine.replace_tasks(svc, "running")  # every slot on 1.1 on node-0
+    engine.set_update(svc, "completed", "update completed")
+    lost = {"ID": "node2", "Description": {"Hostname": "node-2"}}
+    engine.nodes = lambda: [NODE, {**lost, "Status": {"State": "down"}}]
+    engine.tick(60)  # past the stability window
+
+    assert driver.rollout_watch_step(rollout=rollout, client=engine.client())
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED, rollout.reason
+    assert "stuck" not in rollout.reason
+    messages = list(rollout.events.values_list("message", flat=True))
+    assert any(m.startswith("node node-2 ") and "went down" in m for m in messages)

@@ -61,9 +61,7 @@ def claim_due(busy: Collection[int] = ()) -> Delivery | None:
     those with a claimed delivery (another sender's in flight): one delivery
     per subscription at a time."""
     now = timezone.now()
-    in_flight = Delivery.objects.filter(claimed_until__gt=now).values(
-        "subscription_id"
-    )
+    in_flight = Delivery.objects.filter(claimed_until__gt=now).values("subscription_id")
     due = (
         Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))

@@ -69,7 +69,6 @@ def test_a_whole_number_variable_is_read(monkeypatch):
     assert env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1) == 12
 
 
-
 def test_a_list_of_seconds_is_read(monkeypatch):
     monkeypatch.setenv("WEBHOOK_BACKOFF", "1, 2.5,60")
     assert env_float_list("WEBHOOK_BACKOFF", (5,), 0.1, 3600) == (1.0, 2.5, 60.0)

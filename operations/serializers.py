@@ -116,6 +116,18 @@ class RefusalSerializer(serializers.Serializer):
     )
 
 
+class PausedSerializer(serializers.Serializer):
+    """409 before anything was queued: the service's failed update is paused
+    and this request would resume it (the same rule as the admin's and the
+    command's)."""
+
+    detail = serializers.CharField()
+    paused_update = serializers.BooleanField()
+    resume_with = serializers.DictField(
+        required=False, help_text='send this too to resume on purpose: {"resume": true}'
+    )
+
+
 class BusySerializer(serializers.Serializer):
     """409 before anything was queued: the service has a rollout in flight."""
 

@@ -4,6 +4,7 @@ rollouts service function the admin and `manage.py rollout` call.
 POST /api/rollouts/services/{service}/rollouts/   change desired fields, queue
 POST .../scale/ .../undo/ .../rollback/ .../reapply/   queue a rollout
 POST .../abort/    end the rollout in flight       POST .../adopt/   adopt drift
+POST .../promote/  let a held canary's update go on
 
 Those that queue a rollout accept `?wait=N` (rollouts.waiting) and an
 `Idempotency-Key` header (operations.idempotency).
@@ -36,6 +37,7 @@ from operations.serializers import (
     BusySerializer,
     ChangeOptions,
     DesiredChangeSerializer,
+    PausedSerializer,
     RefusalSerializer,
     RolloutResult,
     WaitSerializer,
@@ -99,7 +101,7 @@ _QUEUED_RESPONSES: dict[int, Any] = {
     202: RolloutResult,
     409: PolymorphicProxySerializer(
         component_name="RolloutEndedOrBusy",
-        serializers=[RolloutResult, BusySerializer],
+        serializers=[RolloutResult, BusySerializer, PausedSerializer],
         resource_type_field_name=None,
     ),
     422: RolloutResult,
@@ -173,9 +175,21 @@ class QueueingApi(ServiceOperationApi):
             body = {"detail": str(busy), "active_rollout": busy.active.pk}
             return Response(body, status=status.HTTP_409_CONFLICT)
         except DjangoValidationError as error:
+            if _paused(error):
+                return self.paused(error)
             return refusal(_django_messages(error))
         rollout = rollout_wait(rollout, seconds=wait.validated_data["wait"])
         return self.answer(request, rollout, replayed)
+
+    def paused(self, error: DjangoValidationError) -> Response:
+        """409: the service's failed update is paused, and this request would
+        resume it; how to resume on purpose when the operation can."""
+        detail = "; ".join(error.messages)
+        body: dict[str, Any] = {"detail": detail, "paused_update": True}
+        if "resume" in self.InputSerializer().fields:
+            body["detail"] += ' (send "resume": true to resume it on purpose)'
+            body["resume_with"] = {"resume": True}
+        return Response(body, status=status.HTTP_409_CONFLICT)
 
     @staticmethod
     def answer(request: Request, rollout: Rollout, replayed: bool) -> Response:
@@ -187,7 +201,13 @@ class QueueingApi(ServiceOperationApi):
 
 
 # The service's names for fields the API calls otherwise.
-_API_NAMES = {"recreate_confirmed": "confirm_recreate"}
+_API_NAMES = {"recreate_confirmed": "confirm_recreate", "resume_confirmed": "resume"}
+
+
+def _paused(error: DjangoValidationError) -> bool:
+    """Whether `error` is the paused-update refusal (records.requests.PAUSED)."""
+    found = getattr(error, "error_dict", {}).get("resume_confirmed", [])
+    return any(e.code == services.PAUSED for e in found)
 
 
 def _django_messages(error: DjangoValidationError) -> dict[str, list[str]]:
@@ -316,6 +336,7 @@ class ServiceReapplyApi(QueueingApi):
     @extend_schema_serializer(component_name="ReapplyRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=False)
+        resume = serializers.BooleanField(default=False)
 
     @queueing_schema("re-apply our current revision over drift", InputSerializer)
     def post(self, request: Request, service: str) -> Response:
@@ -323,24 +344,18 @@ class ServiceReapplyApi(QueueingApi):
 
     def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
         return services.service_reapply(
-            service=service, user=user, change_cause=data["change_cause"]
+            service=service,
+            user=user,
+            change_cause=data["change_cause"],
+            resume_confirmed=data["resume"],
         )
 
 
-class RolloutAbortApi(ServiceOperationApi):
-    """End the service's rollout in flight (recorded with who and why)."""
+class ActiveRolloutApi(ServiceOperationApi):
+    """An operation on the service's rollout in flight (abort, promote): it
+    answers 200 with that rollout; a retry with the same Idempotency-Key
+    answers it again."""
 
-    @extend_schema_serializer(component_name="AbortRequest")
-    class InputSerializer(serializers.Serializer):
-        change_cause = change_cause(required=True)
-
-    @extend_schema(
-        summary="abort the service's rollout in flight",
-        request=InputSerializer,
-        parameters=[_IDEMPOTENCY],
-        responses={200: RolloutResult, **_REFUSALS},
-        tags=["rollouts (write)"],
-    )
     def post(self, request: Request, service: str) -> Response:
         found = get_service(service)
         check_scope(request, found)
@@ -351,7 +366,8 @@ class RolloutAbortApi(ServiceOperationApi):
         key = idempotency.request_key(request)
 
         def perform() -> Rollout:
-            return self.perform(found, user, data)
+            rollout: Rollout = self.perform(found, user, data)
+            return rollout
 
         try:
             if key is None:
@@ -364,8 +380,50 @@ class RolloutAbortApi(ServiceOperationApi):
         response.status_code = status.HTTP_200_OK
         return response
 
+
+def active_schema(summary: str, request: Any) -> Callable[[F], F]:
+    return extend_schema(
+        summary=summary,
+        request=request,
+        parameters=[_IDEMPOTENCY],
+        responses={200: RolloutResult, **_REFUSALS},
+        tags=["rollouts (write)"],
+    )
+
+
+class RolloutAbortApi(ActiveRolloutApi):
+    """End the service's rollout in flight (recorded with who and why), a held
+    canary's too: the engine keeps its update waiting, so undo or roll back
+    next (docs/analysis.md)."""
+
+    @extend_schema_serializer(component_name="AbortRequest")
+    class InputSerializer(serializers.Serializer):
+        change_cause = change_cause(required=True)
+
+    @active_schema("abort the service's rollout in flight", InputSerializer)
+    def post(self, request: Request, service: str) -> Response:
+        return super().post(request, service)
+
     def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
         return services.rollout_abort(
+            service=service, user=user, cause=data["change_cause"]
+        )
+
+
+class RolloutPromoteApi(ActiveRolloutApi):
+    """Promote the service's held canary: the rest of the update goes ahead
+    whatever the analysis says (the admin's button, `rollout promote`)."""
+
+    @extend_schema_serializer(component_name="PromoteRequest")
+    class InputSerializer(serializers.Serializer):
+        change_cause = change_cause(required=True)
+
+    @active_schema("promote the service's held canary", InputSerializer)
+    def post(self, request: Request, service: str) -> Response:
+        return super().post(request, service)
+
+    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
+        return services.rollout_promote(
             service=service, user=user, cause=data["change_cause"]
         )
 

@@ -157,7 +157,7 @@ def rollout_events(stack: Stack, rollout: int) -> list[tuple[str, str]]:
     found = []
     for delivery in received(stack):
         body = json.loads(delivery["body"])
-        if body["data"].get("rollout", {}).get("id") == rollout:
+        if (body["data"].get("rollout") or {}).get("id") == rollout:
             found.append((delivery["headers"]["webhook-id"], body["type"]))
     return found
 

@@ -113,6 +113,10 @@ def test_a_slow_receiver_delays_only_its_own_deliveries(
     finally:
         dispatcher.close()
 
+    print(
+        f"other subscription served in {prompt:.2f} s; the slow one cut after "
+        f"{first.attempt_log.first().seconds:.2f} s"
+    )
     assert prompt < 1.0, f"the other subscription waited {prompt:.1f} s"
     assert [r["type"] for r in receiver.received] == [
         "rollout.queued",

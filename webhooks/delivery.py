@@ -85,9 +85,13 @@ def attempt(delivery: Delivery, post: Post = sender.post) -> Outcome:
     dispatcher's threads (the subscription was loaded with the claim)."""
     subscription = delivery.subscription
     body = delivery.body.encode()
-    signed = headers(subscription.secret, delivery.message_id, int(time.time()), body)
     started = time.monotonic()
     try:
+        # A secret saved before it was checked raises ValueError here: a
+        # failed attempt in the log, never a crash of the loop.
+        signed = headers(
+            subscription.secret, delivery.message_id, int(time.time()), body
+        )
         answer = post(subscription.url, body, signed, settings.WEBHOOK_TIMEOUT)
     except (sender.SendError, ValueError) as error:
         kind = type(error).__name__

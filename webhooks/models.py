@@ -9,7 +9,7 @@ same webhook-id, so a receiver drops a repeat by its id.
 from django.db import models
 
 from rollouts.models import Rollout, RolloutEvent, Service
-from webhooks.signing import new_secret
+from webhooks.signing import new_secret, validate_secret
 from webhooks.targets import validate_target
 
 
@@ -38,6 +38,7 @@ class Subscription(models.Model):
     secret = models.CharField(
         max_length=100,
         default=new_secret,
+        validators=[validate_secret],
         help_text="whsec_…: receivers verify the webhook-signature with it",
     )
     events = models.JSONField(

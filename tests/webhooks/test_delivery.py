@@ -14,7 +14,7 @@ from rollouts.models import RolloutState
 from rollouts.records import requests as services
 from rollouts.records.history import finish
 from webhooks.delivery import handle_one
-from webhooks.models import Delivery, DeliveryState
+from webhooks.models import Delivery, DeliveryState, Subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,3 +127,20 @@ def test_it_gives_up_after_the_retry_period(receiver, worker, settings):
 
     assert set(Delivery.objects.values_list("state", flat=True)) == {"gave_up"}
     assert not handle_one()
+
+
+def test_a_subscription_saved_with_a_bad_secret_is_a_failed_attempt_not_a_crash(
+    receiver, subscription, worker
+):
+    other = Subscription.objects.create(name="other", url=receiver.url)
+    Subscription.objects.filter(pk=other.pk).update(secret="notasecret")
+    release(worker)
+
+    call_command("webhooks", "deliver", "--once")
+
+    broken = Delivery.objects.filter(subscription=other)
+    assert set(broken.values_list("state", flat=True)) == {"pending"}
+    assert "ValueError: a secret is whsec_" in broken.first().attempt_log.get().error
+    fine = Delivery.objects.filter(subscription=subscription)
+    assert set(fine.values_list("state", flat=True)) == {"delivered"}
+    assert len(receiver.received) == 2  # the good subscription's, verified

@@ -37,9 +37,7 @@ def applied(worker, subscription) -> Service:
 def drift_deliveries() -> list[dict]:
     return [
         json.loads(d.body)
-        for d in Delivery.objects.filter(event_type=EventType.DRIFT_SEEN).order_by(
-            "id"
-        )
+        for d in Delivery.objects.filter(event_type=EventType.DRIFT_SEEN).order_by("id")
     ]
 
 

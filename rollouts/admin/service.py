@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
@@ -45,14 +46,14 @@ RECENT_REVISIONS = 10
 class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     form = ServiceChangeForm
     change_form_template = "admin/rollouts/service/change_form.html"
+    # Six narrow columns that wrap, so the list fits a 1366-pixel laptop
+    # beside the filters: desired and live image share one, the engine's
+    # update state, our active rollout and its progress another.
     list_display = (
         "name",
-        "desired_image",
-        "live_image_display",
+        "image_column",
         "tasks",
-        "update_state",
-        "progress",
-        "active_rollout",
+        "update_column",
         "drift",
         "observed",
     )
@@ -162,6 +163,24 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         return format_html(
             '<span class="rollouts-drift" title="{}">changed outside</span>', text
         )
+
+    @admin.display(description="image: desired, live", ordering="tag")
+    def image_column(self, service: Service) -> str:
+        return format_html(
+            '{}<br><span class="rollouts-quiet">live</span> {}',
+            self.desired_image(service),
+            self.live_image_display(service),
+        )
+
+    @admin.display(description="update, rollout", ordering="live_update_state")
+    def update_column(self, service: Service) -> str:
+        parts = [self.update_state(service)]
+        if _active(service) is not None:
+            parts.append(self.active_rollout(service))
+        progress = self.progress(service)
+        if progress != "—":
+            parts.append(format_html('<span class="nowrap">{}</span>', progress))
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
     @admin.display(description="tasks")
     def tasks(self, service: Service) -> str:

@@ -44,7 +44,7 @@ def phases_drawn(svg: str) -> list[str]:
     return re.findall(r'class="rollouts-measurement" data-phase="(\w+)"', svg)
 
 
-def test_a_failed_measurement_is_drawn_below_its_limit_and_the_verdict_says_rolled_back():
+def test_a_failed_measurement_is_drawn_below_its_limit_and_rolled_back():
     rollout = active_rollout(make_service(), state=RolloutState.ROLLED_BACK)
     measured(rollout, "Failed", 0.33)
 

@@ -149,7 +149,7 @@ class StatsApi(StatsView):
         return Response(self.OutputSerializer(selectors.dashboard()).data)
 
 
-class RolloutMarksSerializer(serializers.Serializer):
+class MarkedRolloutSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     service = serializers.CharField(help_text="worker, rng or hasher")
     kind = serializers.CharField(help_text="apply, or rollback (the engine's)")
@@ -172,10 +172,10 @@ class MarksApi(StatsView):
     """The rollouts of worker, rng and hasher that ran in the chart's window:
     when each started, was promoted (canary) and ended, and how."""
 
-    @extend_schema_serializer(component_name="RolloutMarks")
+    @extend_schema_serializer(component_name="ChartMarks")
     class OutputSerializer(serializers.Serializer):
         since = serializers.FloatField(help_text="unix time the window starts")
-        rollouts = RolloutMarksSerializer(many=True)
+        rollouts = MarkedRolloutSerializer(many=True)
 
     @extend_schema(
         summary="rollouts to mark on the chart",

@@ -132,9 +132,14 @@ def analysis_svg(
     parts.append(_legend())
     title = f"Analysis of rollout #{measurements[0].rollout_id}: {result.text}"
     return format_html(
+        # Its own size (an inline SVG sized 100% inside the admin's
+        # read-only field shrinks to the 300-pixel default); admin.css lets
+        # it narrow on a small screen.
         '<svg class="rollouts-analysis" role="img" viewBox="0 0 {} {}" '
-        'width="100%" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif" '
-        'font-size="12"><title>{}</title>{}</svg>',
+        'width="{}" height="{}" xmlns="http://www.w3.org/2000/svg" '
+        'font-family="sans-serif" font-size="12"><title>{}</title>{}</svg>',
+        WIDTH,
+        HEIGHT,
         WIDTH,
         HEIGHT,
         title,

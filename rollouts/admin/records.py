@@ -108,6 +108,9 @@ class RolloutAdmin(ReadOnlyAdmin):
     )
     inlines = [RolloutEventInline]
 
+    class Media:
+        css = {"all": ["rollouts/admin.css"]}
+
     @admin.display(description="state", ordering="state")
     def state_badge(self, rollout: Rollout) -> SafeString:
         return rollout_badge(rollout.state)

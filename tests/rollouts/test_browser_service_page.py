@@ -198,7 +198,7 @@ def test_the_rollout_page_draws_its_analysis_in_a_real_browser(page, live_server
     picture = page.locator("svg.rollouts-analysis")
     box = picture.bounding_box()
     assert box is not None and box["width"] > 500 and box["height"] > 150
-    assert "Verdict: Failed (1 passed, 1 failed, 1 inconclusive)" in page.inner_text(
+    assert "Verdict: Failed (1 passed, 1 failed, 1 inconclusive)" in page.text_content(
         "svg.rollouts-analysis .rollouts-verdict"
     )
     drawn = picture.locator("g.rollouts-measurement")

@@ -84,7 +84,7 @@ def test_the_admin_rolls_out_slow_and_the_pictures_show_its_rollback(stack, brow
         def verdict() -> str:
             page.goto(rollout_page)
             verdicts = page.locator("svg.rollouts-analysis .rollouts-verdict")
-            text = verdicts.inner_text() if verdicts.count() else ""
+            text = (verdicts.text_content() or "") if verdicts.count() else ""
             return text if "rolled back" in text else ""
 
         said = wait_until(verdict, timeout=240, interval=5, message="the verdict")

@@ -10,4 +10,6 @@ urlpatterns = [
     path("series/", views.SeriesApi.as_view(), name="series"),
     path("workers/", views.WorkersApi.as_view(), name="workers"),
     path("latency/", views.LatencyApi.as_view(), name="latency"),
+    path("marks/", views.MarksApi.as_view(), name="marks"),
+    path("versions/", views.VersionsApi.as_view(), name="versions"),
 ]

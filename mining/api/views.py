@@ -1,10 +1,15 @@
 """The read-only stats API: one APIView per figure, plus /api/stats/ with all.
 
 Public like the page itself (no authentication to run per request). When
-Redis is down every endpoint answers 503 {"detail": "..."}.
+Redis is down every Redis endpoint answers 503 {"detail": "..."}. The chart's
+rollout marks (/api/marks/) come from the database and its rate by version
+(/api/versions/) from Prometheus: each answers 503 on its own when its source
+is down, and the rest of the page keeps working.
 """
 
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
@@ -16,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockercoins.api import DetailSerializer
-from mining import selectors, store
+from mining import prometheus, selectors, stats, store
+from rollouts.records.timeline import rollout_marks
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,6 +33,12 @@ class RedisUnavailable(APIException):
     default_code = "redis_unavailable"
 
 
+class PrometheusDown(APIException):
+    status_code = 503
+    default_detail = "Prometheus is unavailable."
+    default_code = "prometheus_unavailable"
+
+
 class StatsView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
@@ -34,6 +46,8 @@ class StatsView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, store.StoreUnavailable):
             exc = RedisUnavailable(detail=str(exc))
+        elif isinstance(exc, prometheus.PrometheusUnavailable):
+            exc = PrometheusDown(detail=str(exc))
         return super().handle_exception(exc)
 
 
@@ -133,3 +147,75 @@ class StatsApi(StatsView):
     @stats_schema(OutputSerializer, "everything the page shows")
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(selectors.dashboard()).data)
+
+
+class MarkedRolloutSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    service = serializers.CharField(help_text="worker, rng or hasher")
+    kind = serializers.CharField(help_text="apply, or rollback (the engine's)")
+    state = serializers.CharField(
+        help_text="queued, applying, watching (running), or how it ended: "
+        "completed, rolled_back, failed, aborted, paused, superseded, cancelled"
+    )
+    version = serializers.CharField(help_text='the tag rolled out ("" for a rollback)')
+    baseline_version = serializers.CharField(
+        help_text="the tag it replaces, measured against (canary analysis)"
+    )
+    started = serializers.FloatField(help_text="unix time")
+    promoted = serializers.FloatField(
+        allow_null=True, help_text="unix time the canary was promoted"
+    )
+    finished = serializers.FloatField(allow_null=True, help_text="unix time")
+
+
+class MarksApi(StatsView):
+    """The rollouts of worker, rng and hasher that ran in the chart's window:
+    when each started, was promoted (canary) and ended, and how."""
+
+    @extend_schema_serializer(component_name="ChartMarks")
+    class OutputSerializer(serializers.Serializer):
+        since = serializers.FloatField(help_text="unix time the window starts")
+        rollouts = MarkedRolloutSerializer(many=True)
+
+    @extend_schema(
+        summary="rollouts to mark on the chart",
+        tags=["mining"],
+        responses={200: OutputSerializer, 503: DetailSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        since = time.time() - selectors.CHART_SECONDS - stats.SETTLE_SECONDS
+        moment = datetime.fromtimestamp(since, tz=UTC)
+        marks = rollout_marks(since=moment)
+        return Response(self.OutputSerializer({"since": since, "rollouts": marks}).data)
+
+
+class VersionRateSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    tasks = serializers.IntegerField(help_text="worker tasks of it now")
+    rates = serializers.ListField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="hashes/s at each step (null: no sample)",
+    )
+
+
+class VersionsApi(StatsView):
+    """The workers' hash rate by image version (Prometheus), for the chart
+    during a rollout."""
+
+    @extend_schema_serializer(component_name="RateByVersion")
+    class OutputSerializer(serializers.Serializer):
+        start = serializers.IntegerField(help_text="unix second of the first point")
+        step = serializers.IntegerField(help_text="seconds between points")
+        versions = VersionRateSerializer(many=True)
+
+    @extend_schema(
+        summary="hashes/s by worker version, last 300 s",
+        tags=["mining"],
+        responses={200: OutputSerializer, 503: DetailSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        end = stats.last_settled_second(time.time())
+        start = end - selectors.CHART_SECONDS + 1
+        versions = prometheus.rate_by_version(start=start, end=end)
+        answer = {"start": start, "step": prometheus.STEP_SECONDS, "versions": versions}
+        return Response(self.OutputSerializer(answer).data)

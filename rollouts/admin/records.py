@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from rollouts.admin.analysis_chart import analysis_svg, verdict
 from rollouts.admin.base import ReadOnlyAdmin, is_staff
 from rollouts.admin.display import rollout_badge, task_rows
 from rollouts.models import KnownImage, Revision, Rollout, RolloutEvent
@@ -90,6 +91,7 @@ class RolloutAdmin(ReadOnlyAdmin):
         "state_badge",
         "change_cause",
         "reason",
+        "analysis",
         "failed_tasks",
         "aborted_by",
         "update_state",
@@ -106,9 +108,22 @@ class RolloutAdmin(ReadOnlyAdmin):
     )
     inlines = [RolloutEventInline]
 
+    class Media:
+        css = {"all": ["rollouts/admin.css"]}
+
     @admin.display(description="state", ordering="state")
     def state_badge(self, rollout: Rollout) -> SafeString:
         return rollout_badge(rollout.state)
+
+    @admin.display(description="analysis")
+    def analysis(self, rollout: Rollout) -> SafeString | str:
+        # The picture says what happened; each measurement's message is its
+        # tooltip, and the events below keep the whole story.
+        measurements = list(rollout.measurements.order_by("at", "id"))
+        if not measurements:
+            return "— (no measurement: no canary step or no analysis)"
+        result = verdict(rollout, [m.phase for m in measurements])
+        return analysis_svg(measurements, result)
 
     @admin.display(description="failed new tasks")
     def failed_tasks(self, rollout: Rollout) -> str:

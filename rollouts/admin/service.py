@@ -16,7 +16,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from rollouts.admin.base import StaffAdmin, acting_user, can_apply
 from rollouts.admin.display import (
@@ -45,17 +46,19 @@ RECENT_REVISIONS = 10
 class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     form = ServiceChangeForm
     change_form_template = "admin/rollouts/service/change_form.html"
+    # Five narrow columns that wrap (at the stack's "_" and the tag's ":"),
+    # so the list fits a 1366-pixel laptop beside the admin's navigation and
+    # the filters: desired and live image share one; the engine's update
+    # state, our active rollout and its progress another; when the controller
+    # last looked and any drift a third.
     list_display = (
-        "name",
-        "desired_image",
-        "live_image_display",
+        "name_column",
+        "image_column",
         "tasks",
-        "update_state",
-        "progress",
-        "active_rollout",
-        "drift",
-        "observed",
+        "update_column",
+        "observed_column",
     )
+    list_display_links = ("name_column",)
     list_filter = ("stack", "mode", "live_update_state", "missing")
     search_fields = ("name", "short_name", "tag")
     readonly_fields = ("name", "stack", "swarm_id")
@@ -143,7 +146,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
 
     @admin.display(description="desired", ordering="tag")
     def desired_image(self, service: Service) -> str:
-        return service.image_ref
+        return _breakable(service.image_ref, ":")
 
     @admin.display(description="live", ordering="live_image")
     def live_image_display(self, service: Service) -> str:
@@ -151,7 +154,11 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         if not live:
             return "—"
         drift = "rollouts-drift" if live != service.image_ref else ""
-        return format_html('<span class="{}">{}</span>', drift, live)
+        return format_html('<span class="{}">{}</span>', drift, _breakable(live, ":"))
+
+    @admin.display(description="service", ordering="name")
+    def name_column(self, service: Service) -> str:
+        return _breakable(service.name, "_")
 
     @admin.display(description="drift")
     def drift(self, service: Service) -> str:
@@ -162,6 +169,31 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         return format_html(
             '<span class="rollouts-drift" title="{}">changed outside</span>', text
         )
+
+    @admin.display(description="image: desired, live", ordering="tag")
+    def image_column(self, service: Service) -> str:
+        return format_html(
+            '{}<br><span class="rollouts-quiet">live</span> {}',
+            self.desired_image(service),
+            self.live_image_display(service),
+        )
+
+    @admin.display(description="observed, drift", ordering="synced_at")
+    def observed_column(self, service: Service) -> str:
+        drift = self.drift(service)
+        if drift == "—":
+            return self.observed(service)
+        return format_html("{}<br>{}", self.observed(service), drift)
+
+    @admin.display(description="update, rollout", ordering="live_update_state")
+    def update_column(self, service: Service) -> str:
+        parts = [self.update_state(service)]
+        if _active(service) is not None:
+            parts.append(self.active_rollout(service))
+        progress = self.progress(service)
+        if progress != "—":
+            parts.append(format_html('<span class="nowrap">{}</span>', progress))
+        return format_html_join(mark_safe("<br>"), "{}", ((part,) for part in parts))
 
     @admin.display(description="tasks")
     def tasks(self, service: Service) -> str:
@@ -310,6 +342,16 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     def response_change(self, request: HttpRequest, obj: Service) -> HttpResponse:
         # Stay on the page: its live panel shows the rollout progressing.
         return redirect(reverse("admin:rollouts_service_change", args=[obj.pk]))
+
+
+def _breakable(text: str, after: str) -> str:
+    """`text` with a line-break opportunity after the first `after`
+    (dockercoins_<wbr>worker, dockercoins:<wbr>1.1): a narrow column wraps
+    there instead of running off the screen."""
+    head, sep, tail = text.partition(after)
+    if not sep:
+        return text
+    return format_html("{}<wbr>{}", head + sep, tail)
 
 
 def _active(service: Service) -> Rollout | None:

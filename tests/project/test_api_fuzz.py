@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
 from access.tokens import token_create
-from mining import probe
+from mining import probe, prometheus
 from operations import waiting
 from rollouts.models import Revision, RolloutEvent
 from tests.rollouts.admin_support import active_rollout, make_service
@@ -48,6 +48,9 @@ def quick_and_local(settings, redis_url, monkeypatch):
     # The stats endpoints would probe http://rng and http://hasher in the
     # background: there are none here.
     monkeypatch.setattr(probe, "refresh_in_background", lambda: None)
+    # No Prometheus either: /api/versions/ would answer its documented 503,
+    # which the fuzzer counts as a server error (tests/mining/test_chart_marks.py).
+    monkeypatch.setattr(prometheus, "rate_by_version", lambda *, start, end: [])
     # No controller runs here: a generated ?wait=900 would wait 900 s for
     # nothing. The wait itself is tested in tests/operations/test_waiting.py.
     real_wait = waiting.rollout_wait

@@ -60,8 +60,8 @@ def test_the_list_shows_images_tasks_progress_and_the_active_rollout(admin_clien
 
     html = admin_client.get(CHANGELIST).content.decode()
 
-    assert "dockercoins:1.1" in html  # desired
-    assert '<span class="rollouts-drift">dockercoins:1.0</span>' in html  # live
+    assert "dockercoins:<wbr>1.1" in html  # desired
+    assert '<span class="rollouts-drift">dockercoins:<wbr>1.0</span>' in html  # live
     assert ">7/10<" in html
     assert "4 of 10" in html
     assert f">#{rollout.pk}</a>" in html

@@ -9,6 +9,7 @@ from django.urls import reverse
 from rollouts.models import Rollout, Service
 from tests.browser import SCREENSHOTS, chromium
 from tests.rollouts.admin_support import active_rollout, known_images, make_service
+from tests.rollouts.test_admin_truth import live_spec
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -103,3 +104,106 @@ def test_an_operator_scales_from_the_change_page(page, live_server):
     assert "workshop step 2" in history
     shot = SCREENSHOTS / "rollouts-after-scale.png"
     page.screenshot(path=str(shot), full_page=True)
+
+
+def _log_in(browser, live_server, viewport: dict):
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", "pw-admin")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return context, page
+
+
+def test_the_service_list_fits_a_1366_pixel_laptop(page, browser, live_server):
+    # The widest rows there are: every column filled, long badges, drift.
+    for name, state in (
+        ("controller", "rollback_paused"),
+        ("worker", "rollback_completed"),
+        ("hasher", "updating"),
+        ("webui", "paused"),
+    ):
+        service = make_service(
+            name,
+            tag="1.1",
+            live_update_state=state,
+            live_update_message="update paused due to failure or early termination",
+            applied_spec=live_spec("dockercoins:1.0", 4),
+            live_spec=live_spec("dockercoins:1.0", 10),
+        )
+        active_rollout(service, tasks_done=4, tasks_total=10)
+    context, laptop = _log_in(browser, live_server, {"width": 1366, "height": 768})
+    try:
+        laptop.goto(f"{live_server.url}{reverse('admin:rollouts_service_changelist')}")
+        # The page does not scroll sideways, nor does the table inside its
+        # own scroll box (the admin's `.results { overflow-x: auto }`: the
+        # columns that did not fit were cut off there), with the admin's
+        # navigation open as it is by default.
+        widths = laptop.evaluate(
+            "() => { const r = document.querySelector('#changelist-form .results');"
+            " return {page: document.documentElement.scrollWidth - window.innerWidth,"
+            " table: r.scrollWidth - r.clientWidth,"
+            " nav: document.querySelector('#main').classList.contains('shifted')}; }"
+        )
+        right = laptop.evaluate(
+            "() => Math.max(...[...document.querySelectorAll('#result_list th')]"
+            ".map((th) => th.getBoundingClientRect().right))"
+        )
+        laptop.screenshot(path=str(SCREENSHOTS / "rollouts-service-list-1366.png"))
+        print(f"1366x768 service list: {widths}, last column ends at {right:.0f} px")
+        assert widths["nav"], "the navigation sidebar should be open (the default)"
+        assert widths["page"] <= 0 and widths["table"] <= 0, widths
+        assert right <= 1366
+        text = laptop.inner_text("#result_list")
+        # Every piece of the old columns is still there.
+        for piece in (
+            "dockercoins:1.1",
+            "live",
+            "4 of 10",
+            "watching",
+            "changed outside",
+        ):
+            assert piece in text, piece
+    finally:
+        context.close()
+
+
+def test_the_rollout_page_draws_its_analysis_in_a_real_browser(page, live_server):
+    service = make_service()
+    rollout = active_rollout(service, state="rolled_back", canary_state="")
+    for phase, value in (("Inconclusive", None), ("Successful", 3.0), ("Failed", 0.33)):
+        rollout.measurements.create(
+            template="worker-hash-rate",
+            phase=phase,
+            value=value,
+            baseline=3.3,
+            limit=2.64 if value is not None else None,
+            new_version="slow",
+            old_version="1.0",
+            message=f"{phase} measurement",
+        )
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text)
+        if "Content Security Policy" in message.text
+        else None,
+    )
+    url = reverse("admin:rollouts_rollout_change", args=[rollout.pk])
+    page.goto(f"{live_server.url}{url}")
+
+    picture = page.locator("svg.rollouts-analysis")
+    box = picture.bounding_box()
+    assert box is not None and box["width"] > 500 and box["height"] > 150
+    assert "Verdict: Failed (1 passed, 1 failed, 1 inconclusive)" in page.text_content(
+        "svg.rollouts-analysis .rollouts-verdict"
+    )
+    drawn = picture.locator("g.rollouts-measurement")
+    assert drawn.count() == 3
+    assert picture.locator(".rollouts-limit").count() == 2  # no limit without data
+    picture.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOTS / "rollouts-analysis.png"), full_page=True)
+    assert violations == []

@@ -1,0 +1,62 @@
+"""Loaded by every Python process started with bench/diag on PYTHONPATH (only
+bench/tails.py does): records each garbage collection inside the gunicorn
+workers, and can turn the collector off or freeze the start-up heap.
+
+TAILS_GC_DIR  a directory: each process writes <pid>.json there at exit, a
+              list of [unix time at the end, generation, seconds] per pass
+TAILS_GC      "off": gc.disable() (forks inherit it); "freeze": gc.freeze()
+              once gunicorn's worker has loaded the app (its start-up objects
+              are then never scanned again)
+"""
+
+import atexit
+import gc
+import json
+import os
+import time
+
+_DIR = os.environ.get("TAILS_GC_DIR", "")
+_MODE = os.environ.get("TAILS_GC", "")
+_passes: list[list[float]] = []
+_started: list[float] = [0.0]
+
+
+def _timed(phase: str, info: dict) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        _passes.append(
+            [time.time(), info["generation"], time.perf_counter() - _started[0]]
+        )
+
+
+def _write() -> None:
+    with open(os.path.join(_DIR, f"{os.getpid()}.json"), "w") as out:
+        json.dump(_passes, out)
+
+
+def _in_child() -> None:
+    _passes.clear()  # the parent's passes are the parent's
+
+
+if _DIR:
+    gc.callbacks.append(_timed)
+    atexit.register(_write)
+    os.register_at_fork(after_in_child=_in_child)
+
+if _MODE == "off":
+    gc.disable()
+elif _MODE == "freeze":
+    try:
+        from gunicorn.workers import base  # type: ignore[import-untyped]
+    except ImportError:
+        pass
+    else:
+        _load = base.Worker.load_wsgi
+
+        def load_wsgi(self) -> None:
+            _load(self)
+            gc.collect()
+            gc.freeze()
+
+        base.Worker.load_wsgi = load_wsgi

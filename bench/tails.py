@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Where the latency tail comes from: bench/pipeline.py's tail load (16
+keep-alive connections from wrk, loopback, every delay 0) on each endpoint,
+with one thing changed at a time.
+
+Endpoints: rng GET /32 (1 gunicorn worker), hasher POST of 32 bytes (2),
+webui GET /json (2), and bench/hello_wsgi.py (a do-nothing app: gunicorn and
+gevent alone) with rng's settings (1 worker) and the webui's (2).
+
+Variants, each on freshly started servers:
+- image:   deploy/gunicorn.conf.py as the image runs it;
+- gc-off:  Python's garbage collector off in the servers;
+- freeze:  gc.freeze() once a worker has loaded the app (its start-up heap is
+           never scanned again);
+- pinned:  the servers (and Redis) on CPU 0, wrk on CPU 1 (taskset);
+- workers: the other worker count (rng 2, the others 1).
+
+In every variant the servers record each garbage collection
+(bench/diag/sitecustomize.py): the passes of the oldest generation and the
+longest pause inside the measured seconds are printed with the figures. It
+prints and saves figures (bench/results/tails-*.json) and never asserts.
+
+    .venv/bin/python bench/tails.py [--seconds 8] [--variants image gc-off]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pipeline  # type: ignore[import-not-found]  # noqa: E402
+
+ROOT = pipeline.ROOT
+DIAG = ROOT / "bench" / "diag"
+HELLO = "hello_wsgi:application"
+# name: (role whose settings serve it, app, path, POST body bytes)
+ENDPOINTS = {
+    "rng /32": ("rng", "dockercoins.wsgi:application", "/32", 0),
+    "hasher": ("hasher", "dockercoins.wsgi:application", "/", pipeline.HASH_BYTES),
+    "webui /json": ("webui", "dockercoins.wsgi:application", "/json", 0),
+    "hello (1 worker)": ("rng", HELLO, "/", 0),
+    "hello (2 workers)": ("webui", HELLO, "/", 0),
+}
+VARIANTS = ("image", "gc-off", "freeze", "pinned", "workers")
+OTHER_WORKERS = {"rng": 2, "hasher": 1, "webui": 1}
+
+
+def measure(name: str, variant: str, options) -> dict:
+    role, app, path, body = ENDPOINTS[name]
+    gc_dir = Path(tempfile.mkdtemp(prefix="dockercoins-tails-gc-"))
+    env = {
+        "PYTHONPATH": str(DIAG),
+        "TAILS_GC_DIR": str(gc_dir),
+        "TAILS_GC": {"gc-off": "off", "freeze": "freeze"}.get(variant, ""),
+    }
+    server = ["taskset", "-c", "0"] if variant == "pinned" else []
+    client = ["taskset", "-c", "1"] if variant == "pinned" else []
+    extra = [f"--workers={OTHER_WORKERS[role]}"] if variant == "workers" else []
+    stack = pipeline.Stack()
+    try:
+        if role == "webui":
+            stack.start_redis()
+            if server:
+                os.sched_setaffinity(stack.roles["redis"], {0})
+        url = stack.serve(role, extra, app=app, env=env, prefix=server)
+        pipeline.warm_up(url, path, connections=options.connections, body_bytes=body)
+        started = time.time()
+        run = pipeline.run_load(
+            url,
+            path,
+            connections=options.connections,
+            seconds=options.seconds,
+            body_bytes=body,
+            prefix=client,
+        )
+        ended = time.time()
+    finally:
+        stack.stop()  # the workers write their GC records as they exit
+    passes = []
+    for record in gc_dir.glob("*.json"):
+        passes += [
+            p for p in json.loads(record.read_text()) if started <= p[0] <= ended
+        ]
+    shutil.rmtree(gc_dir, ignore_errors=True)
+    oldest = [p for p in passes if p[1] == 2]
+    return {
+        "endpoint": name,
+        "variant": variant,
+        **asdict(run),
+        "gc_passes": len(passes),
+        "gc_gen2_passes": len(oldest),
+        "gc_gen2_longest_ms": round(max((p[2] for p in oldest), default=0) * 1000, 1),
+        "gc_longest_ms": round(max((p[2] for p in passes), default=0) * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--endpoints", nargs="+", default=list(ENDPOINTS))
+    options = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/tails.py needs wrk (deploy/bootstrap.sh --bench)")
+    print(f"before: {pipeline.load()}")
+    rows = []
+    for name in options.endpoints:
+        print(f"\n{name}")
+        for variant in options.variants:
+            row = measure(name, variant, options)
+            rows.append(row)
+            print(
+                f"  {variant:8} {row['requests_per_second']:7.0f} req/s"
+                f"  p50 {row['p50_ms']:6.2f}  p99 {row['p99_ms']:6.2f}"
+                f"  p99.9 {row['p999_ms']:6.2f}  max {row['max_ms']:6.1f} ms"
+                f"  errors {row['errors']};  GC: {row['gc_passes']} passes,"
+                f" {row['gc_gen2_passes']} of the oldest generation (longest"
+                f" {row['gc_gen2_longest_ms']} ms), longest {row['gc_longest_ms']} ms",
+                flush=True,
+            )
+    print(f"\nafter: {pipeline.load()}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / time.strftime("tails-%Y%m%d-%H%M%S.json")
+    path.write_text(json.dumps({"options": vars(options), "rows": rows}, indent=2))
+    print(f"figures saved to {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

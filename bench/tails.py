@@ -13,7 +13,14 @@ Variants, each on freshly started servers:
 - freeze:  gc.freeze() once a worker has loaded the app (its start-up heap is
            never scanned again);
 - pinned:  the servers (and Redis) on CPU 0, wrk on CPU 1 (taskset);
-- workers: the other worker count (rng 2, the others 1).
+- workers: the other worker count (rng 2, the others 1);
+- wrk-1t:  wrk with one thread instead of two (less of the load generator
+           competing for the two cores).
+
+Beside the figures: the servers' worker processes' CPU and their time
+waiting for a CPU (/proc/PID/schedstat: runnable but not running), wrk's CPU,
+everyone else's CPU over the same seconds (/proc/stat), and how late each
+worker's event loop woke from 5 ms sleeps (bench/diag/sitecustomize.py).
 
 In every variant the servers record each garbage collection
 (bench/diag/sitecustomize.py): the passes of the oldest generation and the
@@ -48,7 +55,7 @@ ENDPOINTS = {
     "hello (1 worker)": ("rng", HELLO, "/", 0),
     "hello (2 workers)": ("webui", HELLO, "/", 0),
 }
-VARIANTS = ("image", "gc-off", "freeze", "pinned", "workers")
+VARIANTS = ("image", "gc-off", "freeze", "pinned", "workers", "wrk-1t")
 OTHER_WORKERS = {"rng": 2, "hasher": 1, "webui": 1}
 
 
@@ -71,6 +78,8 @@ def measure(name: str, variant: str, options) -> dict:
                 os.sched_setaffinity(stack.roles["redis"], {0})
         url = stack.serve(role, extra, app=app, env=env, prefix=server)
         pipeline.warm_up(url, path, connections=options.connections, body_bytes=body)
+        family = _family(stack.roles[role])
+        before = _machine(family)
         started = time.time()
         run = pipeline.run_load(
             url,
@@ -79,25 +88,70 @@ def measure(name: str, variant: str, options) -> dict:
             seconds=options.seconds,
             body_bytes=body,
             prefix=client,
+            threads=1 if variant == "wrk-1t" else None,
         )
         ended = time.time()
+        after = _machine(family)
     finally:
         stack.stop()  # the workers write their GC records as they exit
-    passes = []
+    passes: list[list[float]] = []
+    lags: list[list[float]] = []
     for record in gc_dir.glob("*.json"):
-        passes += [
-            p for p in json.loads(record.read_text()) if started <= p[0] <= ended
-        ]
+        rows = [p for p in json.loads(record.read_text()) if started <= p[0] <= ended]
+        (lags if record.name.endswith(".lag.json") else passes).extend(rows)
     shutil.rmtree(gc_dir, ignore_errors=True)
     oldest = [p for p in passes if p[1] == 2]
+    wall = ended - started
+    share = {k: round((after[k] - before[k]) / wall * 100) for k in after}
+    late = sorted(lag for _, lag in lags)
     return {
         "endpoint": name,
         "variant": variant,
         **asdict(run),
+        # percent of one CPU over the measured seconds
+        "server_cpu_pct": share["server_cpu"],
+        "server_waiting_pct": share["server_wait"],
+        "wrk_cpu_pct": share["children_cpu"],
+        "others_cpu_pct": share["busy"] - share["server_cpu"] - share["children_cpu"],
+        "loop_late_p99_ms": round(_pct(late, 0.99) * 1000, 1),
+        "loop_late_max_ms": round((late[-1] if late else 0) * 1000, 1),
         "gc_passes": len(passes),
         "gc_gen2_passes": len(oldest),
         "gc_gen2_longest_ms": round(max((p[2] for p in oldest), default=0) * 1000, 1),
         "gc_longest_ms": round(max((p[2] for p in passes), default=0) * 1000, 1),
+    }
+
+
+def _pct(ordered: list[float], share: float) -> float:
+    return ordered[min(int(len(ordered) * share), len(ordered) - 1)] if ordered else 0
+
+
+def _family(root: int) -> list[int]:
+    """The gunicorn master's worker processes."""
+    children = Path(f"/proc/{root}/task/{root}/children")
+    return [int(pid) for pid in children.read_text().split()]
+
+
+def _machine(workers: list[int]) -> dict[str, float]:
+    """Seconds so far: the workers' CPU and run-queue wait (schedstat), this
+    process's reaped children's CPU (wrk, once it returned), the machine's busy
+    CPU (/proc/stat, every CPU)."""
+    cpu = wait = 0.0
+    for pid in workers:
+        try:
+            on_cpu, waited, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+        except OSError:
+            continue
+        cpu, wait = cpu + int(on_cpu) / 1e9, wait + int(waited) / 1e9
+    times = os.times()
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return {
+        "server_cpu": cpu,
+        "server_wait": wait,
+        "children_cpu": times.children_user + times.children_system,
+        "busy": busy,
     }
 
 
@@ -124,6 +178,14 @@ def main() -> None:
                 f"  errors {row['errors']};  GC: {row['gc_passes']} passes,"
                 f" {row['gc_gen2_passes']} of the oldest generation (longest"
                 f" {row['gc_gen2_longest_ms']} ms), longest {row['gc_longest_ms']} ms",
+                flush=True,
+            )
+            print(
+                f"           CPU % of one core: server {row['server_cpu_pct']},"
+                f" server waiting for a CPU {row['server_waiting_pct']},"
+                f" wrk {row['wrk_cpu_pct']}, others {row['others_cpu_pct']};"
+                f" event loop late p99 {row['loop_late_p99_ms']} ms,"
+                f" max {row['loop_late_max_ms']} ms",
                 flush=True,
             )
     print(f"\nafter: {pipeline.load()}")

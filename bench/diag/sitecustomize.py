@@ -7,6 +7,11 @@ TAILS_GC_DIR  a directory: each process writes <pid>.json there at exit, a
 TAILS_GC      "off": gc.disable() (forks inherit it); "freeze": gc.freeze()
               once gunicorn's worker has loaded the app (its start-up objects
               are then never scanned again)
+
+With TAILS_GC_DIR set, a gunicorn worker also runs a probe greenlet that asks
+gevent for a 5 ms sleep over and over and records how late it wakes: the time
+the worker's event loop could not run (its process off the CPU, or one
+greenlet holding it). <pid>.lag.json: [unix time, seconds late] per wake.
 """
 
 import atexit
@@ -30,13 +35,30 @@ def _timed(phase: str, info: dict) -> None:
         )
 
 
+_lags: list[list[float]] = []
+PROBE_SECONDS = 0.005
+
+
 def _write() -> None:
     with open(os.path.join(_DIR, f"{os.getpid()}.json"), "w") as out:
         json.dump(_passes, out)
+    if _lags:
+        with open(os.path.join(_DIR, f"{os.getpid()}.lag.json"), "w") as out:
+            json.dump(_lags, out)
 
 
 def _in_child() -> None:
     _passes.clear()  # the parent's passes are the parent's
+
+
+def _probe() -> None:
+    import gevent  # type: ignore[import-untyped]
+
+    while True:
+        asked = time.perf_counter()
+        gevent.sleep(PROBE_SECONDS)
+        late = time.perf_counter() - asked - PROBE_SECONDS
+        _lags.append([time.time(), late])
 
 
 if _DIR:
@@ -46,7 +68,7 @@ if _DIR:
 
 if _MODE == "off":
     gc.disable()
-elif _MODE == "freeze":
+if _DIR:
     try:
         from gunicorn.workers import base  # type: ignore[import-untyped]
     except ImportError:
@@ -56,7 +78,12 @@ elif _MODE == "freeze":
 
         def load_wsgi(self) -> None:
             _load(self)
-            gc.collect()
-            gc.freeze()
+            if _MODE == "freeze":
+                gc.collect()
+                gc.freeze()
+            if "gevent" in type(self).__module__:
+                import gevent
+
+                gevent.spawn(_probe)
 
         base.Worker.load_wsgi = load_wsgi

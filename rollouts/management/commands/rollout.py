@@ -227,9 +227,11 @@ class Command(BaseCommand):
     def synced_all(self, names: list[str]) -> list[Service]:
         """synced() for several names at once (one sync); no names: every
         service of the stack that still exists."""
+        synced = False
         for name in names:
-            self.find(name)
-        self.sync()
+            synced = self.find(name) or synced
+        if not synced:  # a name unknown until now was synced by find()
+            self.sync()
         return [self.service(name) for name in names] or list(
             selectors.service_list(stack=self.stack).filter(missing=False)
         )
@@ -241,18 +243,21 @@ class Command(BaseCommand):
         user = self.user()
         self.run_rollouts([make(self.synced(), user)])
 
-    def find(self, name: str) -> Service:
-        """The service `name`, looked up in the database first and, when unknown
-        there, in the swarm (a `rollout sync`): with the engine unreachable, an
-        unknown name is still reported as unknown."""
+    def find(self, name: str) -> bool:
+        """Make sure the service `name` is known: looked up in the database
+        first and, when unknown there, in the swarm (a `rollout sync`, and then
+        True); Service.DoesNotExist when neither has it. With the engine
+        unreachable, an unknown name is still reported as unknown."""
         try:
-            return self.service(name)
+            self.service(name)
+            return False
         except Service.DoesNotExist as unknown:
             try:
                 self.sync()
             except SwarmUnreachable as error:
                 raise CommandError(f"{unknown} ({error})") from None
-            return self.service(name)
+            self.service(name)
+            return True
 
     def say(self, line: str = "") -> None:
         self.stdout.write(line)

@@ -9,6 +9,11 @@ gevent alone) with rng's settings (1 worker) and the webui's (2).
 
 Variants, each on freshly started servers:
 - image:   deploy/gunicorn.conf.py as the image runs it;
+- disk:    gunicorn's worker heartbeat files (worker_tmp_dir) and the
+           Prometheus samples' files (PROMETHEUS_MULTIPROC_DIR) in /tmp, on
+           disk outside a container, as before the image moved them to
+           /dev/shm (memory): a write to an mmap'd page the kernel is writing
+           back, or an fchmod behind a journal commit, stops the whole worker;
 - gc-off:  Python's garbage collector off in the servers;
 - freeze:  gc.freeze() once a worker has loaded the app (its start-up heap is
            never scanned again);
@@ -33,6 +38,7 @@ prints and saves figures (bench/results/tails-*.json) and never asserts.
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -55,7 +61,7 @@ ENDPOINTS = {
     "hello (1 worker)": ("rng", HELLO, "/", 0),
     "hello (2 workers)": ("webui", HELLO, "/", 0),
 }
-VARIANTS = ("image", "gc-off", "freeze", "pinned", "workers", "wrk-1t")
+VARIANTS = ("image", "disk", "gc-off", "freeze", "pinned", "workers", "wrk-1t")
 OTHER_WORKERS = {"rng": 2, "hasher": 1, "webui": 1}
 
 
@@ -70,6 +76,11 @@ def measure(name: str, variant: str, options) -> dict:
     server = ["taskset", "-c", "0"] if variant == "pinned" else []
     client = ["taskset", "-c", "1"] if variant == "pinned" else []
     extra = [f"--workers={OTHER_WORKERS[role]}"] if variant == "workers" else []
+    if variant == "disk":
+        extra.append("--worker-tmp-dir=/tmp")
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="dockercoins-tails-metrics-", dir="/tmp"
+        )
     stack = pipeline.Stack()
     try:
         if role == "webui":
@@ -100,6 +111,8 @@ def measure(name: str, variant: str, options) -> dict:
         rows = [p for p in json.loads(record.read_text()) if started <= p[0] <= ended]
         (lags if record.name.endswith(".lag.json") else passes).extend(rows)
     shutil.rmtree(gc_dir, ignore_errors=True)
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
     oldest = [p for p in passes if p[1] == 2]
     wall = ended - started
     share = {k: round((after[k] - before[k]) / wall * 100) for k in after}
@@ -113,6 +126,7 @@ def measure(name: str, variant: str, options) -> dict:
         "server_waiting_pct": share["server_wait"],
         "wrk_cpu_pct": share["children_cpu"],
         "others_cpu_pct": share["busy"] - share["server_cpu"] - share["children_cpu"],
+        "disk_busy_pct": share["disk_busy"],
         "loop_late_p99_ms": round(_pct(late, 0.99) * 1000, 1),
         "loop_late_max_ms": round((late[-1] if late else 0) * 1000, 1),
         "gc_passes": len(passes),
@@ -152,7 +166,18 @@ def _machine(workers: list[int]) -> dict[str, float]:
         "server_wait": wait,
         "children_cpu": times.children_user + times.children_system,
         "busy": busy,
+        "disk_busy": _disk_busy_seconds(),
     }
+
+
+def _disk_busy_seconds() -> float:
+    """Seconds the disks have had I/O in flight so far (/proc/diskstats)."""
+    total = 0.0
+    for line in Path("/proc/diskstats").read_text().splitlines():
+        fields = line.split()
+        if re.fullmatch(r"(sd|vd|xvd)[a-z]+|nvme\d+n\d+", fields[2]):
+            total += int(fields[12]) / 1000
+    return total
 
 
 def main() -> None:
@@ -184,6 +209,7 @@ def main() -> None:
                 f"           CPU % of one core: server {row['server_cpu_pct']},"
                 f" server waiting for a CPU {row['server_waiting_pct']},"
                 f" wrk {row['wrk_cpu_pct']}, others {row['others_cpu_pct']};"
+                f" disk busy {row['disk_busy_pct']}%;"
                 f" event loop late p99 {row['loop_late_p99_ms']} ms,"
                 f" max {row['loop_late_max_ms']} ms",
                 flush=True,

@@ -44,8 +44,25 @@ worker_connections = 1000
 # Seconds an idle keep-alive connection, or a request's headers, may take.
 keepalive = 15
 graceful_timeout = 10
-# The containers' root filesystem is read-only; /tmp is a tmpfs.
-worker_tmp_dir = "/tmp"
+
+
+def _memory_dir() -> str:
+    """Where the files a worker touches all the time live: /dev/shm, a tmpfs
+    wherever Linux runs (Docker mounts one in every container, the stack's
+    read-only ones too), else /tmp (a tmpfs in our stack, not on a host).
+
+    gunicorn's heartbeat is an fchmod of a file in worker_tmp_dir every
+    second, and prometheus_client writes its mmap'd sample files on every
+    request. On a disk-backed directory an fchmod waiting for a journal commit,
+    or a write to a page the kernel is writing back, stops the whole worker,
+    every connection it holds, for as long as the disk takes (gunicorn's FAQ,
+    "blocking os.fchmod"); bench/tails.py measures it (docs/performance.md).
+    """
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else "/tmp"
+
+
+worker_tmp_dir = _memory_dir()
 # Seconds a request body may stall between two reads (gunicorn bounds the
 # headers only, with `keepalive`): without it a client that announced 100
 # bytes and sent 3 held its connection for ever. BODY_TIMEOUT, whole seconds.
@@ -86,7 +103,9 @@ def on_starting(server: object) -> None:
     if done.returncode:
         raise SystemExit(done.returncode)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
+        made = tempfile.mkdtemp(
+            prefix=f"dockercoins-metrics-{_ROLE}-", dir=_memory_dir()
+        )
         _made_dirs.append(made)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
 

@@ -134,13 +134,35 @@ def pre_request(worker: object, req: object) -> None:
 
 def post_request(worker: object, req: Any, environ: object, resp: Any) -> None:
     sock = getattr(getattr(req, "unreader", None), "sock", None)
-    if sock is None or not _has_body(req):
-        return
-    if resp is not None and not resp.should_close():
-        _drain_or_hang_up(req, sock)
-    # Back to blocking between requests: gunicorn bounds that wait itself
-    # (keepalive), and a socket timeout there would log a traceback.
-    sock.settimeout(None)
+    if sock is not None and _has_body(req):
+        if resp is not None and not resp.should_close():
+            _drain_or_hang_up(req, sock)
+        # Back to blocking between requests: gunicorn bounds that wait itself
+        # (keepalive), and a socket timeout there would log a traceback.
+        sock.settimeout(None)
+    take_turns()
+
+
+def take_turns() -> None:
+    """Let the worker's other connections have their turn before this one's
+    next request.
+
+    gunicorn's gevent worker serves a keep-alive connection in one greenlet
+    that reads the next request as soon as it has answered. When the client
+    has already sent it (a fast client, on the other core), the read does not
+    block, so the greenlet never yields: it serves its own connection again
+    and again while the worker's other connections wait, their requests
+    unread. bench/tails.py measured the event loop of a worker with the CPU
+    to itself stalled 80-100 ms at p99, the same with a do-nothing app, and
+    the requests' p99 with it (docs/performance.md, "The tails").
+    gevent.sleep(0) yields to the hub, which runs the greenlets already
+    ready and polls the sockets within its switch interval (5 ms), so the
+    connections take turns; it costs a greenlet switch per request.
+    """
+    if worker_class == "gevent":
+        from gevent import sleep  # type: ignore[import-untyped]
+
+        sleep(0)
 
 
 def _has_body(req: Any) -> bool:

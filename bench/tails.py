@@ -9,6 +9,9 @@ gevent alone) with rng's settings (1 worker) and the webui's (2).
 
 Variants, each on freshly started servers:
 - image:   deploy/gunicorn.conf.py as the image runs it;
+- greedy:  no turn-taking (deploy/gunicorn.conf.py's take_turns off): a
+           keep-alive connection keeps its worker while its client answers
+           at once, as before the image took turns;
 - disk:    gunicorn's worker heartbeat files (worker_tmp_dir) and the
            Prometheus samples' files (PROMETHEUS_MULTIPROC_DIR) in /tmp, on
            disk outside a container, as before the image moved them to
@@ -61,7 +64,16 @@ ENDPOINTS = {
     "hello (1 worker)": ("rng", HELLO, "/", 0),
     "hello (2 workers)": ("webui", HELLO, "/", 0),
 }
-VARIANTS = ("image", "disk", "gc-off", "freeze", "pinned", "workers", "wrk-1t")
+VARIANTS = (
+    "image",
+    "greedy",
+    "disk",
+    "gc-off",
+    "freeze",
+    "pinned",
+    "workers",
+    "wrk-1t",
+)
 OTHER_WORKERS = {"rng": 2, "hasher": 1, "webui": 1}
 
 
@@ -72,6 +84,7 @@ def measure(name: str, variant: str, options) -> dict:
         "PYTHONPATH": str(DIAG),
         "TAILS_GC_DIR": str(gc_dir),
         "TAILS_GC": {"gc-off": "off", "freeze": "freeze"}.get(variant, ""),
+        "TAILS_GREEDY": "1" if variant == "greedy" else "",
     }
     server = ["taskset", "-c", "0"] if variant == "pinned" else []
     client = ["taskset", "-c", "1"] if variant == "pinned" else []

@@ -7,6 +7,9 @@ TAILS_GC_DIR  a directory: each process writes <pid>.json there at exit, a
 TAILS_GC      "off": gc.disable() (forks inherit it); "freeze": gc.freeze()
               once gunicorn's worker has loaded the app (its start-up objects
               are then never scanned again)
+TAILS_GREEDY  "1": deploy/gunicorn.conf.py's post_request no longer yields
+              after each request (take_turns): each keep-alive connection
+              keeps the worker for as long as its client answers at once
 
 With TAILS_GC_DIR set, a gunicorn worker also runs a probe greenlet that asks
 gevent for a 5 ms sleep over and over and records how late it wakes: the time
@@ -81,6 +84,8 @@ if _DIR:
             if _MODE == "freeze":
                 gc.collect()
                 gc.freeze()
+            if os.environ.get("TAILS_GREEDY") == "1":
+                self.cfg.post_request.__globals__["take_turns"] = lambda: None
             if "gevent" in type(self).__module__:
                 import gevent
 

@@ -9,7 +9,8 @@ TAILS_GC      "off": gc.disable() (forks inherit it); "freeze": gc.freeze()
               are then never scanned again)
 TAILS_GREEDY  "1": deploy/gunicorn.conf.py's post_request no longer yields
               after each request (take_turns): each keep-alive connection
-              keeps the worker for as long as its client answers at once
+              keeps the worker for as long as its client answers at once;
+              "sleep0": it yields with gevent.sleep(0) instead of a timer
 
 With TAILS_GC_DIR set, a gunicorn worker also runs a probe greenlet that asks
 gevent for a 5 ms sleep over and over and records how late it wakes: the time
@@ -86,6 +87,8 @@ if _DIR:
                 gc.freeze()
             if os.environ.get("TAILS_GREEDY") == "1":
                 self.cfg.post_request.__globals__["take_turns"] = lambda: None
+            if os.environ.get("TAILS_GREEDY") == "sleep0":
+                self.cfg.post_request.__globals__["TURN"] = 0
             if "gevent" in type(self).__module__:
                 import gevent
 

@@ -12,8 +12,8 @@ Variants, each on freshly started servers:
 - greedy:  no turn-taking (deploy/gunicorn.conf.py's take_turns off): a
            keep-alive connection keeps its worker while its client answers
            at once, as before the image took turns;
-- sleep0:  turns taken with gevent.sleep(0) instead of a timer: the greenlet
-           may resume before the hub polled the sockets;
+- timer:   turns taken with a 1 us timer instead of gevent.sleep(0): the
+           greenlet resumes only after the hub polled the sockets;
 - disk:    gunicorn's worker heartbeat files (worker_tmp_dir) and the
            Prometheus samples' files (PROMETHEUS_MULTIPROC_DIR) in /tmp, on
            disk outside a container, as before the image moved them to
@@ -86,7 +86,7 @@ def measure(name: str, variant: str, options) -> dict:
         "PYTHONPATH": str(DIAG),
         "TAILS_GC_DIR": str(gc_dir),
         "TAILS_GC": {"gc-off": "off", "freeze": "freeze"}.get(variant, ""),
-        "TAILS_GREEDY": {"greedy": "1", "sleep0": "sleep0"}.get(variant, ""),
+        "TAILS_GREEDY": {"greedy": "1", "timer": "timer"}.get(variant, ""),
     }
     server = ["taskset", "-c", "0"] if variant == "pinned" else []
     client = ["taskset", "-c", "1"] if variant == "pinned" else []

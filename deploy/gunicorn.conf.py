@@ -155,13 +155,12 @@ def take_turns() -> None:
     unread. bench/tails.py measured the event loop of a worker with the CPU
     to itself stalled 80-100 ms at p99, the same with a do-nothing app, and
     the requests' p99 with it (docs/performance.md, "The tails").
-    A sleep of TURN seconds (more than 0) resumes this greenlet only on the
-    hub's next loop iteration, after it polled the sockets and ran every
-    greenlet ready: the connections take turns, one request each (round
-    robin). gevent.sleep(0) is weaker: it may resume the greenlet before
-    the sockets are polled, within the hub's switch interval (5 ms). It costs
-    a timer and a greenlet switch per request; alone on the worker, the
-    connection waits no longer than the loop's turn (microseconds).
+    gevent.sleep(TURN) with TURN 0 yields to the hub, which runs the
+    greenlets already ready and polls the sockets within its switch interval
+    (5 ms), so the connections take turns; it costs a greenlet switch per
+    request. (A TURN above 0, a timer, would resume the greenlet only after
+    the hub polled the sockets: stricter turns, not measured yet; bench/
+    tails.py's `timer` variant measures it.)
     """
     if worker_class == "gevent":
         from gevent import sleep  # type: ignore[import-untyped]
@@ -169,8 +168,9 @@ def take_turns() -> None:
         sleep(TURN)
 
 
-# Seconds a connection gives up the worker after each request (take_turns).
-TURN = 1e-6
+# Seconds a connection gives up the worker after each request (take_turns):
+# 0, a yield; what bench/pipeline.py measured (docs/performance.md).
+TURN = 0.0
 
 
 def _has_body(req: Any) -> bool:

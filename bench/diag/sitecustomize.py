@@ -10,7 +10,7 @@ TAILS_GC      "off": gc.disable() (forks inherit it); "freeze": gc.freeze()
 TAILS_GREEDY  "1": deploy/gunicorn.conf.py's post_request no longer yields
               after each request (take_turns): each keep-alive connection
               keeps the worker for as long as its client answers at once;
-              "sleep0": it yields with gevent.sleep(0) instead of a timer
+              "timer": it yields with a 1 us timer instead of gevent.sleep(0)
 
 With TAILS_GC_DIR set, a gunicorn worker also runs a probe greenlet that asks
 gevent for a 5 ms sleep over and over and records how late it wakes: the time
@@ -87,8 +87,8 @@ if _DIR:
                 gc.freeze()
             if os.environ.get("TAILS_GREEDY") == "1":
                 self.cfg.post_request.__globals__["take_turns"] = lambda: None
-            if os.environ.get("TAILS_GREEDY") == "sleep0":
-                self.cfg.post_request.__globals__["TURN"] = 0
+            if os.environ.get("TAILS_GREEDY") == "timer":
+                self.cfg.post_request.__globals__["TURN"] = 1e-6
             if "gevent" in type(self).__module__:
                 import gevent
 

@@ -28,6 +28,7 @@ images.
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -131,6 +132,61 @@ def breakdown(service: str, since: float, until: float) -> dict:
     }
 
 
+def _epoch(text: str) -> float | None:
+    """An engine time (RFC 3339, nanoseconds) as seconds since the epoch."""
+    from datetime import datetime
+
+    if not text or text.startswith("0001-"):
+        return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text).replace("Z", "+00:00")
+    return datetime.fromisoformat(text).timestamp()
+
+
+def phases(service: str, since: float, until: float) -> dict:
+    """Where one update's time went, in seconds from the command's start
+    (`since`, this host's clock: on one node the engine's is the same): the
+    engine's UpdateStatus.StartedAt (the write), the last new container's
+    start, UpdateStatus.CompletedAt (the engine's own verdict, one monitor
+    window after it saw the last task running), and the command's return."""
+    raw = stacks.docker(
+        "service", "inspect", "--format", "{{json .UpdateStatus}}", service
+    ).strip()
+    status = json.loads(raw) if raw and raw != "null" else {}
+    starts = [
+        m["start"] for m in _moments(service, since, until).values() if "start" in m
+    ]
+
+    def rel(moment: float | None) -> float | None:
+        return None if moment is None else round(moment - since, 2)
+
+    return {
+        "write_s": rel(_epoch(status.get("StartedAt", ""))),
+        "last_start_s": rel(max(starts) if starts else None),
+        "engine_completed_s": rel(_epoch(status.get("CompletedAt", ""))),
+        "returned_s": rel(until),
+    }
+
+
+def _moments(service: str, since: float, until: float) -> dict[str, dict[str, float]]:
+    moments: dict[str, dict[str, float]] = {}
+    for event in events(service, since, until):
+        action = event.get("status") or event.get("Action", "")
+        moments.setdefault(event["id"], {}).setdefault(action, event["timeNano"] / 1e9)
+    return moments
+
+
+def describe_phases(label: str, part: dict) -> str:
+    def shown(key: str) -> str:
+        value = part.get(key)
+        return "?" if value is None else f"{value:.2f}"
+
+    return (
+        f"    {label}: write +{shown('write_s')} s, new container started"
+        f" +{shown('last_start_s')} s, engine completed"
+        f" +{shown('engine_completed_s')} s, returned +{shown('returned_s')} s"
+    )
+
+
 def update_monitor(service: str) -> float:
     """The service's update monitor window, in seconds (engine default 5 s)."""
     out = stacks.docker(
@@ -171,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         worker = stack.service("worker")
         monitor_s = update_monitor(worker)
         for _ in range(args.rounds):
+            ours_since = time.time()
             ours_s = timed(
                 lambda: ours.manage(
                     "rollout",
@@ -182,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                     timeout=1800,
                 )
             )
+            ours_phases = phases(worker, ours_since, time.time())
             since = time.time()
             docker_s = timed(
                 lambda: stacks.docker(
@@ -194,8 +252,18 @@ def main(argv: list[str] | None = None) -> int:
                     timeout=1800,
                 )
             )
-            parts = breakdown(worker, since, time.time())
-            rows.append({"ours_s": ours_s, "docker_s": docker_s, **parts})
+            until = time.time()
+            parts = breakdown(worker, since, until)
+            docker_phases = phases(worker, since, until)
+            rows.append(
+                {
+                    "ours_s": ours_s,
+                    "docker_s": docker_s,
+                    **parts,
+                    "ours_phases": ours_phases,
+                    "docker_phases": docker_phases,
+                }
+            )
             print(
                 f"  ours {ours_s:6.1f} s   docker service update {docker_s:6.1f} s"
                 f"   ratio {ours_s / docker_s:.2f}   (per task: old stopped in"
@@ -205,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" {parts['after_last_start_s']:.1f} s)",
                 flush=True,
             )
+            print(describe_phases("ours  ", ours_phases), flush=True)
+            print(describe_phases("docker", docker_phases), flush=True)
     ours_med = statistics.median(r["ours_s"] for r in rows)
     docker_med = statistics.median(r["docker_s"] for r in rows)
     per_task = statistics.median(r["replace_s"] for r in rows)

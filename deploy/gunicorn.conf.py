@@ -44,8 +44,25 @@ worker_connections = 1000
 # Seconds an idle keep-alive connection, or a request's headers, may take.
 keepalive = 15
 graceful_timeout = 10
-# The containers' root filesystem is read-only; /tmp is a tmpfs.
-worker_tmp_dir = "/tmp"
+
+
+def _memory_dir() -> str:
+    """Where the files a worker touches all the time live: /dev/shm, a tmpfs
+    wherever Linux runs (Docker mounts one in every container, the stack's
+    read-only ones too), else /tmp (a tmpfs in our stack, not on a host).
+
+    gunicorn's heartbeat is an fchmod of a file in worker_tmp_dir every
+    second, and prometheus_client writes its mmap'd sample files on every
+    request. On a disk-backed directory an fchmod waiting for a journal commit,
+    or a write to a page the kernel is writing back, stops the whole worker,
+    every connection it holds, for as long as the disk takes (gunicorn's FAQ,
+    "blocking os.fchmod"); bench/tails.py measures it (docs/performance.md).
+    """
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else "/tmp"
+
+
+worker_tmp_dir = _memory_dir()
 # Seconds a request body may stall between two reads (gunicorn bounds the
 # headers only, with `keepalive`): without it a client that announced 100
 # bytes and sent 3 held its connection for ever. BODY_TIMEOUT, whole seconds.
@@ -86,7 +103,9 @@ def on_starting(server: object) -> None:
     if done.returncode:
         raise SystemExit(done.returncode)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        made = tempfile.mkdtemp(prefix=f"dockercoins-metrics-{_ROLE}-", dir="/tmp")
+        made = tempfile.mkdtemp(
+            prefix=f"dockercoins-metrics-{_ROLE}-", dir=_memory_dir()
+        )
         _made_dirs.append(made)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
 
@@ -115,13 +134,43 @@ def pre_request(worker: object, req: object) -> None:
 
 def post_request(worker: object, req: Any, environ: object, resp: Any) -> None:
     sock = getattr(getattr(req, "unreader", None), "sock", None)
-    if sock is None or not _has_body(req):
-        return
-    if resp is not None and not resp.should_close():
-        _drain_or_hang_up(req, sock)
-    # Back to blocking between requests: gunicorn bounds that wait itself
-    # (keepalive), and a socket timeout there would log a traceback.
-    sock.settimeout(None)
+    if sock is not None and _has_body(req):
+        if resp is not None and not resp.should_close():
+            _drain_or_hang_up(req, sock)
+        # Back to blocking between requests: gunicorn bounds that wait itself
+        # (keepalive), and a socket timeout there would log a traceback.
+        sock.settimeout(None)
+    take_turns()
+
+
+def take_turns() -> None:
+    """Let the worker's other connections have their turn before this one's
+    next request.
+
+    gunicorn's gevent worker serves a keep-alive connection in one greenlet
+    that reads the next request as soon as it has answered. When the client
+    has already sent it (a fast client, on the other core), the read does not
+    block, so the greenlet never yields: it serves its own connection again
+    and again while the worker's other connections wait, their requests
+    unread. bench/tails.py measured the event loop of a worker with the CPU
+    to itself stalled 80-100 ms at p99, the same with a do-nothing app, and
+    the requests' p99 with it (docs/performance.md, "The tails").
+    gevent.sleep(TURN) with TURN 0 yields to the hub, which runs the
+    greenlets already ready and polls the sockets within its switch interval
+    (5 ms), so the connections take turns; it costs a greenlet switch per
+    request. (A TURN above 0, a timer, would resume the greenlet only after
+    the hub polled the sockets: stricter turns, not measured yet; bench/
+    tails.py's `timer` variant measures it.)
+    """
+    if worker_class == "gevent":
+        from gevent import sleep  # type: ignore[import-untyped]
+
+        sleep(TURN)
+
+
+# Seconds a connection gives up the worker after each request (take_turns):
+# 0, a yield; what bench/pipeline.py measured (docs/performance.md).
+TURN = 0.0
 
 
 def _has_body(req: Any) -> bool:

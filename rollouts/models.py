@@ -270,6 +270,11 @@ class Rollout(models.Model):
     )
     promote_requested_at = models.DateTimeField(null=True, blank=True)
     promote_cause = models.CharField(max_length=500, blank=True)
+    # Not stored: seconds after which the last look's driver expects the next
+    # one to change the verdict (the stability window's end, known from the
+    # engine's dates), for a follower that would otherwise wait a whole
+    # interval (rollouts.control.verdict.look_again_in). None: no guess.
+    look_again_in: float | None = None
 
     class Meta:
         ordering = ["-requested_at", "-id"]

@@ -135,7 +135,9 @@ def drive(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
 
     Returns False when someone else drives it (nothing was done). Raises
     SwarmUnreachable when no engine answers (the rollout is left for later).
+    A look leaves its guess of when to look again in rollout.look_again_in.
     """
+    rollout.look_again_in = None  # a guess holds for one look only
     rollout.refresh_from_db()
     if rollout.state == RolloutState.QUEUED:
         if not rollout_claim(rollout=rollout, owner=owner):

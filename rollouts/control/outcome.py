@@ -16,7 +16,20 @@ rollouts.control.watcher applies them.
   new spec (the engine's own updater, restarted with it, forgets it too); it is
   told in the events, not counted (`ended_with_its_node`).
 - Completed means stable: every new task has been running for the stability
-  window (like Kubernetes' minReadySeconds), by the engine's own clock.
+  window (like Kubernetes' minReadySeconds), by the engine's own clock. The
+  window starts when the engine says the task started running
+  (Task.running_since: the agent's Status.Timestamp, never before the task's
+  CreatedAt), not when a look of ours first saw it running, so how often we
+  look does not lengthen it. Its age is the engine's SystemTime, read in the
+  same look, minus that start: two readings of the engine's clocks, never the
+  controller's, so a controller whose clock is off (another host, a container,
+  an NTP step) can neither shorten nor lengthen the window. On one node both
+  are the same clock. On several, the start is the worker node's clock and
+  "now" the manager's: a worker ahead makes the task look younger (a longer
+  wait), one behind makes it look older by at most its lead over CreatedAt.
+  An update also needs the engine's UpdateStatus "completed", which swarmkit's
+  updater sets only once its Monitor period passed after it saw the last new
+  task running: for an update our window never ends before the engine's.
 - The spec we wrote is the one judged: a later write by anyone else supersedes
   the rollout (moby/moby#32212: nothing in the engine stops two writers).
 """
@@ -131,6 +144,13 @@ def stability_window(stable_for: float | None, monitor: float) -> float:
     return monitor or DEFAULT_MONITOR
 
 
+def running_for(task: Task, now: datetime) -> float | None:
+    """Seconds `task` has been running at engine time `now` (negative when the
+    engine dates its start after `now`); None when it does not run."""
+    since = task.running_since
+    return None if since is None else (now - since).total_seconds()
+
+
 def not_yet_stable(
     running: list[Task],
     *,
@@ -138,14 +158,24 @@ def not_yet_stable(
     now: datetime,
     name_of: Callable[[Task], str],
 ) -> list[str]:
-    """Names of running tasks whose running state (its Status.Timestamp, engine
-    time) is younger than `window` seconds at engine time `now`."""
+    """Names of running tasks that have run less than `window` seconds at engine
+    time `now` (Task.running_since: the engine's time for their start)."""
     young = []
     for task in running:
-        since = task.timestamp
-        if since is None or (now - since).total_seconds() < window:
+        age = running_for(task, now)
+        if age is None or age < window:
             young.append(name_of(task))
     return young
+
+
+def window_left(running: list[Task], *, window: float, now: datetime) -> float | None:
+    """Seconds from engine time `now` until the youngest of `running` has run
+    `window` seconds; negative once it has (how long ago its window ended),
+    None without tasks. A follower looks again when it runs out."""
+    ages = [running_for(task, now) for task in running]
+    if not ages:
+        return None
+    return window - min(0.0 if age is None else age for age in ages)
 
 
 def stopping(

@@ -56,6 +56,9 @@ class View:
     image_moved: str = ""  # the tag now names another image than the revision's
     wrong_build: str = ""  # tasks run another build than the revision names
     running: list[Task] = field(default_factory=list)  # on the current spec
+    # Seconds until the new tasks' stability window ends (negative: since it
+    # ended), engine time; None when no new task runs (outcome.window_left).
+    window_left: float | None = None
 
     def task_name(self, task: Task) -> str:
         return outcome.task_name(self.name, task, self.nodes)
@@ -64,6 +67,34 @@ class View:
 def window(rollout: Rollout) -> float:
     service = rollout.service
     return outcome.stability_window(service.stable_for, service.update_monitor)
+
+
+# While the engine's verdict on an update is due (every new task has run its
+# window, the UpdateStatus still says updating), look this often (seconds), for
+# at most VERDICT_DUE_FOR seconds past the window's end: swarmkit's updater
+# completes one Monitor period after it saw the last task running, which is
+# within a moment of the engine's Status.Timestamp our window starts from.
+VERDICT_DUE_LOOK = 0.1
+VERDICT_DUE_FOR = 2.0
+
+
+def look_again_in(view: View) -> float | None:
+    """Seconds after which the next look can change the verdict, for a follower
+    that would otherwise wait its usual interval; None: no better guess. The
+    end of the stability window is known in advance (the engine dated each
+    task's start), and the engine's own verdict follows it closely."""
+    left = view.window_left
+    if left is None:
+        return None
+    if view.young:
+        return max(left, 0.0)
+    if (
+        view.converged
+        and view.update_state in ("updating", "rollback_started")
+        and -left < VERDICT_DUE_FOR
+    ):
+        return VERDICT_DUE_LOOK
+    return None
 
 
 def task_labels(rollout: Rollout, view: View) -> dict[str, str]:

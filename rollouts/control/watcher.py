@@ -24,7 +24,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from rollouts.control import identity, outcome
-from rollouts.control.verdict import Decision, View, decide, task_labels, window
+from rollouts.control.verdict import (
+    Decision,
+    View,
+    decide,
+    look_again_in,
+    task_labels,
+    window,
+)
 from rollouts.engine.client import ServiceNotFound, SwarmClient
 from rollouts.engine.nodes import updater_stuck_on_lost_node, watch_nodes
 from rollouts.engine.objects import SwarmService, Task
@@ -88,6 +95,7 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         decision = decide(
             rollout, view, now, stuck_on_lost_node=lost, updater_stuck=stuck
         )
+        rollout.look_again_in = None if decision else look_again_in(view)
         rollout.save(
             update_fields=[
                 "seen_tasks",
@@ -190,6 +198,9 @@ def _view(
             window=window(rollout),
             now=engine_now,
             name_of=view.task_name,
+        )
+        view.window_left = outcome.window_left(
+            new_running, window=window(rollout), now=engine_now
         )
     return view
 

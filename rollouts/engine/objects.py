@@ -201,6 +201,22 @@ class Task:
         return self.state == "running"
 
     @property
+    def running_since(self) -> datetime | None:
+        """When the task started running, for the stability window; None unless
+        it runs now. The engine's own time, not when we first saw it running:
+        Status.Timestamp, which the node's agent sets when it reports the state
+        change (the container has started by then), and which a running task
+        keeps until it leaves that state. Never before CreatedAt (set by the
+        manager): a task cannot run before the orchestrator created it, so an
+        agent whose clock runs behind the manager's cannot date its start
+        earlier than that (rollouts.control.outcome has the whole rule)."""
+        if not self.running or self.timestamp is None:
+            return None
+        if self.created_at is not None and self.timestamp < self.created_at:
+            return self.created_at
+        return self.timestamp
+
+    @property
     def unplaced(self) -> bool:
         """Pending for want of a node: the scheduler said why in `err`."""
         return self.should_run and self.state == "pending" and bool(self.err)

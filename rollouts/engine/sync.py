@@ -49,17 +49,40 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
 
 
 def _record_images(images: list[Image], now: datetime) -> None:
-    for image in images:
-        KnownImage.objects.update_or_create(
-            reference=image.reference,
-            defaults={
-                "image_id": image.image_id,
-                "digest": image.digest,
-                "seen_at": now,
-            },
+    """The inventory as the engine lists it now, in a few queries whatever
+    its size (an engine keeps dozens of tags, and every command syncs): new
+    tags inserted, moved tags rewritten, every tag's seen_at moved to `now`,
+    tags gone deleted."""
+    seen = {image.reference: image for image in images}
+    known = {row.reference: row for row in KnownImage.objects.all()}
+    moved = [
+        row
+        for reference, row in known.items()
+        if reference in seen
+        and (row.image_id, row.digest)
+        != (seen[reference].image_id, seen[reference].digest)
+    ]
+    for row in moved:
+        row.image_id, row.digest = (
+            seen[row.reference].image_id,
+            seen[row.reference].digest,
         )
-    refs = [image.reference for image in images]
-    KnownImage.objects.exclude(reference__in=refs).delete()
+    if moved:
+        KnownImage.objects.bulk_update(moved, ["image_id", "digest"])
+    KnownImage.objects.bulk_create(
+        [
+            KnownImage(
+                reference=reference,
+                image_id=image.image_id,
+                digest=image.digest,
+                seen_at=now,
+            )
+            for reference, image in seen.items()
+            if reference not in known
+        ]
+    )
+    KnownImage.objects.filter(reference__in=list(seen)).update(seen_at=now)
+    KnownImage.objects.exclude(reference__in=list(seen)).delete()
 
 
 def _import(

@@ -36,6 +36,11 @@ OTHER_FLAGS = {
 # it gives up (the rollout goes on: the controller watches it meanwhile).
 DATABASE_PATIENCE = 300.0  # seconds
 DATABASE_BACKOFF = 5.0  # seconds, at most, between tries
+# Seconds between two looks of `apply --wait` (rollouts followed in process),
+# unless the last look said when the next can change the verdict
+# (Rollout.look_again_in): then that, no shorter than LOOK_AT_LEAST.
+LOOK_EVERY = 1.0
+LOOK_AT_LEAST = 0.05
 # argparse reads "-5s" as an unknown option and only "-5" as a number; every
 # value starting with "-" and a digit is a value here (validation explains why
 # a negative duration or count is refused).
@@ -199,7 +204,7 @@ class RolloutRunner:
                     self.say(f"{_now()} the database answers again ({lasted:.0f}s)")
                 if all(r.is_final for r in followed):
                     break
-                time.sleep(1)
+                time.sleep(next_look(followed))
         except KeyboardInterrupt:
             self.stop = True
         if self.stop:
@@ -262,6 +267,18 @@ class RolloutRunner:
             f"{r.service.name}: rollout #{r.pk} {r.state.replace('_', ' ')}: {r.reason}"
             for r in rollouts
         )
+
+
+def next_look(followed: list[Rollout]) -> float:
+    """Seconds until the next round: LOOK_EVERY, or sooner when a rollout's last
+    look expects its verdict sooner (its stability window ends, the engine's
+    completion is due)."""
+    hints = [
+        r.look_again_in
+        for r in followed
+        if not r.is_final and r.look_again_in is not None
+    ]
+    return min([LOOK_EVERY, *(max(h, LOOK_AT_LEAST) for h in hints)])
 
 
 def _now() -> str:

@@ -3,6 +3,8 @@ back, undo. Each is validated, recorded as a revision, and queued."""
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from rollouts.engine.sync import service_sync
 from rollouts.models import KnownImage, Revision, Rollout, RolloutState, Service
@@ -70,6 +72,26 @@ def test_sync_marks_vanished_services_and_forgets_deleted_images(engine, worker)
     assert list(KnownImage.objects.values_list("reference", flat=True)) == [
         "dockercoins:1.0"
     ]
+
+
+def test_sync_keeps_the_image_inventory_in_the_same_few_queries_for_any_size(
+    engine, worker
+):
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as done:
+            service_sync(client=engine.client())
+        return len(done)
+
+    few = queries()
+    for n in range(50):
+        engine.add_image(f"elsewhere:{n}")
+    engine.image_list[0]["Id"] = "sha256:" + "e" * 64  # a tag rebuilt meanwhile
+    moved = engine.image_list[0]["RepoTags"][0]
+    service_sync(client=engine.client())
+
+    assert queries() == few
+    assert KnownImage.objects.count() == 3 + 50
+    assert KnownImage.objects.get(reference=moved).image_id == "sha256:" + "e" * 64
 
 
 def test_a_service_is_found_by_full_or_short_name(worker):

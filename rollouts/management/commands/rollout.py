@@ -15,14 +15,14 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core.checks import Tags
+from django.core.checks.registry import registry
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from django.utils import timezone
 
-from dockercoins import metrics
 from rollouts.control import database, identity
-from rollouts.control.controller import Controller
 from rollouts.control.outcome import recent_ends
 from rollouts.control.rollback import rollback_destination
 from rollouts.engine import nodes
@@ -101,6 +101,19 @@ def _interval(text: str) -> float:
 
 class Command(BaseCommand):
     help = "Apply, watch, inspect and undo rollouts of the stack's swarm services."
+    # Every Django system check but those of URLs, the admin and templates: they
+    # import the whole URL configuration and every template tag library (the API
+    # schema, every view: about 0.35 s of each command's start, a tenth of a
+    # one-task `apply --wait`) for pages this command never serves. `manage.py
+    # check` (make lint) and the webui's start still run them.
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.requires_system_checks = [
+            tag
+            for tag in registry.tags_available()
+            if tag not in (Tags.urls, Tags.admin, Tags.templates)
+        ]
 
     def add_arguments(self, parser: CommandParser) -> None:
         one_line_parser(parser)  # before the subparsers, which inherit its class
@@ -224,9 +237,11 @@ class Command(BaseCommand):
     def synced_all(self, names: list[str]) -> list[Service]:
         """synced() for several names at once (one sync); no names: every
         service of the stack that still exists."""
+        synced = False
         for name in names:
-            self.find(name)
-        self.sync()
+            synced = self.find(name) or synced
+        if not synced:  # a name unknown until now was synced by find()
+            self.sync()
         return [self.service(name) for name in names] or list(
             selectors.service_list(stack=self.stack).filter(missing=False)
         )
@@ -238,18 +253,21 @@ class Command(BaseCommand):
         user = self.user()
         self.run_rollouts([make(self.synced(), user)])
 
-    def find(self, name: str) -> Service:
-        """The service `name`, looked up in the database first and, when unknown
-        there, in the swarm (a `rollout sync`): with the engine unreachable, an
-        unknown name is still reported as unknown."""
+    def find(self, name: str) -> bool:
+        """Make sure the service `name` is known: looked up in the database
+        first and, when unknown there, in the swarm (a `rollout sync`, and then
+        True); Service.DoesNotExist when neither has it. With the engine
+        unreachable, an unknown name is still reported as unknown."""
         try:
-            return self.service(name)
+            self.service(name)
+            return False
         except Service.DoesNotExist as unknown:
             try:
                 self.sync()
             except SwarmUnreachable as error:
                 raise CommandError(f"{unknown} ({error})") from None
-            return self.service(name)
+            self.service(name)
+            return True
 
     def say(self, line: str = "") -> None:
         self.stdout.write(line)
@@ -583,6 +601,11 @@ class Command(BaseCommand):
     # --- the controller ---------------------------------------------------------
 
     def do_controller(self) -> None:
+        # Imported here, not above: prometheus_client and the controller loop
+        # cost every other subcommand's start about 0.05 s for nothing.
+        from dockercoins import metrics
+        from rollouts.control.controller import Controller
+
         alive = Path(self.options["alive_file"])
         try:
             alive.touch()

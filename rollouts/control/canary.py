@@ -102,15 +102,20 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     if rollout.canary_state == HOLDING and rollout.promote_requested_at:
         who = getattr(rollout.promote_requested_by, "username", "the command line")
         return PROMOTE, f"promoted by {who}: {rollout.promote_cause}"
+    interval = service.analysis_interval
+    last = rollout.measurements.order_by("-at").first()
+    # Not due yet, whatever the tasks do: no need to ask the engine.
+    earliest = last.at if last else rollout.started_at or now
+    if (now - earliest).total_seconds() < interval + (0 if last else WARM_UP):
+        return "", ""
     warm = _warm_since(rollout, client, now)
     if warm is None:
         return "", ""  # no new task runs yet: nothing to measure
-    last = rollout.measurements.order_by("-at").first()
     # Each window covers only time when every task ran warm, new and old:
     # the interval since the last measurement, or since the newest task
     # started plus WARM_UP, whichever began later.
     since = max(last.at, warm) if last else warm
-    if (now - since).total_seconds() < service.analysis_interval:
+    if (now - since).total_seconds() < interval:
         return "", ""
     measurement = measure(rollout, chosen)
     AnalysisMeasurement.objects.create(

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollouts.control import canary, identity, watcher
-from rollouts.control.rollback import rollback_refusal
+from rollouts.control.rollback import held_refusal, rollback_refusal
 from rollouts.engine.client import (
     OutOfSequence,
     ServiceNotFound,
@@ -413,6 +413,12 @@ def _deadline_rollback(
     state: str = RolloutState.FAILED,
 ) -> None:
     try:
+        refusal = held_refusal(rollout.service, client.inspect(rollout.service.name))
+        if refusal:  # a promoted canary: its hold must not come back
+            finish(
+                rollout, RolloutState.FAILED, f"{reason}; not rolled back: {refusal}"
+            )
+            return
         applied_at = client.engine_time()
         write_rollback(client, rollout.service.name)
     except SwarmError as exc:

@@ -44,8 +44,16 @@ def held(worker, engine, monkeypatch):
     engine.set_update(svc, "updating")
     canary_runs(engine, svc)
     engine.tick(canary.WARM_UP + 60)  # warm, and an interval since
-    rollout.refresh_from_db()
+    started_ago(rollout, canary.WARM_UP + 60)
     return controller, rollout
+
+
+def started_ago(rollout, seconds: float) -> None:
+    """The engine's clock moved on (engine.tick); ours too, for the rollout."""
+    type(rollout).objects.filter(pk=rollout.pk).update(
+        started_at=timezone.now() - timedelta(seconds=seconds)
+    )
+    rollout.refresh_from_db()
 
 
 def canary_runs(engine, svc):
@@ -174,13 +182,16 @@ def test_it_measures_only_once_the_canary_ran_warm_for_an_interval(
         },
     )
     engine.tick(60)
+    started_ago(rollout, 60)
     controller.handle_one()  # no canary task runs yet
     assert not rollout.measurements.exists()
     canary_runs(engine, svc)
     engine.tick(canary.WARM_UP + 5)
+    started_ago(rollout, 60 + canary.WARM_UP + 5)
     controller.handle_one()  # warm, but not for a whole interval yet
     assert not rollout.measurements.exists()
     engine.tick(5)
+    started_ago(rollout, 60 + canary.WARM_UP + 10)
     controller.handle_one()
     assert rollout.measurements.get().phase == "Successful"
 
@@ -315,3 +326,31 @@ def test_a_canary_failed_at_its_progress_deadline_leaves_the_declared_policy(
     assert rollout.state == RolloutState.FAILED, rollout.reason
     assert rollout.canary_state == "released"
     assert live_policy(engine) == (1, to_ns(2))
+
+
+def test_a_promoted_canary_past_its_deadline_is_not_rolled_back_to_its_hold(
+    held, engine, monkeypatch
+):
+    # After the promotion the engine's previous spec is the held one: its
+    # rollback would put the hold back, with the new version.
+    controller, rollout = held
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "promoted"
+    worker = rollout.service
+    worker.progress_deadline, worker.deadline_action = 1, "rollback"
+    worker.save()
+    started_ago(rollout, 300)
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.FAILED
+    assert "not rolled back" in rollout.reason and "canary's hold" in rollout.reason
+    assert (
+        "rollout undo dockercoins_worker" in rollout.reason or "undo" in rollout.reason
+    )
+    assert live_policy(engine) == (1, to_ns(2))
+    assert not [w for w in engine.writes if (w.get("params") or {}).get("rollback")]

@@ -52,6 +52,9 @@ log = logging.getLogger("rollouts")
 
 # RELEASED: the rollout ended while held and its hold was taken off.
 HOLDING, PROMOTED, DRY_RUN, RELEASED = "holding", "promoted", "dry-run", "released"
+# No canary, but an update in batches with a delay between them: measured
+# while the engine waits, rolled back on a failure before the next batch.
+BATCHES = "batches"
 # seconds: the engine's wait after the canary batch, longer than any deadline
 HOLD = CANARY_HOLD
 
@@ -61,16 +64,22 @@ def template(service: Service) -> Template | None:
 
 
 def plan(service: Service, desired: dict[str, Any], old_tag: str) -> str:
-    """What the canary step does for a write of `desired` over a service
-    running `old_tag`: HOLDING, DRY_RUN or "" (the update runs through)."""
+    """What the analysis does for a write of `desired` over a service running
+    `old_tag`: HOLDING (a canary step), BATCHES (measured between the
+    engine's batches), DRY_RUN, or "" (the update runs through unjudged)."""
     if template(service) is None or desired.get("tag") == old_tag:
         return ""
     if service.analysis_mode == AnalysisMode.DRY_RUN:
         return DRY_RUN
     replicas = desired.get("replicas") or 0
-    if desired.get("mode") != "replicated" or not 0 < service.canary < replicas:
+    if desired.get("mode") != "replicated":
         return ""
-    return HOLDING
+    if 0 < service.canary < replicas:
+        return HOLDING
+    parallelism = desired.get("update_parallelism") or replicas
+    if service.canary == 0 and desired.get("update_delay") and parallelism < replicas:
+        return BATCHES
+    return ""
 
 
 def held(desired: dict[str, Any], canary: int) -> dict[str, Any]:
@@ -97,7 +106,7 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     """
     service = rollout.service
     chosen = template(service)
-    if chosen is None or rollout.canary_state not in (HOLDING, DRY_RUN):
+    if chosen is None or rollout.canary_state not in (HOLDING, DRY_RUN, BATCHES):
         return "", ""
     if rollout.canary_state == HOLDING and rollout.promote_requested_at:
         who = getattr(rollout.promote_requested_by, "username", "the command line")
@@ -145,6 +154,8 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     if run == rules.FAILED:
         slots = _slots(rollout, client)
         return ROLL_BACK, f"analysis failed: {measurement.message}{slots}"
+    if rollout.canary_state == BATCHES:
+        return "", ""  # nothing held: the engine's next batch goes on
     if run == rules.SUCCESSFUL:
         return PROMOTE, f"analysis passed: {measurement.message}"
     if measurement.phase in (rules.INCONCLUSIVE, rules.ERROR):

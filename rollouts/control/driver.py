@@ -312,11 +312,13 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
             Rollout.objects.filter(pk=rollout.pk).update(
                 canary_state=step, baseline_version=old_tag
             )
-            held = (
-                f"{service.canary} canary task(s) first, the rest held while"
-                if step == canary.HOLDING
-                else "dry run: the update runs through while"
-            )
+            held = {
+                canary.HOLDING: f"{service.canary} canary task(s) first, the rest "
+                "held while",
+                canary.BATCHES: "between batches (a failure rolls back before the "
+                "next one) the",
+                canary.DRY_RUN: "dry run: the update runs through while",
+            }[step]
             event(
                 rollout,
                 "analysis",

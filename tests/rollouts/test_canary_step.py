@@ -352,3 +352,79 @@ def test_a_promoted_canary_past_its_deadline_is_not_rolled_back_to_its_hold(
     assert "`rollout undo worker`" in rollout.reason
     assert live_policy(engine) == (1, to_ns(2))
     assert not [w for w in engine.writes if (w.get("params") or {}).get("rollback")]
+
+
+# --- analysis between ordinary batches ------------------------------------------
+
+
+@pytest.fixture
+def in_batches(worker, engine):
+    """1.0 -> 1.1 with no canary, one task per batch, 60 s between batches:
+    the first batch done, the engine waiting its delay."""
+    worker.canary, worker.analysis_interval = 0, 10
+    worker.save()
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = requests.service_change(
+        service=worker,
+        user=None,
+        change_cause="batches",
+        tag="1.1",
+        update_parallelism=1,
+        update_delay="60s",
+    )
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.set_update(svc, "updating")
+    canary_runs(engine, svc)
+    engine.tick(canary.WARM_UP + 20)
+    started_ago(rollout, canary.WARM_UP + 20)
+    return controller, rollout
+
+
+def test_an_update_in_batches_is_measured_during_its_delay_without_a_hold(
+    in_batches, engine
+):
+    _, rollout = in_batches
+    assert rollout.canary_state == "batches"
+    assert live_policy(engine) == (1, to_ns(60))  # the declared delay, no hold
+    said = list(rollout.events.values_list("message", flat=True))
+    assert any("between batches" in m for m in said), said
+
+
+def test_a_failed_analysis_between_batches_rolls_back_before_the_next_one(
+    in_batches, engine, monkeypatch
+):
+    controller, rollout = in_batches
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ROLLED_BACK
+    assert rollout.reason.startswith("analysis failed: new tasks mine 0.33")
+    assert rollout.service.rollouts.filter(kind="rollback").exists()
+
+
+def test_a_passed_analysis_between_batches_lets_the_update_go_on(
+    in_batches, engine, monkeypatch
+):
+    controller, rollout = in_batches
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    writes = len(engine.writes)
+    for _ in range(3):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING
+    assert rollout.canary_state == "batches"  # never "promoted": nothing held
+    assert len(engine.writes) == writes  # no write of ours: the engine goes on
+    assert set(rollout.measurements.values_list("phase", flat=True)) == {"Successful"}
+
+
+def test_no_analysis_between_batches_without_a_delay_or_with_one_batch(worker):
+    desired = {**worker.desired_spec(), "tag": "1.1", "replicas": 4}
+    assert canary.plan(worker, {**desired, "update_delay": 0.0}, "1.0") == ""
+    at_once = {**desired, "update_delay": 5.0, "update_parallelism": 0}
+    assert canary.plan(worker, at_once, "1.0") == ""
+    batches = {**desired, "update_delay": 5.0, "update_parallelism": 2}
+    assert canary.plan(worker, batches, "1.0") == "batches"

@@ -232,6 +232,28 @@ def test_an_aborted_canary_is_rolled_back_with_the_declared_update_delay(
     assert_the_declared_update_policy(docker_client, stack)
 
 
+def test_a_failed_analysis_between_batches_rolls_back_before_the_next_batch(
+    stack, history, docker_client
+):
+    # No canary: one task per batch, 45 s apart; measured while the engine waits.
+    hash_rate_known(stack)
+    error = refused(
+        "apply", "worker", "--image-tag", "slow", "--canary", "0",
+        "--update-parallelism", "1", "--update-delay", "45s",
+        "--analysis-interval", f"{INTERVAL}s", "--analysis-min-samples", "2",
+        "--analysis-count", "1", "--cause", "batches", "--wait",
+    )  # fmt: skip
+    rollout = service(stack, "worker").rollouts.filter(kind="apply").order_by("-pk")[0]
+    assert rollout.state == RolloutState.ROLLED_BACK, rollout.reason
+    assert rollout.canary_state == "batches"
+    assert "analysis failed: new tasks mine" in error and "limit -20 %" in error
+    # Decided during the first batch's delay: one slow task, never a second.
+    assert rollout.measurements.filter(phase="Failed", new_tasks=1).exists()
+    assert images(docker_client, stack) == ["1.1"] * 4
+    assert_the_declared_update_policy(docker_client, stack)
+    print(f"TIMING batches: {rollout.reason}")
+
+
 def test_it_holds_as_inconclusive_when_prometheus_is_down(
     stack, history, docker_client
 ):

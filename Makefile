@@ -35,12 +35,17 @@ lint:
 	$(VENV)/python manage.py makemigrations --check --dry-run
 
 # Stacks left by killed earlier runs go first; every test stack removes itself.
+# The tiers run side by side on PYTEST_WORKERS pytest-xdist workers (0: one
+# process): most swarm tests wait on the engine, not on the CPU. Each module,
+# and each tier with one session-wide stack or lab, stays on one worker
+# (tests/conftest.py); --durations names the slowest tests of the run.
+PYTEST_WORKERS ?= 2
 test:
 	deploy/bootstrap.sh --test
 	deploy/build-images.sh
 	$(VENV)/python -m deploy.swarmops prune-tests
 	$(MAKE) --no-print-directory lint
-	CI=$${CI:-true} $(VENV)/pytest
+	CI=$${CI:-true} $(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
 
 # In the running controller, as its user (deploy/swarmops/controller.py);
 # when a lab is up (make up NODES=N), its controller, on whichever node.

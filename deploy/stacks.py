@@ -11,11 +11,13 @@ Deploying, waiting and removing are deploy/swarmops/stack.py's, the same code
 removal that waits until networks are gone), so tests exercise what users run.
 """
 
+import http.client
 import json
 import os
 import secrets
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -34,6 +36,12 @@ __all__ = ["REPO", "Stack", "StackError", "deployed_stack", "docker", "free_port
 CONVERGE_TIMEOUT = 240
 REMOVE_TIMEOUT = 240
 HTTP_TIMEOUT = 10
+# After convergence: the engine counts a task running before gunicorn
+# listens, and under load a published port answers "connection reset" for
+# 30 s or more. Seconds to wait until every published role answers HTTP.
+SERVE_TIMEOUT = 120
+# The path each published role is asked for; any HTTP status counts.
+SERVE_PATHS = {"webui": "/json", "rng": "/", "hasher": "/", "prometheus": "/-/ready"}
 # No proxy for loopback, whatever the environment says.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -133,6 +141,40 @@ class Stack:
         """Wait until every service runs all its tasks, healthy."""
         swarm_stack.wait(self.name, self.env, timeout=timeout)
 
+    def published(self) -> list[str]:
+        """The roles this stack publishes on loopback (Prometheus when run)."""
+        roles = ["webui", "rng", "hasher"]
+        if self.env.get("PROMETHEUS_REPLICAS", "1") != "0":
+            roles.append("prometheus")
+        return roles
+
+    def wait_serving(self, timeout: float = SERVE_TIMEOUT) -> None:
+        """Wait until every published role answers HTTP (any status).
+
+        Raises StackError naming the roles still silent after `timeout` s.
+        """
+        deadline = time.monotonic() + timeout
+        silent = self.published()
+        while True:
+            silent = [role for role in silent if not self._answers(role)]
+            if not silent or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        if silent:
+            raise StackError(
+                f"stack {self.name}: {', '.join(silent)} answered no HTTP "
+                f"within {timeout:.0f} s of converging"
+            )
+
+    def _answers(self, role: str) -> bool:
+        try:
+            with self.get(role, SERVE_PATHS[role]):
+                return True
+        except urllib.error.HTTPError:
+            return True  # an HTTP status: the server listens
+        except (OSError, http.client.HTTPException):
+            return False  # refused, reset, timed out, closed mid-response
+
     def pending(self) -> str:
         """The services not converged yet, one per line ("" when all are)."""
         return "\n".join(swarm_stack.pending(self.name, self.env))
@@ -194,7 +236,9 @@ def deployed_stack(
     `env` sets the stack file's variables (DOCKERCOINS_TAG, WORKER_REPLICAS,
     ...); ports default to free ones. Removal runs even when the deploy, the
     wait or the body fails, and waits until the stack's networks are gone.
-    Raises StackError when an image is missing or the stack does not converge.
+    Yields only once every published role answers HTTP (see wait_serving).
+    Raises StackError when an image is missing, the stack does not converge
+    or a role does not answer.
     """
     stack = new_stack(env, prefix=prefix)
     stack.compose_dir = compose_dir
@@ -206,4 +250,5 @@ def deployed_stack(
         )
     with deployed(stack):
         stack.wait(timeout)
+        stack.wait_serving()
         yield stack

@@ -120,3 +120,26 @@ def docker_client():
 def pytest_report_header(config) -> str:
     policy = "must run" if ON_CI else "skip without an engine"
     return f"CI={ON_CI} (real swarm tests {policy})"
+
+
+# `make test` runs pytest-xdist with --dist loadgroup: each group runs whole
+# on one worker. A module is a group (its module-scoped stack is deployed
+# once); a tier whose session fixture owns one thing for all its modules is
+# one group: the multi-node lab (one lab at a time on this machine) and the
+# fault tier's single stack.
+SESSION_TIERS = ("multinode", "faults")
+
+
+# tryfirst: xdist's own hook turns the mark into the node id's group suffix,
+# and this conftest is registered before xdist's worker plugin, so without it
+# ours would run last and every test would be scheduled alone (seen in CI: a
+# module's ordered workshop split over two workers, two labs at once).
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        path = item.path.relative_to(config.rootpath)
+        tier = path.parts[1] if len(path.parts) > 2 else ""
+        group = tier if tier in SESSION_TIERS else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -500,6 +500,16 @@ def rollout_release_hold(*, rollout: Rollout, owner: str, client: SwarmClient) -
 def _release(rollout: Rollout, client: SwarmClient) -> str:
     """Carry out canary.release_plan; what was done, in words ("" if nothing)."""
     service = rollout.service
+    later = (
+        Rollout.objects.filter(service=service, pk__gt=rollout.pk)
+        .exclude(state=RolloutState.QUEUED)
+        .order_by("pk")
+        .first()
+    )
+    if later is not None:
+        # Its write (or the rollback we asked for) is what runs now: ours to
+        # undo no longer, and a second engine rollback would swap back.
+        return ""
     live = client.inspect(service.name)
     plan = canary.release_plan(rollout, live)
     if plan == canary.NOTHING_HELD:

@@ -12,6 +12,7 @@ from rollouts.analysis.prometheus import PrometheusError
 from rollouts.analysis.rules import VersionFigure
 from rollouts.control import canary
 from rollouts.control.controller import Controller
+from rollouts.control.driver import rollout_apply
 from rollouts.engine.sync import service_sync
 from rollouts.models import AnalysisMeasurement, RolloutState
 from rollouts.records import requests
@@ -428,3 +429,19 @@ def test_no_analysis_between_batches_without_a_delay_or_with_one_batch(worker):
     assert canary.plan(worker, at_once, "1.0") == ""
     batches = {**desired, "update_delay": 5.0, "update_parallelism": 2}
     assert canary.plan(worker, batches, "1.0") == "batches"
+
+
+def test_a_hold_released_late_never_touches_a_later_rollout(held, engine, admin_user):
+    # Aborted while no controller ran; the operator applied again meanwhile.
+    _, rollout = held
+    requests.rollout_abort(service=rollout.service, user=admin_user, cause="no")
+    cli = Controller(owner="cli", client=engine.client(), sync_interval=3600)
+    later = requests.service_change(
+        service=rollout.service, user=None, change_cause="again", tag="bugged"
+    )
+    rollout_apply(rollout=later, client=cli.client)
+    writes = len(engine.writes)
+    Controller(owner="b", client=engine.client(), sync_interval=3600).handle_one()
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "released"
+    assert len(engine.writes) == writes  # no rollback of the later write

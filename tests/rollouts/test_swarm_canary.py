@@ -20,6 +20,8 @@ from django.conf import settings
 
 from deploy.polling import wait_until
 from deploy.stacks import Stack, deployed_stack, docker
+from rollouts.analysis.prometheus import figures
+from rollouts.analysis.templates import TEMPLATES
 from rollouts.control.controller import Controller
 from rollouts.engine.client import SwarmClient
 from rollouts.models import AnalysisMeasurement, RolloutKind, RolloutState
@@ -192,6 +194,20 @@ def test_it_promotes_a_release_that_mines_as_well_and_completes(
     )
     said = [m.message for m in rollout.measurements.order_by("at")]
     print(f"TIMING 1.1 promoted and completed in {took:.1f}s: {said}")
+    # The diagnosis, measured: what the first window used to be (from our
+    # write, one interval long) against the windows taken now.
+    template = TEMPLATES["worker-hash-rate"]
+    assert rollout.applied_at is not None
+    for after in (20, 30, 40, 50, 60):
+        at = rollout.applied_at.timestamp() + after
+        found = figures(template, 30, at=at)
+        print(
+            f"DIAGNOSIS window of 30 s ending {after} s after the write: "
+            + ", ".join(
+                f"{v}: {f.value or 0:.2f}/s x{f.tasks} ({f.samples} samples)"
+                for v, f in sorted(found.items())
+            )
+        )
 
 
 def test_a_promoted_canary_leaves_the_declared_update_delay(

@@ -277,7 +277,7 @@ def test_it_holds_as_inconclusive_when_prometheus_is_down(
     try:
         error = refused(
             "apply", "worker", "--image-tag", "slow", *ANALYSIS,
-            "--progress-deadline", "25s", "--deadline-action", "rollback",
+            "--progress-deadline", "50s", "--deadline-action", "rollback",
             "--cause", "no prometheus", "--wait",
         )  # fmt: skip
     finally:

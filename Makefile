@@ -18,7 +18,7 @@ VENV := .venv/bin
 	bench-healthchecks bench-rollout bench-lab
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# //'
+	@sed -n '2,7p' Makefile | sed 's/^# //'
 
 up:
 	NODES=$(NODES) deploy/up.sh

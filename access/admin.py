@@ -15,7 +15,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from access.models import ApiToken
-from access.tokens import describe_scope, token_create, token_revoke
+from access.tokens import (
+    describe_scope,
+    scope_stack_parse,
+    token_create,
+    token_revoke,
+)
 from rollouts.models import Service
 
 LIFETIMES = [
@@ -34,6 +39,12 @@ class TokenCreateForm(forms.ModelForm):
     class Meta:
         model = ApiToken
         fields = ["user", "name", "scope_stack", "scope_services"]
+
+    def clean_scope_stack(self) -> str:
+        try:
+            return scope_stack_parse(self.cleaned_data.get("scope_stack") or "")
+        except ValidationError as error:
+            raise ValidationError(error.messages) from None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -9,8 +9,20 @@ from django.db import transaction
 
 from access.models import ApiToken
 from rollouts.models import Service
+from rollouts.spec.fields import ParseError, parse_stack_name
 
 MAX_LIFETIME = timedelta(days=3650)
+
+
+def scope_stack_parse(value: str) -> str:
+    """A token's stack scope: "" (any stack) or a stack name; ValidationError
+    keyed scope_stack otherwise (the admin's field, the command's --stack)."""
+    if not value:
+        return ""
+    try:
+        return parse_stack_name(value)
+    except ParseError as error:
+        raise ValidationError({"scope_stack": str(error)}) from None
 
 
 @transaction.atomic
@@ -30,6 +42,7 @@ def token_create(
     """
     if not user.is_active:
         raise ValidationError({"user": f"{user.username} is not active"})
+    scope_stack = scope_stack_parse(scope_stack)
     if expires_in is not None and not timedelta(0) < expires_in <= MAX_LIFETIME:
         raise ValidationError(
             {"expiry": "a token lives more than 0 seconds and at most 10 years"}

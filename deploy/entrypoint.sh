@@ -133,8 +133,8 @@ case "$role" in
         mark webui
         python manage.py migrate_locked
         # Webhook deliveries (webhooks/): a loop of its own beside gunicorn,
-        # started again if it ever exits. A slow receiver costs it
-        # WEBHOOK_TIMEOUT per attempt, never a web request or the controller.
+        # started again if it ever exits. A slow receiver delays only its own
+        # subscription's deliveries, never a web request or the controller.
         if [ "${WEBHOOKS_DELIVER:-1}" = 1 ]; then
             (while true; do python manage.py webhooks deliver; sleep 5; done) </dev/null &
         fi

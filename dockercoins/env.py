@@ -58,6 +58,27 @@ def env_int(name: str, default: int, minimum: int = 0, maximum: int = 1_000_000)
         raise ImproperlyConfigured(f"{name}={raw!r}: {error}") from None
 
 
+def env_float_list(
+    name: str, default: tuple[float, ...], minimum: float, maximum: float
+) -> tuple[float, ...]:
+    """Comma-separated decimals ("5,10,30"), each as env_float reads one and
+    within [minimum, maximum]; at least one. ImproperlyConfigured naming NAME
+    and the bad item otherwise."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    items = [item.strip() for item in raw.split(",")]
+    try:
+        return tuple(
+            numbers.bounded_decimal(item, minimum=minimum, maximum=maximum)
+            for item in items
+        )
+    except numbers.NumberError as error:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r}: {error} (e.g. 5,10,30: seconds, comma-separated)"
+        ) from None
+
+
 def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
     """A URL with one of `schemes` and, but for unix://, a host and a valid
     port; ImproperlyConfigured naming NAME otherwise (REDIS_URL=notaurl used

@@ -14,6 +14,7 @@ from django.core.management.utils import get_random_secret_key
 from dockercoins.env import (
     env_bool,
     env_float,
+    env_float_list,
     env_int,
     env_list,
     env_secret,
@@ -199,11 +200,23 @@ REST_KNOX = {
 
 # --- Webhooks (webhooks/) ------------------------------------------------
 # Links in webhook bodies start with this (the address people reach the
-# webui at). Each attempt waits WEBHOOK_TIMEOUT seconds at most for an
-# answer; a delivery is retried with backoff for WEBHOOK_RETRY_FOR seconds.
+# webui at). Each attempt ends WEBHOOK_TIMEOUT seconds after it started,
+# whatever the receiver does; a failed one is retried after the next step of
+# WEBHOOK_BACKOFF (seconds; the last repeats) until WEBHOOK_RETRY_FOR seconds
+# after the event. WEBHOOK_CONCURRENCY deliveries at most are in flight, one
+# per subscription.
 WEBHOOK_PUBLIC_URL = env_str("WEBHOOK_PUBLIC_URL", "http://localhost:8000")
-WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10, minimum=0.1)
-WEBHOOK_RETRY_FOR = env_float("WEBHOOK_RETRY_FOR", 24 * 3600, minimum=1)
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10, minimum=0.1, maximum=300)
+WEBHOOK_BACKOFF = env_float_list(
+    "WEBHOOK_BACKOFF",
+    (5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    minimum=0.1,
+    maximum=24 * 3600,
+)
+WEBHOOK_RETRY_FOR = env_float(
+    "WEBHOOK_RETRY_FOR", 24 * 3600, minimum=1, maximum=30 * 24 * 3600
+)
+WEBHOOK_CONCURRENCY = env_int("WEBHOOK_CONCURRENCY", 4, minimum=1, maximum=64)
 
 # --- OpenAPI (drf-spectacular) ---------------------------------------------
 SPECTACULAR_SETTINGS = {

@@ -1,16 +1,13 @@
 """Input and output shapes of the write API (nested in the views for the
 per-operation ones; here what several operations share)."""
 
-from typing import Any
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.reverse import reverse
 
-from rollouts.api.serializers import StrictIntegerField
+from rollouts.api.serializers import StrictIntegerField, desired_serializer
 from rollouts.api.views import RolloutOutput
 from rollouts.models import Rollout
-from rollouts.spec.fields import CHOICE, COUNT, DURATION, FIELDS, TEXT, SpecField
 
 CAUSE_LENGTH = 500
 
@@ -23,30 +20,6 @@ def change_cause(*, required: bool) -> serializers.CharField:
         max_length=CAUSE_LENGTH,
         help_text="why (recorded with the change, shown in the history)",
     )
-
-
-@extend_schema_field(
-    {
-        "oneOf": [{"type": "number"}, {"type": "string"}],
-        "description": "seconds, or Docker's notation: 5s, 500ms, 1m30s",
-    }
-)
-class DurationField(serializers.JSONField):
-    """Schema only: the value goes, as sent, to the field's own parser."""
-
-
-def _desired_field(spec: SpecField) -> serializers.Field:
-    common: dict[str, Any] = {"required": False, "help_text": spec.help}
-    if spec.kind == TEXT:
-        return serializers.CharField(**common)
-    if spec.kind == CHOICE:
-        assert spec.choices is not None
-        return serializers.ChoiceField(choices=spec.choices.choices, **common)
-    if spec.kind == COUNT:
-        return serializers.IntegerField(allow_null=spec.optional, **common)
-    if spec.kind == DURATION:
-        return DurationField(allow_null=spec.optional, **common)
-    return serializers.FloatField(allow_null=spec.optional, **common)
 
 
 class ChangeOptions(serializers.Serializer):
@@ -63,12 +36,10 @@ class ChangeOptions(serializers.Serializer):
 
 
 # The request body of a change, for the schema: the desired fields as the
-# read API names them (only those to change) and the options. The values
-# themselves are judged by rollouts.fields, as the admin's and the command's.
-DesiredChangeSerializer = type(
-    "DesiredChangeSerializer",
-    (ChangeOptions,),
-    {spec.name: _desired_field(spec) for spec in FIELDS},
+# read API names them (only those to change), from the same declaration as
+# the read API's, and the options.
+DesiredChangeSerializer = desired_serializer(
+    "DesiredChangeSerializer", ChangeOptions, as_input=True
 )
 
 
@@ -113,6 +84,18 @@ class RefusalSerializer(serializers.Serializer):
     detail = serializers.CharField()
     field_errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class PausedSerializer(serializers.Serializer):
+    """409 before anything was queued: the service's failed update is paused
+    and this request would resume it (the same rule as the admin's and the
+    command's)."""
+
+    detail = serializers.CharField()
+    paused_update = serializers.BooleanField()
+    resume_with = serializers.DictField(
+        required=False, help_text='send this too to resume on purpose: {"resume": true}'
     )
 
 

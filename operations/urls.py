@@ -12,6 +12,7 @@ _ACTIONS = {
     "rollback": views.ServiceRollbackApi,
     "reapply": views.ServiceReapplyApi,
     "abort": views.RolloutAbortApi,
+    "promote": views.RolloutPromoteApi,
     "adopt": views.ServiceAdoptApi,
 }
 

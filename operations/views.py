@@ -4,23 +4,19 @@ rollouts service function the admin and `manage.py rollout` call.
 POST /api/rollouts/services/{service}/rollouts/   change desired fields, queue
 POST .../scale/ .../undo/ .../rollback/ .../reapply/   queue a rollout
 POST .../abort/    end the rollout in flight       POST .../adopt/   adopt drift
+POST .../promote/  let a held canary's update go on
 
 Those that queue a rollout accept `?wait=N` (rollouts.waiting) and an
 `Idempotency-Key` header (operations.idempotency).
 """
 
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import User
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    PolymorphicProxySerializer,
-    extend_schema,
-    extend_schema_serializer,
-)
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import JSONParser
@@ -29,14 +25,13 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 from rest_framework.views import APIView
 
-from dockercoins.api import DetailSerializer
 from operations import idempotency
 from operations.permissions import CanApplyRollouts, check_scope
+from operations.schema import REFUSALS, on_active, operation, queueing
 from operations.serializers import (
     BusySerializer,
     ChangeOptions,
     DesiredChangeSerializer,
-    RefusalSerializer,
     RolloutResult,
     WaitSerializer,
     change_cause,
@@ -48,8 +43,6 @@ from rollouts.models import Rollout, Service
 from rollouts.records import requests as services
 from rollouts.records.selectors import rollout_active_for
 from rollouts.spec.fields import SPEC_FIELDS
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class BadRequest(APIException):
@@ -83,47 +76,33 @@ def _messages(errors: Any) -> dict[str, list[str]]:
     }
 
 
-_REFUSALS: dict[int, Any] = {
-    code: RefusalSerializer
-    for code in (
-        status.HTTP_400_BAD_REQUEST,
-        status.HTTP_403_FORBIDDEN,
-        status.HTTP_404_NOT_FOUND,
-        status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-    )
-}
-_REFUSALS[status.HTTP_429_TOO_MANY_REQUESTS] = DetailSerializer
-
-_QUEUED_RESPONSES: dict[int, Any] = {
-    200: RolloutResult,
-    202: RolloutResult,
-    409: PolymorphicProxySerializer(
-        component_name="RolloutEndedOrBusy",
-        serializers=[RolloutResult, BusySerializer],
-        resource_type_field_name=None,
-    ),
-    422: RolloutResult,
-    **_REFUSALS,
-}
-
-_IDEMPOTENCY = OpenApiParameter(
-    idempotency.HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    description="a retry with the same key answers the first try's rollout "
-    "instead of queueing another (1 to 200 printable ASCII characters)",
-)
-
-
 class ServiceOperationApi(APIView):
-    """POST on a service's sub-path: validate, check scope, run `perform`."""
+    """POST on a service's sub-path: find the service, check the token's
+    scope, validate the body (`InputSerializer`), run `perform`."""
 
     permission_classes = [CanApplyRollouts]
     parser_classes = [JSONParser]
     InputSerializer: ClassVar[type[serializers.Serializer]]
+    # The rollouts.records.requests function it calls (the admin's, the
+    # command's), given the body's fields as keyword arguments.
+    request_function: ClassVar[Callable[..., Any]]
+    renamed: ClassVar[dict[str, str]] = {}  # body field -> its argument
 
     def perform(self, service: Service, user: User, data: dict[str, Any]) -> Any:
-        raise NotImplementedError
+        names = {**_SERVICE_NAMES, **self.renamed}
+        arguments = {names.get(k, k): v for k, v in data.items()}
+        return type(self).request_function(service=service, user=user, **arguments)
+
+    def prepare(
+        self, request: Request, service: str
+    ) -> tuple[Service, dict[str, Any]] | Response:
+        """The service and the validated body, or the refusal to answer."""
+        found = get_service(service)
+        check_scope(request, found)
+        data = self.read_input(request)
+        if isinstance(data, Response):
+            return data
+        return found, data
 
     def read_input(self, request: Request) -> dict[str, Any] | Response:
         if not isinstance(request.data, dict):
@@ -140,54 +119,104 @@ class ServiceOperationApi(APIView):
         assert isinstance(request.user, User)  # CanApplyRollouts let it in
         return request.user
 
+    def run_once(
+        self, request: Request, service: Service, data: dict[str, Any], *, busy: bool
+    ) -> tuple[Rollout, bool]:
+        """`perform`, once per Idempotency-Key: (its rollout, whether it was a
+        replay). With `busy`, raises Busy while the service has a rollout in
+        flight; raises the service's ValidationError."""
+        user = self.user(request)
+
+        def perform() -> Rollout:
+            active = rollout_active_for(service=service) if busy else None
+            if active is not None:
+                raise Busy(active)
+            rollout: Rollout = self.perform(service, user, data)
+            return rollout
+
+        key = idempotency.request_key(request)
+        if key is None:
+            return perform(), False
+        return idempotency.once(request, user, key, perform)
+
+    def paused(self, error: DjangoValidationError) -> Response:
+        """409: the service's failed update is paused, and this request would
+        resume it; how to resume on purpose when the operation can."""
+        detail = "; ".join(error.messages)
+        body: dict[str, Any] = {"detail": detail, "paused_update": True}
+        if "resume" in self.InputSerializer().fields:
+            body["detail"] += ' (send "resume": true to resume it on purpose)'
+            body["resume_with"] = {"resume": True}
+        return Response(body, status=status.HTTP_409_CONFLICT)
+
+    def refused(self, error: Exception) -> Response:
+        """The answer to a refusal of the service's rules."""
+        if isinstance(error, Busy):
+            body = {"detail": str(error), "active_rollout": error.active.pk}
+            return Response(body, status=status.HTTP_409_CONFLICT)
+        assert isinstance(error, DjangoValidationError)
+        if _paused(error):
+            return self.paused(error)
+        return refusal(_django_messages(error))
+
+    @staticmethod
+    def answer(
+        request: Request, rollout: Rollout, replayed: bool, code: int | None = None
+    ) -> Response:
+        headers = {"Location": reverse("rollouts:rollout-detail", args=[rollout.pk])}
+        if replayed:
+            headers["Idempotent-Replayed"] = "true"
+        data = RolloutResult(rollout, context={"request": request}).data
+        return Response(data, status=code or status_for(rollout), headers=headers)
+
 
 class QueueingApi(ServiceOperationApi):
     """An operation that queues a rollout: `?wait=N`, `Idempotency-Key`, and
     the rollout's end as the status code (operations.waiting)."""
 
     def post(self, request: Request, service: str) -> Response:
-        found = get_service(service)
-        check_scope(request, found)
         wait = WaitSerializer(data=request.query_params)
+        prepared = self.prepare(request, service)
+        if isinstance(prepared, Response):
+            return prepared
         if not wait.is_valid():
             return refusal(_messages(wait.errors))
-        data = self.read_input(request)
-        if isinstance(data, Response):
-            return data
-        user = self.user(request)
-        key = idempotency.request_key(request)
-
-        def perform() -> Rollout:
-            active = rollout_active_for(service=found)
-            if active is not None:
-                raise Busy(active)
-            rollout: Rollout = self.perform(found, user, data)
-            return rollout
-
         try:
-            if key is None:
-                rollout, replayed = perform(), False
-            else:
-                rollout, replayed = idempotency.once(request, user, key, perform)
-        except Busy as busy:
-            body = {"detail": str(busy), "active_rollout": busy.active.pk}
-            return Response(body, status=status.HTTP_409_CONFLICT)
-        except DjangoValidationError as error:
-            return refusal(_django_messages(error))
+            rollout, replayed = self.run_once(request, *prepared, busy=True)
+        except (Busy, DjangoValidationError) as error:
+            return self.refused(error)
         rollout = rollout_wait(rollout, seconds=wait.validated_data["wait"])
         return self.answer(request, rollout, replayed)
 
-    @staticmethod
-    def answer(request: Request, rollout: Rollout, replayed: bool) -> Response:
-        headers = {"Location": reverse("rollouts:rollout-detail", args=[rollout.pk])}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        data = RolloutResult(rollout, context={"request": request}).data
-        return Response(data, status=status_for(rollout), headers=headers)
+
+class ActiveRolloutApi(ServiceOperationApi):
+    """An operation on the service's rollout in flight (abort, promote): it
+    answers 200 with that rollout; a retry with the same Idempotency-Key
+    answers it again."""
+
+    def post(self, request: Request, service: str) -> Response:
+        prepared = self.prepare(request, service)
+        if isinstance(prepared, Response):
+            return prepared
+        try:
+            rollout, replayed = self.run_once(request, *prepared, busy=False)
+        except DjangoValidationError as error:
+            return self.refused(error)
+        return self.answer(request, rollout, replayed, status.HTTP_200_OK)
 
 
-# The service's names for fields the API calls otherwise.
-_API_NAMES = {"recreate_confirmed": "confirm_recreate"}
+# The request functions' names for fields the API calls otherwise.
+_SERVICE_NAMES = {
+    "confirm_recreate": "recreate_confirmed",
+    "resume": "resume_confirmed",
+}
+_API_NAMES = {name: field for field, name in _SERVICE_NAMES.items()}
+
+
+def _paused(error: DjangoValidationError) -> bool:
+    """Whether `error` is the paused-update refusal (records.requests.PAUSED)."""
+    found = getattr(error, "error_dict", {}).get("resume_confirmed", [])
+    return any(e.code == services.PAUSED for e in found)
 
 
 def _django_messages(error: DjangoValidationError) -> dict[str, list[str]]:
@@ -198,24 +227,12 @@ def _django_messages(error: DjangoValidationError) -> dict[str, list[str]]:
     return {NON_FIELD_ERRORS: list(error.messages)}
 
 
-def queueing_schema(summary: str, request: Any) -> Callable[[F], F]:
-    return extend_schema(
-        summary=summary,
-        request=request,
-        parameters=[WaitSerializer, _IDEMPOTENCY],
-        responses=_QUEUED_RESPONSES,
-        tags=["rollouts (write)"],
-    )
-
-
+@queueing("change desired fields, queue a rollout", DesiredChangeSerializer)
 class ServiceChangeApi(QueueingApi):
     """Change desired fields (only those sent) as a new revision, and queue it."""
 
     InputSerializer = ChangeOptions
-
-    @queueing_schema("change desired fields, queue a rollout", DesiredChangeSerializer)
-    def post(self, request: Request, service: str) -> Response:
-        return super().post(request, service)
+    request_function = staticmethod(services.service_change)
 
     def read_input(self, request: Request) -> dict[str, Any] | Response:
         if not isinstance(request.data, dict):
@@ -238,18 +255,14 @@ class ServiceChangeApi(QueueingApi):
         desired = {k: v for k, v in request.data.items() if k in SPEC_FIELDS}
         return {**found.validated_data, "desired": desired}
 
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.service_change(
-            service=service,
-            user=user,
-            change_cause=data["change_cause"],
-            recreate_confirmed=data["confirm_recreate"],
-            resume_confirmed=data["resume"],
-            carry=list(data["desired"]),
-            **data["desired"],
+    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Any:
+        desired = data.pop("desired")
+        return super().perform(
+            service, user, {**data, "carry": list(desired), **desired}
         )
 
 
+@queueing("scale a replicated service")
 class ServiceScaleApi(QueueingApi):
     @extend_schema_serializer(component_name="ScaleRequest")
     class InputSerializer(serializers.Serializer):
@@ -257,20 +270,10 @@ class ServiceScaleApi(QueueingApi):
         change_cause = change_cause(required=False)
         resume = serializers.BooleanField(default=False)
 
-    @queueing_schema("scale a replicated service", InputSerializer)
-    def post(self, request: Request, service: str) -> Response:
-        return super().post(request, service)
-
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.service_scale(
-            service=service,
-            user=user,
-            replicas=data["replicas"],
-            change_cause=data["change_cause"],
-            resume_confirmed=data["resume"],
-        )
+    request_function = staticmethod(services.service_scale)
 
 
+@queueing("undo to an earlier revision")
 class ServiceUndoApi(QueueingApi):
     @extend_schema_serializer(component_name="UndoRequest")
     class InputSerializer(serializers.Serializer):
@@ -283,93 +286,60 @@ class ServiceUndoApi(QueueingApi):
         change_cause = change_cause(required=False)
         confirm_recreate = serializers.BooleanField(default=False)
 
-    @queueing_schema("undo to an earlier revision", InputSerializer)
-    def post(self, request: Request, service: str) -> Response:
-        return super().post(request, service)
-
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.service_undo(
-            service=service,
-            user=user,
-            to_revision=data["to_revision"],
-            change_cause=data["change_cause"],
-            recreate_confirmed=data["confirm_recreate"],
-        )
+    request_function = staticmethod(services.service_undo)
 
 
+@queueing("the engine's rollback to the previous spec")
 class ServiceRollbackApi(QueueingApi):
     @extend_schema_serializer(component_name="RollbackRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=True)
 
-    @queueing_schema("the engine's rollback to the previous spec", InputSerializer)
-    def post(self, request: Request, service: str) -> Response:
-        return super().post(request, service)
-
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.service_rollback(
-            service=service, user=user, change_cause=data["change_cause"]
-        )
+    request_function = staticmethod(services.service_rollback)
 
 
+@queueing("re-apply our current revision over drift")
 class ServiceReapplyApi(QueueingApi):
     @extend_schema_serializer(component_name="ReapplyRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=False)
+        resume = serializers.BooleanField(default=False)
 
-    @queueing_schema("re-apply our current revision over drift", InputSerializer)
-    def post(self, request: Request, service: str) -> Response:
-        return super().post(request, service)
-
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.service_reapply(
-            service=service, user=user, change_cause=data["change_cause"]
-        )
+    request_function = staticmethod(services.service_reapply)
 
 
-class RolloutAbortApi(ServiceOperationApi):
-    """End the service's rollout in flight (recorded with who and why)."""
+@on_active("abort the service's rollout in flight")
+class RolloutAbortApi(ActiveRolloutApi):
+    """End the service's rollout in flight (recorded with who and why), a held
+    canary's too: the engine keeps its update waiting, so undo or roll back
+    next (docs/analysis.md)."""
 
     @extend_schema_serializer(component_name="AbortRequest")
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=True)
 
-    @extend_schema(
-        summary="abort the service's rollout in flight",
-        request=InputSerializer,
-        parameters=[_IDEMPOTENCY],
-        responses={200: RolloutResult, **_REFUSALS},
-        tags=["rollouts (write)"],
-    )
-    def post(self, request: Request, service: str) -> Response:
-        found = get_service(service)
-        check_scope(request, found)
-        data = self.read_input(request)
-        if isinstance(data, Response):
-            return data
-        user = self.user(request)
-        key = idempotency.request_key(request)
-
-        def perform() -> Rollout:
-            return self.perform(found, user, data)
-
-        try:
-            if key is None:
-                rollout, replayed = perform(), False
-            else:
-                rollout, replayed = idempotency.once(request, user, key, perform)
-        except DjangoValidationError as error:
-            return refusal(_django_messages(error))
-        response = QueueingApi.answer(request, rollout, replayed)
-        response.status_code = status.HTTP_200_OK
-        return response
-
-    def perform(self, service: Service, user: User, data: dict[str, Any]) -> Rollout:
-        return services.rollout_abort(
-            service=service, user=user, cause=data["change_cause"]
-        )
+    request_function = staticmethod(services.rollout_abort)
+    renamed = {"change_cause": "cause"}
 
 
+@on_active("promote the service's held canary")
+class RolloutPromoteApi(ActiveRolloutApi):
+    """Promote the service's held canary: the rest of the update goes ahead
+    whatever the analysis says (the admin's button, `rollout promote`)."""
+
+    @extend_schema_serializer(component_name="PromoteRequest")
+    class InputSerializer(serializers.Serializer):
+        change_cause = change_cause(required=True)
+
+    request_function = staticmethod(services.rollout_promote)
+    renamed = {"change_cause": "cause"}
+
+
+@operation(
+    "adopt what runs as the desired spec (a revision; no rollout)",
+    responses={201: RevisionSerializer, 409: BusySerializer, **REFUSALS},
+    parameters=(),
+)
 class ServiceAdoptApi(ServiceOperationApi):
     """Take what runs as the desired spec: a new revision, nothing sent."""
 
@@ -377,29 +347,20 @@ class ServiceAdoptApi(ServiceOperationApi):
     class InputSerializer(serializers.Serializer):
         change_cause = change_cause(required=False)
 
-    @extend_schema(
-        summary="adopt what runs as the desired spec (a revision; no rollout)",
-        request=InputSerializer,
-        responses={201: RevisionSerializer, 409: BusySerializer, **_REFUSALS},
-        tags=["rollouts (write)"],
-    )
     def post(self, request: Request, service: str) -> Response:
-        found = get_service(service)
-        check_scope(request, found)
-        data = self.read_input(request)
-        if isinstance(data, Response):
-            return data
-        active = rollout_active_for(service=found)
-        if active is not None:
-            busy = Busy(active)
-            body = {"detail": str(busy), "active_rollout": active.pk}
-            return Response(body, status=status.HTTP_409_CONFLICT)
+        prepared = self.prepare(request, service)
+        if isinstance(prepared, Response):
+            return prepared
+        found, data = prepared
         try:
+            active = rollout_active_for(service=found)
+            if active is not None:
+                raise Busy(active)
             revision = services.service_adopt(
                 service=found,
                 user=self.user(request),
                 change_cause=data["change_cause"],
             )
-        except DjangoValidationError as error:
-            return refusal(_django_messages(error))
+        except (Busy, DjangoValidationError) as error:
+            return self.refused(error)
         return Response(RevisionSerializer(revision).data, status=201)

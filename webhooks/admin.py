@@ -8,7 +8,14 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
 
-from webhooks.models import Attempt, Delivery, DeliveryState, EventType, Subscription
+from webhooks.models import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    DriftSeen,
+    EventType,
+    Subscription,
+)
 from webhooks.targets import validate_target
 
 
@@ -103,3 +110,17 @@ class DeliveryAdmin(SuperuserOnly):
             state=DeliveryState.PENDING, next_attempt_at=timezone.now()
         )
         self.message_user(request, f"{count} delivery(ies) queued again.")
+
+
+@admin.register(DriftSeen)
+class DriftSeenAdmin(SuperuserOnly):
+    """Each appearance of drift told to subscribers (read-only)."""
+
+    list_display = ["service", "description", "seen_at", "cleared_at"]
+    list_filter = ["service"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [f.name for f in DriftSeen._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False

@@ -10,4 +10,5 @@ class WebhooksConfig(AppConfig):
     verbose_name = "Webhooks"
 
     def ready(self) -> None:
-        from webhooks import outbox  # noqa: F401  (connects the receiver)
+        # Connect the receivers: rollout events, and drift in what runs.
+        from webhooks import drift, outbox  # noqa: F401

@@ -1,83 +1,122 @@
-"""One unit of the sender's work: claim a due delivery, send it, record it.
+"""The sender's work: claim a due delivery, send it, record it, back off.
 
 Safe with several senders: a delivery is claimed with a conditional update
-(healthchecks' way), and a claim lapses after CLAIM seconds, so a sender that
-died mid-send is replaced; the receiver may then see the same webhook-id twice
-and drops the repeat (Standard Webhooks).
+(healthchecks' way), and a claim lapses after the attempt's deadline and a
+margin, so a sender that died mid-send is replaced; the receiver may then see
+the same webhook-id twice and drops the repeat (Standard Webhooks).
+
+A slow receiver holds only its own subscription: `Dispatcher` sends on a few
+threads, at most one delivery in flight per subscription, and each attempt
+ends at WEBHOOK_TIMEOUT whatever the receiver does (webhooks.sender). The
+threads only talk HTTP; every database read and write stays on the caller's
+thread.
 """
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import sender
-from webhooks.models import Attempt, Delivery, DeliveryState, Subscription
+from webhooks.models import Attempt, Delivery, DeliveryState
 from webhooks.signing import headers
 
-# Seconds before retry n (1-based); the last repeats until WEBHOOK_RETRY_FOR.
-BACKOFF = (5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-CLAIM = 60.0  # seconds a sender holds a delivery it is sending
+log = logging.getLogger("webhooks")
 
-Post = Callable[[Subscription, str, dict[str, str], float], sender.Answer]
+CLAIM_MARGIN = 30.0  # seconds a claim outlives the attempt's deadline
+
+Post = Callable[[str, bytes, dict[str, str], float], sender.Answer]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt as the log keeps it."""
+
+    status_code: int | None
+    answer: str
+    error: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def backoff(attempts: int) -> float:
-    return float(BACKOFF[min(attempts, len(BACKOFF)) - 1])
+    """Seconds before the next try after `attempts` failed ones (1-based);
+    WEBHOOK_BACKOFF's last step repeats."""
+    steps = settings.WEBHOOK_BACKOFF
+    return float(steps[min(attempts, len(steps)) - 1])
 
 
-def claim_due() -> Delivery | None:
+def claim_due(busy: Collection[int] = ()) -> Delivery | None:
     """A pending delivery whose time came, claimed for this sender; None when
-    there is none (or another sender took it first: ask again)."""
+    there is none. Skips subscriptions in `busy` (this sender's in flight) and
+    those with a claimed delivery (another sender's in flight): one delivery
+    per subscription at a time."""
     now = timezone.now()
+    in_flight = Delivery.objects.filter(claimed_until__gt=now).values("subscription_id")
     due = (
         Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .exclude(subscription_id__in=list(busy))
+        .exclude(subscription_id__in=in_flight)
         .order_by("next_attempt_at", "id")
         .select_related("subscription")
         .first()
     )
     if due is None:
         return None
+    claim = settings.WEBHOOK_TIMEOUT + CLAIM_MARGIN
     taken = Delivery.objects.filter(pk=due.pk, claimed_until=due.claimed_until).update(
-        claimed_until=now + timedelta(seconds=CLAIM)
+        claimed_until=now + timedelta(seconds=claim)
     )
     return due if taken else None
 
 
-def send_one(delivery: Delivery, post: Post = sender.post) -> Attempt:
-    """Send `delivery` once, record the attempt, and schedule what is next."""
+def attempt(delivery: Delivery, post: Post = sender.post) -> Outcome:
+    """POST `delivery` once, signed now. No database access: it runs on the
+    dispatcher's threads (the subscription was loaded with the claim)."""
     subscription = delivery.subscription
-    timestamp = int(time.time())
-    signed = headers(
-        subscription.secret, delivery.message_id, timestamp, delivery.body.encode()
-    )
+    body = delivery.body.encode()
     started = time.monotonic()
-    attempt = Attempt(delivery=delivery)
     try:
-        answer = post(subscription, delivery.body, signed, settings.WEBHOOK_TIMEOUT)
-        attempt.status_code = answer.status_code
-        attempt.answer = answer.text[:500]
-    except (requests.RequestException, ValueError) as error:
-        attempt.error = f"{type(error).__name__}: {error}"[:300]
-    attempt.seconds = round(time.monotonic() - started, 3)
-    attempt.save()
-    _after(
-        delivery,
-        ok=attempt.status_code is not None and 200 <= attempt.status_code < 300,
+        # A secret saved before it was checked raises ValueError here: a
+        # failed attempt in the log, never a crash of the loop.
+        signed = headers(
+            subscription.secret, delivery.message_id, int(time.time()), body
+        )
+        answer = post(subscription.url, body, signed, settings.WEBHOOK_TIMEOUT)
+    except (sender.SendError, ValueError) as error:
+        kind = type(error).__name__
+        return Outcome(None, "", f"{kind}: {error}"[:300], _since(started))
+    return Outcome(answer.status_code, answer.text[:500], "", _since(started))
+
+
+def _since(started: float) -> float:
+    return round(time.monotonic() - started, 3)
+
+
+def record(delivery: Delivery, outcome: Outcome) -> Attempt:
+    """Log the attempt and schedule what is next: delivered, a retry after
+    the backoff, or given up past WEBHOOK_RETRY_FOR."""
+    logged = Attempt.objects.create(
+        delivery=delivery,
+        status_code=outcome.status_code,
+        answer=outcome.answer,
+        error=outcome.error,
+        seconds=outcome.seconds,
     )
-    return attempt
-
-
-def _after(delivery: Delivery, *, ok: bool) -> None:
     now = timezone.now()
     delivery.attempts += 1
     delivery.claimed_until = None
-    if ok:
+    if outcome.ok:
         delivery.state, delivery.delivered_at = DeliveryState.DELIVERED, now
     else:
         retry_at = now + timedelta(seconds=backoff(delivery.attempts))
@@ -85,6 +124,17 @@ def _after(delivery: Delivery, *, ok: bool) -> None:
         if retry_at > limit:
             delivery.state = DeliveryState.GAVE_UP
         delivery.next_attempt_at = retry_at
+        log.warning(
+            "webhooks: %s %s to %s failed (%s, %.1f s); %s",
+            delivery.event_type,
+            delivery.message_id,
+            delivery.subscription.name,
+            outcome.error or f"HTTP {outcome.status_code}",
+            outcome.seconds,
+            "given up"
+            if delivery.state == DeliveryState.GAVE_UP
+            else f"retry at {retry_at:%H:%M:%S}",
+        )
     delivery.save(
         update_fields=[
             "attempts",
@@ -94,12 +144,72 @@ def _after(delivery: Delivery, *, ok: bool) -> None:
             "next_attempt_at",
         ]
     )
+    return logged
+
+
+def send_one(delivery: Delivery, post: Post = sender.post) -> Attempt:
+    """Send `delivery` once on this thread and record it."""
+    return record(delivery, attempt(delivery, post))
 
 
 def handle_one(post: Post = sender.post) -> bool:
-    """Send one due delivery; False when none is due (the loop sleeps)."""
+    """Send one due delivery on this thread; False when none is due."""
     delivery = claim_due()
     if delivery is None:
         return False
     send_one(delivery, post)
     return True
+
+
+class Dispatcher:
+    """Sends due deliveries on `workers` threads, one per subscription at a
+    time, so a receiver that hangs delays only its own deliveries."""
+
+    def __init__(self, workers: int, post: Post = sender.post) -> None:
+        self.workers, self.post = workers, post
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="webhook")
+        # subscription id -> (delivery, its attempt running on the pool)
+        self.in_flight: dict[int, tuple[Delivery, Future[Outcome]]] = {}
+
+    def step(self) -> bool:
+        """Record the attempts that ended, start due ones while a thread is
+        free; False when nothing ended or started (the caller may wait)."""
+        ended = self.reap()
+        started = 0
+        while len(self.in_flight) < self.workers:
+            delivery = claim_due(busy=self.in_flight)
+            if delivery is None:
+                break
+            future = self.pool.submit(attempt, delivery, self.post)
+            self.in_flight[delivery.subscription_id] = (delivery, future)
+            started += 1
+        return bool(ended or started)
+
+    def reap(self) -> int:
+        done = [k for k, (_, f) in self.in_flight.items() if f.done()]
+        for key in done:
+            delivery, future = self.in_flight.pop(key)
+            record(delivery, future.result())
+        return len(done)
+
+    def wait(self, seconds: float) -> None:
+        """Until an attempt ends, or `seconds` pass."""
+        futures = [f for _, f in self.in_flight.values()]
+        if futures:
+            wait(futures, timeout=seconds, return_when=FIRST_COMPLETED)
+        else:
+            time.sleep(seconds)
+
+    def drain(self) -> None:
+        """Send everything due now and wait for each attempt (`--once`)."""
+        while self.step() or self.in_flight:
+            if self.in_flight:
+                self.wait(1.0)
+
+    def close(self) -> None:
+        """Wait for the attempts in flight (each ends by its deadline) and
+        record them, so a stop leaves no claim behind."""
+        for _, future in self.in_flight.values():
+            future.exception()  # blocks until it ended
+        self.reap()
+        self.pool.shutdown()

@@ -9,7 +9,7 @@ same webhook-id, so a receiver drops a repeat by its id.
 from django.db import models
 
 from rollouts.models import Rollout, RolloutEvent, Service
-from webhooks.signing import new_secret
+from webhooks.signing import new_secret, validate_secret
 from webhooks.targets import validate_target
 
 
@@ -25,6 +25,7 @@ class EventType(models.TextChoices):
     NODE_LOST = "rollout.node_lost", "node lost"
     HELD = "rollout.held", "held (canary analysis inconclusive)"
     PROMOTED = "rollout.promoted", "promoted (canary)"
+    DRIFT_SEEN = "service.drift_seen", "drift seen (changed outside)"
 
 
 class Subscription(models.Model):
@@ -37,6 +38,7 @@ class Subscription(models.Model):
     secret = models.CharField(
         max_length=100,
         default=new_secret,
+        validators=[validate_secret],
         help_text="whsec_…: receivers verify the webhook-signature with it",
     )
     events = models.JSONField(
@@ -77,6 +79,35 @@ class Subscription(models.Model):
         return not chosen.exists() or chosen.filter(pk=service.pk).exists()
 
 
+class DriftSeen(models.Model):
+    """One appearance of drift on a service (what runs differs from what we
+    last applied): told once to subscribers, open until the drift is gone
+    (cleared_at), so the next appearance is news again (webhooks.drift)."""
+
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    fingerprint = models.CharField(max_length=64)  # of the differences
+    differences = models.JSONField(help_text="[[field, ours, live], ...]")
+    description = models.TextField()
+    seen_at = models.DateTimeField(auto_now_add=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-seen_at", "-id"]
+        verbose_name_plural = "drift seen"
+        constraints = [
+            # Two processes syncing at once (the controller and a command
+            # line) tell one appearance once.
+            models.UniqueConstraint(
+                fields=["service"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="one_open_drift_per_service",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service.name}: {self.description}"
+
+
 class DeliveryState(models.TextChoices):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -87,9 +118,17 @@ class Delivery(models.Model):
     subscription = models.ForeignKey(
         Subscription, on_delete=models.CASCADE, related_name="deliveries"
     )
-    # The transition it tells of: one delivery per subscription and event.
-    source = models.ForeignKey(RolloutEvent, on_delete=models.CASCADE, related_name="+")
-    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="+")
+    # What it tells of, one delivery per subscription and each: a rollout's
+    # transition (source, rollout) or an appearance of drift (drift).
+    source = models.ForeignKey(
+        RolloutEvent, on_delete=models.CASCADE, related_name="+", null=True
+    )
+    rollout = models.ForeignKey(
+        Rollout, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    drift = models.ForeignKey(
+        DriftSeen, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     event_type = models.CharField(max_length=40, choices=EventType.choices)
     message_id = models.CharField(max_length=60, unique=True)  # webhook-id
     body = models.TextField(help_text="the JSON sent, byte for byte each time")
@@ -109,7 +148,10 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["subscription", "source"], name="one_delivery_per_event"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "drift"], name="one_delivery_per_drift"
+            ),
         ]
 
     def __str__(self) -> str:

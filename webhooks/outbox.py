@@ -7,13 +7,14 @@ deliveries, and an event is never without them.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from rollouts.models import RolloutEvent, RolloutState
+from rollouts.models import RolloutEvent, RolloutState, Service
 from webhooks.models import Delivery, EventType, Subscription
 from webhooks.payload import render, slack_body, standard_body
 
@@ -70,25 +71,47 @@ def queue_deliveries(event: RolloutEvent) -> list[Delivery]:
     event_type = event_type_of(event)
     if event_type is None:
         return []
-    service = event.rollout.service
     now = timezone.now()
+    return queue(
+        event_type,
+        event.rollout.service,
+        standard=lambda: standard_body(event_type, event, now),
+        slack=lambda: slack_body(event_type, event),
+        source=event,
+        rollout=event.rollout,
+    )
+
+
+def queue(
+    event_type: str,
+    service: Service,
+    *,
+    standard: Callable[[], dict[str, Any]],
+    slack: Callable[[], dict[str, Any]],
+    **about: Any,
+) -> list[Delivery]:
+    """One Delivery of `event_type` per active subscription that wants it for
+    `service`, its body rendered once for each kind; `about` names what it
+    tells of (Delivery.source and .rollout, or .drift)."""
+    wanting = [
+        s
+        for s in Subscription.objects.filter(active=True)
+        if s.wants(event_type, service)
+    ]
+    bodies: dict[bool, str] = {}
     made = []
-    for subscription in Subscription.objects.filter(active=True):
-        if not subscription.wants(event_type, service):
-            continue
-        if subscription.slack:
-            body = slack_body(event_type, event)
-        else:
-            body = standard_body(event_type, event, now)
+    for subscription in wanting:
+        if subscription.slack not in bodies:
+            made_body = slack() if subscription.slack else standard()
+            bodies[subscription.slack] = render(made_body)
         made.append(
             Delivery.objects.create(
                 subscription=subscription,
-                source=event,
-                rollout=event.rollout,
                 event_type=event_type,
                 message_id=f"msg_{uuid.uuid4().hex}",
-                body=render(body),
-                next_attempt_at=now,
+                body=bodies[subscription.slack],
+                next_attempt_at=timezone.now(),
+                **about,
             )
         )
     return made

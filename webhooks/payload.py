@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
-from rollouts.models import Rollout, RolloutEvent
-from webhooks.models import EventType
+from rollouts.models import Rollout, RolloutEvent, Service
+from webhooks.models import DriftSeen, EventType
 
 
 def links(rollout: Rollout) -> dict[str, str]:
@@ -16,6 +16,45 @@ def links(rollout: Rollout) -> dict[str, str]:
     return {
         "api": base + reverse("rollouts:rollout-detail", args=[rollout.pk]),
         "admin": base + reverse("admin:rollouts_rollout_change", args=[rollout.pk]),
+    }
+
+
+def service_links(service: Service) -> dict[str, str]:
+    base = settings.WEBHOOK_PUBLIC_URL.rstrip("/")
+    return {
+        "api": base + reverse("rollouts:service-detail", args=[service.pk]),
+        "admin": base + reverse("admin:rollouts_service_change", args=[service.pk]),
+    }
+
+
+def _service(service: Service) -> dict[str, Any]:
+    return {"id": service.pk, "name": service.name, "stack": service.stack}
+
+
+def drift_body(drift: DriftSeen, at: datetime) -> dict[str, Any]:
+    """Standard Webhooks' body of a `service.drift_seen` event: no rollout;
+    `drift` lists each field as we applied it and as it runs."""
+    return {
+        "type": EventType.DRIFT_SEEN.value,
+        "timestamp": at.isoformat(),
+        "data": {
+            "service": _service(drift.service),
+            "rollout": None,
+            "drift": [
+                {"field": field, "applied": ours, "live": live}
+                for field, ours, live in drift.differences
+            ],
+            "event": f"changed outside: {drift.description}",
+            "links": service_links(drift.service),
+        },
+    }
+
+
+def drift_slack_body(drift: DriftSeen) -> dict[str, str]:
+    admin = service_links(drift.service)["admin"]
+    return {
+        "text": f"*{drift.service.name}* changed outside (drift): "
+        f"{drift.description} (<{admin}|admin>)"
     }
 
 
@@ -27,7 +66,7 @@ def standard_body(event_type: str, event: RolloutEvent, at: datetime) -> dict[st
         "type": event_type,
         "timestamp": at.isoformat(),
         "data": {
-            "service": {"id": service.pk, "name": service.name, "stack": service.stack},
+            "service": _service(service),
             "rollout": {
                 "id": rollout.pk,
                 "kind": rollout.kind,

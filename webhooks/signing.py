@@ -12,6 +12,8 @@ import hashlib
 import hmac
 import secrets
 
+from django.core.exceptions import ValidationError
+
 PREFIX = "whsec_"
 
 
@@ -30,6 +32,15 @@ def secret_key(secret: str) -> bytes:
     if len(key) < 24:
         raise ValueError("a secret holds at least 24 random bytes")
     return key
+
+
+def validate_secret(secret: str) -> None:
+    """ValidationError unless `secret` is one `sign` can use (checked when a
+    subscription is saved)."""
+    try:
+        secret_key(secret)
+    except ValueError as error:
+        raise ValidationError(f"{error} (e.g. {PREFIX}…, as generated)") from None
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:

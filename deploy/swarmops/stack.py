@@ -143,15 +143,29 @@ def deploy(
         args += ["-c", str(file)]
     if _cli_has_detach():
         args.append("--detach=true")  # we wait ourselves, with wait()
-    merged = {**os.environ, **(env or {})}
-    # Stack files cannot nest defaults: WORKER_TAG falls back to the tag here.
-    tag = merged.get("WORKER_TAG") or merged.get("DOCKERCOINS_TAG") or "1.0"
     # --resolve-image never: our images are local, there is no registry to ask.
     run(
         [*args, name],
-        env={**(env or {}), "STACK_NAME": name, "WORKER_TAG": tag},
+        env=deploy_env(name, env),
         timeout=180,
     )
+
+
+def deploy_env(name: str, env: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables `docker stack deploy` reads, with the defaults a stack
+    file cannot nest: WORKER_TAG falls back to the tag, and the links in
+    webhook bodies (WEBHOOK_PUBLIC_URL) to the webui's published port."""
+    merged = {**os.environ, **(env or {})}
+    tag = merged.get("WORKER_TAG") or merged.get("DOCKERCOINS_TAG") or "1.0"
+    public = merged.get("WEBHOOK_PUBLIC_URL") or (
+        f"http://localhost:{merged.get('WEBUI_PORT') or '8000'}"
+    )
+    return {
+        **(env or {}),
+        "STACK_NAME": name,
+        "WORKER_TAG": tag,
+        "WEBHOOK_PUBLIC_URL": public,
+    }
 
 
 def restart_rebuilt(

@@ -102,6 +102,12 @@ class ServiceChangeForm(forms.ModelForm):
         help_text="Required when the mode changes: the engine cannot change it "
         "in place, so the service is briefly gone.",
     )
+    resume_confirmed = forms.BooleanField(
+        required=False,
+        label="Resume the paused failed update",
+        help_text="Required when the engine paused a failed update and this "
+        "change keeps its image: the engine resumes it at the next write.",
+    )
 
     class Meta:
         model = Service
@@ -143,6 +149,7 @@ class ServiceChangeForm(forms.ModelForm):
                 user=self.user,
                 change_cause=self.cleaned_data["change_cause"],
                 recreate_confirmed=self.cleaned_data.get("recreate_confirmed", False),
+                resume_confirmed=self.cleaned_data.get("resume_confirmed", False),
                 **self.desired(),
             )
         except ValidationError as error:
@@ -173,15 +180,24 @@ class RecreateMixin(forms.Form):
     )
 
 
-class ApplyForm(CauseForm, RecreateMixin):
+class ResumeMixin(forms.Form):
+    resume_confirmed = forms.BooleanField(
+        required=False,
+        label="Resume the paused failed update",
+        help_text="Needed only when the engine paused a failed update: it "
+        "resumes it, with its image, at the next write.",
+    )
+
+
+class ApplyForm(CauseForm, RecreateMixin, ResumeMixin):
     pass
 
 
-class ScaleForm(CauseForm):
+class ScaleForm(CauseForm, ResumeMixin):
     replicas = SpecFormField(
         BY_NAME["replicas"], required=True, help_text="Number of tasks."
     )
-    field_order = ["replicas", "change_cause"]
+    field_order = ["replicas", "change_cause", "resume_confirmed"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -23,6 +23,7 @@ def _apply(service: Service, user: User, data: dict[str, Any]) -> Rollout:
         user=user,
         change_cause=data["change_cause"],
         recreate_confirmed=data["recreate_confirmed"],
+        resume_confirmed=data["resume_confirmed"],
         follow_live=False,  # "apply now" re-applies ours on purpose
         **service.desired_spec(),
     )
@@ -75,6 +76,7 @@ def _scale(service: Service, user: User, data: dict[str, Any]) -> Rollout:
         user=user,
         replicas=data["replicas"],
         change_cause=data["change_cause"],
+        resume_confirmed=data["resume_confirmed"],
     )
 
 

@@ -62,7 +62,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
     actions = [list_action(op) for op in OPERATIONS.values()]
     fieldsets = [
         ("Service", {"fields": ("name", "stack", "swarm_id")}),
-        ("Image", {"fields": ("image", "tag")}),
+        ("Image", {"fields": ("image", "tag", "resume_confirmed")}),
         ("Scheduling", {"fields": ("mode", "replicas", "recreate_confirmed")}),
         (
             "Update policy",
@@ -116,7 +116,7 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
         if self.has_change_permission(request, obj):
             return self.fieldsets
         # A read-only page has nothing to confirm or explain.
-        form_only = {"recreate_confirmed", "change_cause"}
+        form_only = {"recreate_confirmed", "resume_confirmed", "change_cause"}
         return [
             (
                 title,

@@ -16,6 +16,7 @@ from rollouts.spec.drift import service_drift
 from rollouts.spec.fields import (
     CHOICE,
     COUNT,
+    DURATION,
     FIELDS,
     TEXT,
     ParseError,
@@ -57,10 +58,26 @@ class SlotSerializer(serializers.Serializer):
     tasks = TaskSerializer(many=True, default=list)
 
 
-def _spec_serializer_field(spec: SpecField) -> serializers.Field:
+@extend_schema_field(
+    {
+        "oneOf": [{"type": "number"}, {"type": "string"}],
+        "description": "seconds, or Docker's notation: 5s, 500ms, 1m30s",
+    }
+)
+class DurationInputField(serializers.JSONField):
+    """Schema only: the value goes, as sent, to the field's own parser."""
+
+
+def spec_serializer_field(spec: SpecField, *, as_input: bool) -> serializers.Field:
+    """The one serializer field of a declared spec field: as the read API
+    answers it (durations in seconds) or, `as_input`, as the write API takes
+    it (optional: only the fields to change; a duration in seconds or Docker's
+    notation; values judged by the field's own parser, as the admin's)."""
     common: dict[str, Any] = {
         "help_text": spec.help + (f" ({spec.unit})" if spec.unit else "")
     }
+    if as_input:
+        common["required"] = False
     if spec.kind == TEXT:
         return serializers.CharField(**common)
     if spec.kind == CHOICE:
@@ -68,14 +85,24 @@ def _spec_serializer_field(spec: SpecField) -> serializers.Field:
         return serializers.ChoiceField(choices=spec.choices.choices, **common)
     if spec.kind == COUNT:
         return serializers.IntegerField(allow_null=spec.optional, **common)
+    if spec.kind == DURATION and as_input:
+        return DurationInputField(allow_null=spec.optional, **common)
     return serializers.FloatField(allow_null=spec.optional, **common)
 
 
+def desired_serializer(
+    name: str, base: type[serializers.Serializer], *, as_input: bool
+) -> type[serializers.Serializer]:
+    """`base` with one field per declared spec field (spec_serializer_field)."""
+    fields = {
+        spec.name: spec_serializer_field(spec, as_input=as_input) for spec in FIELDS
+    }
+    return type(name, (base,), fields)
+
+
 # The desired spec; durations in seconds. One field per declared spec field.
-DesiredSerializer = type(
-    "DesiredSerializer",
-    (serializers.Serializer,),
-    {spec.name: _spec_serializer_field(spec) for spec in FIELDS},
+DesiredSerializer = desired_serializer(
+    "DesiredSerializer", serializers.Serializer, as_input=False
 )
 
 

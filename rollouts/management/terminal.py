@@ -30,6 +30,7 @@ OTHER_FLAGS = {
     "change_cause": "cause",
     "to_revision": "to-revision",
     "recreate_confirmed": "confirm-recreate",
+    "resume_confirmed": "resume",
 }
 # How long `apply --wait` waits for a database that stopped answering before
 # it gives up (the rollout goes on: the controller watches it meanwhile).

@@ -38,8 +38,8 @@ from rollouts.records.selectors import (
 )
 from rollouts.spec import drift
 from rollouts.spec.fields import SPEC_FIELDS
-from rollouts.spec.guards import normalize_monitors, refuse_resuming_a_paused_update
-from rollouts.spec.specs import desired_from_spec, unheld
+from rollouts.spec.guards import normalize_monitors
+from rollouts.spec.specs import desired_from_spec, short_image, unheld
 from rollouts.spec.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
@@ -66,6 +66,60 @@ def refuse_if_busy(service: Service) -> None:
     active = rollout_active_for(service=service)
     if active is not None:
         raise ValidationError({NON_FIELD_ERRORS: busy_refusal(service, active)})
+
+
+# The engine's UpdateStatus states of an update stopped half-way for an
+# operator (failure_action pause).
+PAUSED_STATES = ("paused", "rollback_paused")
+# The code of the paused-update refusal: each face offers its own way to
+# resume on purpose (the admin's box, `--resume`, the API's "resume": true).
+PAUSED = "paused_update"
+
+
+def paused_update(service: Service) -> str | None:
+    """Why `service` is stopped half-way in a failed update, or None.
+
+    From what the controller recorded: the engine's UpdateStatus at the last
+    sync, or, when no sync came since, our own last rollout having ended
+    paused (the webui cannot ask the engine: it holds what was recorded)."""
+    if service.live_update_state in PAUSED_STATES:
+        return service.live_update_message or service.live_update_state
+    last = service.rollouts.filter(finished_at__isnull=False).order_by("-pk").first()
+    if last is None or last.state != RolloutState.PAUSED:
+        return None
+    if service.synced_at and last.finished_at and service.synced_at > last.finished_at:
+        return None  # the engine was read since: it is no longer paused
+    return last.reason or "paused"
+
+
+def refuse_resuming_a_paused_update(
+    service: Service, spec: dict[str, Any], resume_confirmed: bool
+) -> None:
+    """The one rule, for the admin, the API and the command alike: the engine
+    resumes a paused failed update at the next write to the service with the
+    paused spec (a scale re-sends the bugged image and shuts down more healthy
+    tasks), so a write that keeps its image is refused unless the operator
+    chose to resume. A new image ends the paused update instead, and rolling
+    back or undoing are the other ways out.
+
+    ValidationError keyed `resume_confirmed`, code PAUSED, naming the paused
+    update and the ways out."""
+    why = paused_update(service)
+    if resume_confirmed or why is None:
+        return
+    live = short_image(service.live_image)
+    if f"{spec['image']}:{spec['tag']}" != live:
+        return  # a replacement: the new image ends the paused update
+    raise ValidationError(
+        {
+            "resume_confirmed": ValidationError(
+                f"{service.name} runs a paused failed update of {live} ({why}); "
+                "this change would resume it: roll back, undo, change the image, "
+                "or resume it on purpose",
+                code=PAUSED,
+            )
+        }
+    )
 
 
 def _need_cause(change_cause: str) -> None:
@@ -322,7 +376,13 @@ def service_adopt(*, service: Service, user: User, change_cause: str = "") -> Re
     )
 
 
-def service_reapply(*, service: Service, user: User, change_cause: str = "") -> Rollout:
+def service_reapply(
+    *,
+    service: Service,
+    user: User,
+    change_cause: str = "",
+    resume_confirmed: bool = False,
+) -> Rollout:
     """Re-apply our last revision's spec over an outside change (explicitly)."""
     current = revision_current(service=service) or service.revisions.first()
     spec = current.spec if current else service.desired_spec()
@@ -330,6 +390,7 @@ def service_reapply(*, service: Service, user: User, change_cause: str = "") -> 
         service=service,
         user=user,
         change_cause=change_cause or "re-apply ours over the drift",
+        resume_confirmed=resume_confirmed,
         follow_live=False,
         **{f: v for f, v in spec.items() if f in SPEC_FIELDS},
     )

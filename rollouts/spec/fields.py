@@ -92,6 +92,7 @@ def parse_id(value: object) -> int:
 
 
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}")
+_STACK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 def parse_service_name(value: object) -> str:
@@ -101,6 +102,19 @@ def parse_service_name(value: object) -> str:
     if not _SERVICE_NAME.fullmatch(text):
         raise ParseError(
             f"{text!r} is not a service name (letters, digits, . _ -, e.g. worker)"
+        )
+    return text
+
+
+def parse_stack_name(value: object) -> str:
+    """A stack's name (dockercoins): the engine names a stack's services
+    `<stack>_<service>`, so a stack name follows the service name's rule
+    (ASCII letters, digits, . _ -, starting with a letter or digit, 1 to 63);
+    ParseError otherwise."""
+    text = str(value)
+    if not _STACK_NAME.fullmatch(text):
+        raise ParseError(
+            f"{text!r} is not a stack name (letters, digits, . _ -, e.g. dockercoins)"
         )
     return text
 

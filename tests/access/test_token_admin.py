@@ -52,6 +52,19 @@ def test_it_shows_the_new_token_once_and_the_token_works(
     assert secret not in page.content.decode()
 
 
+def test_a_stack_scope_must_be_a_stack_name(admin_client, django_user_model):
+    operator = make_staff(django_user_model, "ci", can_apply=True)
+
+    response = admin_client.post(
+        ADD, {"user": operator.pk, "lifetime": "30", "scope_stack": "a b/../"}
+    )
+
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.errors["scope_stack"]
+    assert "is not a stack name" in error
+    assert not ApiToken.objects.exists()
+
+
 def test_staff_who_are_not_superusers_cannot_see_tokens(client, django_user_model):
     client.force_login(make_staff(django_user_model, "ops", can_apply=True))
     assert client.get(ADD).status_code == 403

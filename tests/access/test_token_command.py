@@ -59,6 +59,8 @@ def test_it_revokes_a_token_by_its_key(operator):
         (["create", "ci", "--expires", "soon"], "--expires: 'soon'"),
         (["create", "ci", "--expires", "0s"], "more than 0 seconds"),
         (["create", "ci", "--services", "nothing"], "--services: no service"),
+        (["create", "ci", "--expires", "99999999999d"], "more than 3650d"),
+        (["create", "ci", "--stack", "a b/../"], "--stack: 'a b/../' is not a stack"),
         (["revoke", "dcc_nothing"], "no token 'dcc_nothing'"),
     ],
 )

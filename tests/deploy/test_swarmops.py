@@ -8,6 +8,7 @@ import pytest
 
 from deploy.swarmops.images import APP_TAGS, lab_images, stack_images
 from deploy.swarmops.layout import REPO
+from deploy.swarmops.stack import deploy_env
 
 
 def swarmops(*args: str) -> subprocess.CompletedProcess:
@@ -46,3 +47,15 @@ def test_it_says_in_one_line_when_no_controller_runs():
 def test_it_reports_a_stack_without_services_as_not_converged():
     done = swarmops("pending", "dockercoins-test-nosuch")
     assert (done.returncode, done.stdout.strip()) == (1, "(no services)")
+
+
+def test_webhook_links_follow_the_webuis_published_port(monkeypatch):
+    monkeypatch.delenv("WEBHOOK_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("WEBUI_PORT", raising=False)
+
+    assert deploy_env("s", {"WEBUI_PORT": "18000"})["WEBHOOK_PUBLIC_URL"] == (
+        "http://localhost:18000"
+    )
+    assert deploy_env("s", {})["WEBHOOK_PUBLIC_URL"] == "http://localhost:8000"
+    chosen = {"WEBUI_PORT": "18000", "WEBHOOK_PUBLIC_URL": "https://ci.example"}
+    assert deploy_env("s", chosen)["WEBHOOK_PUBLIC_URL"] == "https://ci.example"

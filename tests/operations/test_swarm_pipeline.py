@@ -5,12 +5,15 @@ loopback whose deliveries are verified here with `standardwebhooks`.
 
 `bugged` cannot start: with failure_action rollback the engine rolls back and
 the call answers 422 with the reason; `1.1` completes and answers 200. A retry
-with the same Idempotency-Key answers the same rollout.
+with the same Idempotency-Key answers the same rollout. A receiver stopped for
+a minute mid-rollout still gets every event once (the stack retries after 1,
+2, then every 5 s: WEBHOOK_BACKOFF).
 """
 
 import json
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +37,8 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_response(200); self.send_header("Content-Length", "0")
         self.end_headers()
     def log_message(self, *args): pass
+import os
+open("/tmp/receiver.pid", "w").write(str(os.getpid()))
 http.server.HTTPServer(("127.0.0.1", {RECEIVER_PORT}), H).serve_forever()
 """
 SETUP = f"""
@@ -73,7 +78,9 @@ def webui_exec(stack: Stack, *args: str, stdin: str | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def stack(docker_client) -> Iterator[Stack]:
-    with deployed_stack({"WORKER_REPLICAS": "2"}) as deployed:
+    with deployed_stack(
+        {"WORKER_REPLICAS": "2", "WEBHOOK_BACKOFF": "1,2,5"}
+    ) as deployed:
         yield deployed
 
 
@@ -104,14 +111,36 @@ def setup(stack) -> dict[str, str]:
     secret = webui_exec(stack, "python", "manage.py", "shell", stdin=SETUP).split()[-1]
     token = webui_exec(stack, "python", "manage.py", "token", "create", "ci")
     webui_exec(stack, "sh", "-c", "cat > /tmp/receiver.py", stdin=RECEIVER)
-    docker("exec", "-d", webui_container(stack), "python", "/tmp/receiver.py")
+    start_receiver(stack)
     return {"token": token.splitlines()[-1], "secret": secret}
 
 
-def release(stack: Stack, token: str, body: dict, key: str) -> requests.Response:
+def start_receiver(stack: Stack) -> None:
+    docker("exec", "-d", webui_container(stack), "python", "/tmp/receiver.py")
+    wait_until(
+        lambda: "up"
+        in webui_exec(
+            stack,
+            "python",
+            "-c",
+            "import socket; socket.create_connection(('127.0.0.1', "
+            f"{RECEIVER_PORT}), 1); print('up')",
+        ),
+        timeout=30,
+        message="the receiver listening",
+    )
+
+
+def stop_receiver(stack: Stack) -> None:
+    webui_exec(stack, "sh", "-c", "kill $(cat /tmp/receiver.pid)")
+
+
+def release(
+    stack: Stack, token: str, body: dict, key: str, wait: int = 240
+) -> requests.Response:
     """What the README's curl does."""
     return requests.post(
-        stack.url("webui", "/api/rollouts/services/worker/rollouts/?wait=240"),
+        stack.url("webui", f"/api/rollouts/services/worker/rollouts/?wait={wait}"),
         json=body,
         headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
         timeout=300,
@@ -121,6 +150,16 @@ def release(stack: Stack, token: str, body: dict, key: str) -> requests.Response
 def received(stack: Stack) -> list[dict]:
     text = webui_exec(stack, "sh", "-c", "cat /tmp/received.jsonl 2>/dev/null || true")
     return [json.loads(line) for line in text.splitlines() if line]
+
+
+def rollout_events(stack: Stack, rollout: int) -> list[tuple[str, str]]:
+    """(webhook-id, type) of each delivery received about `rollout`."""
+    found = []
+    for delivery in received(stack):
+        body = json.loads(delivery["body"])
+        if (body["data"].get("rollout") or {}).get("id") == rollout:
+            found.append((delivery["headers"]["webhook-id"], body["type"]))
+    return found
 
 
 def test_a_bugged_release_fails_the_job_with_the_rolled_back_reason(stack, setup):
@@ -181,7 +220,8 @@ def test_the_receiver_got_every_event_once_and_signed(stack, setup):
     ]
 
     def types() -> list[str] | None:
-        got = [json.loads(d["body"])["type"] for d in received(stack)]
+        bodies = [json.loads(d["body"]) for d in received(stack)]
+        got = [b["type"] for b in bodies if b["type"].startswith("rollout.")]
         return got if len(got) >= len(wanted) else None
 
     assert wait_until(types, timeout=60, message="six deliveries") == wanted
@@ -192,3 +232,57 @@ def test_the_receiver_got_every_event_once_and_signed(stack, setup):
         verifier.verify(delivery["body"], headers)  # raises when forged
     ids = [d["headers"]["webhook-id"] for d in deliveries]
     assert len(set(ids)) == len(ids)
+
+
+def test_a_receiver_stopped_for_a_minute_mid_rollout_gets_every_event_once(
+    stack, setup
+):
+    response = release(
+        stack,
+        setup["token"],
+        {"tag": "1.0", "update_delay": "2s", "change_cause": "CI: back to 1.0"},
+        key="ci-1.0",
+        wait=0,
+    ).json()
+    rollout = response["id"]
+    wait_until(
+        lambda: rollout_events(stack, rollout),
+        timeout=60,
+        message="the rollout's first event, receiver up",
+    )
+    stop_receiver(stack)
+    stopped = time.monotonic()
+    wait_until(
+        lambda: requests.get(
+            response["links"]["api"],
+            headers={"Authorization": f"Bearer {setup['token']}"},
+            timeout=10,
+        ).json()["state"]
+        == "completed",
+        timeout=240,
+        interval=2,
+        message="the rollout to complete, receiver down",
+    )
+    wait_until(
+        lambda: time.monotonic() - stopped >= 60,
+        timeout=90,
+        interval=1,
+        message="a minute with the receiver down",
+    )
+    start_receiver(stack)
+
+    wanted = ["rollout.queued", "rollout.started", "rollout.completed"]
+
+    def all_three() -> list[tuple[str, str]] | None:
+        got = rollout_events(stack, rollout)
+        return got if {t for _, t in got} >= set(wanted) else None
+
+    wait_until(all_three, timeout=60, message="every event after the restart")
+    got = rollout_events(stack, rollout)
+    assert sorted(t for _, t in got) == sorted(wanted), got
+    repeated = [i for i, n in Counter(i for i, _ in got).items() if n > 1]
+    assert not repeated, f"delivered twice: {repeated}"
+    verifier = Webhook(setup["secret"])
+    for delivery in received(stack):
+        headers = {k.lower(): v for k, v in delivery["headers"].items()}
+        verifier.verify(delivery["body"], headers)

@@ -1,6 +1,8 @@
 """The write API goes through the same service functions as the admin and
 `manage.py rollout`: same validation, refusals and records (issue 15, §1)."""
 
+from datetime import timedelta
+
 import pytest
 
 from rollouts.models import Rollout, RolloutState
@@ -115,11 +117,40 @@ def test_a_paused_failed_update_is_not_resumed_behind_the_operators_back(
     worker.save()
 
     refused = pipeline.post("worker/scale/", {"replicas": 3})
-    assert refused.status_code == 400
-    assert "paused failed update" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert refused.json()["paused_update"] is True
+    assert "runs a paused failed update of dockercoins:bugged" in (
+        refused.json()["detail"]
+    )
+    assert 'send "resume": true' in refused.json()["detail"]
+    assert refused.json()["resume_with"] == {"resume": True}
+    assert not Rollout.objects.exists()
 
     resumed = pipeline.post("worker/scale/", {"replicas": 3, "resume": True})
     assert resumed.status_code == 202, resumed.json()
+
+
+def test_a_paused_update_is_refused_before_the_controller_synced_again(
+    pipeline, worker
+):
+    """The rollout ended paused; the webui holds no newer engine state."""
+    worker.tag = "bugged"
+    worker.live_image = "dockercoins:bugged"
+    worker.live_update_state = "updating"  # as last synced, mid-update
+    worker.save()
+    active_rollout(
+        worker,
+        state="paused",
+        reason="the engine paused the update",
+        finished_at=worker.synced_at + timedelta(seconds=5),
+    )
+
+    refused = pipeline.post(
+        "worker/rollouts/", {"update_parallelism": 2, "change_cause": "faster"}
+    )
+
+    assert refused.status_code == 409, refused.json()
+    assert "the engine paused the update" in refused.json()["detail"]
 
 
 def test_a_mode_change_needs_confirm_recreate(pipeline, worker):
@@ -183,6 +214,37 @@ def test_abort_without_a_rollout_in_flight_is_a_400(pipeline, worker):
     response = pipeline.post("worker/abort/", {"change_cause": "why not"})
     assert response.status_code == 400
     assert "no rollout in flight" in response.json()["detail"]
+
+
+def test_promote_lets_a_held_canary_go_on_recording_who_and_why(pipeline, worker):
+    held = active_rollout(worker, canary_state="holding")
+
+    response = pipeline.post("worker/promote/", {"change_cause": "looks fine"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["id"] == held.pk
+    held.refresh_from_db()
+    assert held.promote_requested_by.username == "ci"
+    assert held.promote_cause == "looks fine"
+    assert held.events.filter(message="promotion asked by ci: looks fine").exists()
+
+
+def test_promote_without_a_held_canary_is_a_400(pipeline, worker):
+    active_rollout(worker)  # in flight, but no canary held
+
+    response = pipeline.post("worker/promote/", {"change_cause": "go"})
+
+    assert response.status_code == 400
+    assert "no held canary to promote" in response.json()["detail"]
+
+
+def test_a_held_canary_is_aborted_like_any_rollout(pipeline, worker):
+    active_rollout(worker, canary_state="holding")
+
+    response = pipeline.post("worker/abort/", {"change_cause": "not this one"})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["state"] == "aborted"
 
 
 def test_adopt_takes_what_runs_as_a_revision(pipeline, worker):

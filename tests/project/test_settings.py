@@ -4,7 +4,13 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from dockercoins import checks
-from dockercoins.env import env_bool, env_float, env_int, env_secret
+from dockercoins.env import (
+    env_bool,
+    env_float,
+    env_float_list,
+    env_int,
+    env_secret,
+)
 
 
 def test_a_typo_in_a_boolean_variable_is_an_error(monkeypatch):
@@ -61,3 +67,10 @@ def test_a_whole_number_variable_takes_ascii_digits_only(monkeypatch, raw):
 def test_a_whole_number_variable_is_read(monkeypatch):
     monkeypatch.setenv("LOGIN_FAILURE_LIMIT", "12")
     assert env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1) == 12
+
+
+def test_a_list_of_seconds_is_read(monkeypatch):
+    monkeypatch.setenv("WEBHOOK_BACKOFF", "1, 2.5,60")
+    assert env_float_list("WEBHOOK_BACKOFF", (5,), 0.1, 3600) == (1.0, 2.5, 60.0)
+    monkeypatch.setenv("WEBHOOK_BACKOFF", "")
+    assert env_float_list("WEBHOOK_BACKOFF", (5,), 0.1, 3600) == (5,)

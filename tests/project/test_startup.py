@@ -38,6 +38,11 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
         ("REDIS_URL", "redis://:6379/0", "names no host"),
         ("REDIS_URL", "redis://redis:99999/0", "Port out of range"),
         ("SECRET_KEY_FILE", "/nonexistent/secret", "No such file"),
+        ("WEBHOOK_BACKOFF", "5,ten,30", "'ten' is not a number"),
+        ("WEBHOOK_BACKOFF", "5,,30", "is not a number"),
+        ("WEBHOOK_BACKOFF", "0,5", "must be at least"),
+        ("WEBHOOK_RETRY_FOR", "0", "must be at least"),
+        ("WEBHOOK_CONCURRENCY", "0", "must be at least"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(name, value, reason):
@@ -48,6 +53,16 @@ def test_a_bad_setting_is_one_line_naming_the_variable(name, value, reason):
     [line] = done.stderr.strip().splitlines()
     assert line.startswith(f"manage.py: bad setting: {name}=")
     assert reason in line
+
+
+def test_webhook_retries_may_last_days():
+    done = run(
+        [sys.executable, "manage.py", "check"],
+        WEBHOOK_RETRY_FOR="172800",
+        WEBHOOK_BACKOFF="1,2,5",
+    )
+
+    assert done.returncode == 0, done.stderr
 
 
 def test_an_empty_secret_file_is_refused_like_a_missing_one(tmp_path):

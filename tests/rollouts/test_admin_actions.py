@@ -141,6 +141,23 @@ def test_scale_refuses_a_global_service(operator, seeded_worker):
     assert not Rollout.objects.exists()
 
 
+def test_a_paused_failed_update_is_resumed_only_when_the_box_is_ticked(
+    operator, seeded_worker
+):
+    Service.objects.filter(pk=seeded_worker.pk).update(
+        live_update_state="paused", live_image="dockercoins:1.0"
+    )
+    data = {"replicas": "2", "change_cause": "more"}
+
+    refused = operator.post(url("scale", seeded_worker), data)
+
+    [error] = refused.context["form"].errors["resume_confirmed"]
+    assert "runs a paused failed update of dockercoins:1.0" in error
+    assert not Rollout.objects.exists()
+    operator.post(url("scale", seeded_worker), {**data, "resume_confirmed": "on"})
+    assert Rollout.objects.get(service=seeded_worker).state == "queued"
+
+
 @pytest.mark.parametrize("slug", ["apply", "rollback", "undo", "scale"])
 def test_actions_refuse_a_service_with_an_active_rollout(operator, seeded_worker, slug):
     running = active_rollout(seeded_worker, state="applying")

@@ -76,3 +76,13 @@ def test_it_reports_the_tags_grammar_before_looking_for_the_engine(
     assert "'bad tag' is not a valid image tag" in done.stderr
     assert "Docker socket" not in done.stderr
     assert done.stderr.strip().count("\n") == 0, done.stderr
+
+
+@pytest.mark.parametrize("stack", ["", "a b", "../x", "x/y"])
+def test_a_stack_name_the_engine_cannot_have_is_one_line_and_exit_2(
+    tmp_path, stack
+) -> None:
+    done = rollout_cli(tmp_path, "status", "--stack", stack)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0, done.stderr
+    assert f"{stack!r} is not a stack name" in done.stderr

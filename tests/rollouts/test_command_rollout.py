@@ -295,6 +295,24 @@ def test_a_second_apply_is_refused_while_one_is_running(worker):
         rollout("apply", "worker", "--replicas", "4")
 
 
+def test_a_paused_failed_update_is_resumed_only_with_resume(worker, engine):
+    svc = engine.service("dockercoins_worker")
+    svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] = "dockercoins:bugged"
+    engine.set_update(svc, "paused", "update paused due to failure")
+    Service.objects.filter(pk=worker.pk).update(tag="bugged")
+
+    with pytest.raises(CommandError) as refused:
+        rollout("scale", "worker", "3", "--cause", "more")
+
+    assert str(refused.value).startswith(
+        "--resume: dockercoins_worker runs a paused failed update of "
+        "dockercoins:bugged (update paused due to failure)"
+    )
+    assert not Rollout.objects.exists()
+    rollout("scale", "worker", "3", "--cause", "more", "--resume")
+    assert Rollout.objects.get().revision.spec["replicas"] == 3
+
+
 def test_scale_rollback_and_undo(worker, engine):
     rollout("scale", "worker", "3", "--cause", "more miners")
     Rollout.objects.update(state=RolloutState.COMPLETED)

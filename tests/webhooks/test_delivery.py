@@ -13,8 +13,8 @@ from django.utils import timezone
 from rollouts.models import RolloutState
 from rollouts.records import requests as services
 from rollouts.records.history import finish
-from webhooks.delivery import BACKOFF, handle_one
-from webhooks.models import Delivery, DeliveryState
+from webhooks.delivery import handle_one
+from webhooks.models import Delivery, DeliveryState, Subscription
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,8 +48,9 @@ def test_the_receiver_gets_each_event_once_signed_and_in_order(receiver, worker)
 
 
 def test_a_receiver_that_is_down_gets_every_event_later_with_the_same_id(
-    receiver, worker
+    receiver, worker, settings
 ):
+    settings.WEBHOOK_BACKOFF = (5, 10)
     receiver.status = 503
     release(worker)
     call_command("webhooks", "deliver", "--once")
@@ -58,7 +59,7 @@ def test_a_receiver_that_is_down_gets_every_event_later_with_the_same_id(
     delivery = Delivery.objects.order_by("id").first()
     assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)
     wait = (delivery.next_attempt_at - timezone.now()).total_seconds()
-    assert BACKOFF[0] - 1 < wait <= BACKOFF[0]
+    assert 4 < wait <= 5
     assert not handle_one()  # not due yet
 
     receiver.status = 200
@@ -82,7 +83,7 @@ def test_a_receiver_that_is_not_listening_is_retried(subscription, worker):
 
     delivery = Delivery.objects.filter(attempts=1).get()
     assert delivery.state == DeliveryState.PENDING
-    assert "ConnectionError" in delivery.attempt_log.get().error
+    assert "ConnectionRefusedError" in delivery.attempt_log.get().error
 
 
 def test_a_redirect_is_never_followed(receiver, worker):
@@ -126,3 +127,20 @@ def test_it_gives_up_after_the_retry_period(receiver, worker, settings):
 
     assert set(Delivery.objects.values_list("state", flat=True)) == {"gave_up"}
     assert not handle_one()
+
+
+def test_a_subscription_saved_with_a_bad_secret_is_a_failed_attempt_not_a_crash(
+    receiver, subscription, worker
+):
+    other = Subscription.objects.create(name="other", url=receiver.url)
+    Subscription.objects.filter(pk=other.pk).update(secret="notasecret")
+    release(worker)
+
+    call_command("webhooks", "deliver", "--once")
+
+    broken = Delivery.objects.filter(subscription=other)
+    assert set(broken.values_list("state", flat=True)) == {"pending"}
+    assert "ValueError: a secret is whsec_" in broken.first().attempt_log.get().error
+    fine = Delivery.objects.filter(subscription=subscription)
+    assert set(fine.values_list("state", flat=True)) == {"delivered"}
+    assert len(receiver.received) == 2  # the good subscription's, verified

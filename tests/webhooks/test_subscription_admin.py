@@ -43,3 +43,15 @@ def test_a_bad_target_is_a_form_error(admin_client, url):
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["url"]
     assert not Subscription.objects.exists()
+
+
+@pytest.mark.parametrize("secret", ["notasecret", "whsec_!!!", "whsec_c2hvcnQ="])
+def test_a_bad_secret_is_a_form_error(admin_client, secret):
+    data = {**form("https://chat.example.test/hook"), "secret": secret}
+
+    response = admin_client.post(ADD, data)
+
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.errors["secret"]
+    assert "e.g. whsec_" in error
+    assert not Subscription.objects.exists()

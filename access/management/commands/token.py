@@ -13,7 +13,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from access.models import ApiToken
-from access.tokens import describe_scope, token_create, token_revoke
+from access.tokens import (
+    MAX_LIFETIME,
+    describe_scope,
+    scope_stack_parse,
+    token_create,
+    token_revoke,
+)
 from rollouts.models import Service
 from rollouts.records import selectors
 from rollouts.spec.fields import ParseError, parse_duration
@@ -22,7 +28,13 @@ from rollouts.spec.fields import ParseError, parse_duration
 def _lifetime(text: str) -> timedelta:
     """ "30d", "12h", "90m", "3600s" or seconds; ParseError otherwise."""
     if text.endswith("d") and text[:-1].isascii() and text[:-1].isdigit():
-        return timedelta(days=int(text[:-1]))
+        days = int(text[:-1])
+        if days > MAX_LIFETIME.days:  # also before timedelta overflows
+            raise ParseError(
+                f"{text!r} is more than {MAX_LIFETIME.days}d (a token lives "
+                "at most 10 years)"
+            )
+        return timedelta(days=days)
     return timedelta(seconds=parse_duration(text))
 
 
@@ -71,14 +83,16 @@ class Command(BaseCommand):
                 expires_in = _lifetime(options["expires"])
             except ParseError as error:
                 raise CommandError(f"--expires: {error}") from None
-        services = [
-            self._service(name, options["stack"]) for name in options["services"]
-        ]
+        try:
+            stack = scope_stack_parse(options["stack"])
+        except ValidationError as error:
+            raise CommandError(f"--stack: {'; '.join(error.messages)}") from None
+        services = [self._service(name, stack) for name in options["services"]]
         token, secret = token_create(
             user=user,
             name=options["name"],
             expires_in=expires_in,
-            scope_stack=options["stack"],
+            scope_stack=stack,
             scope_services=services,
         )
         until = (

@@ -48,6 +48,7 @@ from rollouts.spec.fields import (
     parse_duration,
     parse_int,
     parse_service_name,
+    parse_stack_name,
 )
 from rollouts.spec.specs import (
     desired_from_spec,
@@ -78,6 +79,13 @@ def _service_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _stack_name(text: str) -> str:
+    try:
+        return parse_stack_name(text)
+    except ParseError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _interval(text: str) -> float:
     """A positive duration in seconds ("10", "10s", "1m"), at most an hour."""
     try:
@@ -97,7 +105,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         one_line_parser(parser)  # before the subparsers, which inherit its class
         common = CommandParser(add_help=False)
-        common.add_argument("--stack", help="stack name (default: settings.STACK_NAME)")
+        common.add_argument(
+            "--stack",
+            type=_stack_name,
+            help="stack name (default: settings.STACK_NAME)",
+        )
         change = CommandParser(add_help=False)
         change.add_argument(
             "--cause", default="", help="why (recorded with the change)"

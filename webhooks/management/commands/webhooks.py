@@ -2,9 +2,11 @@
 
 The loop has the shape of healthchecks' sendalerts: SIGTERM/SIGINT set a flag;
 `while not shutdown: handle_one()`; idle waits in one-second slices; a broken
-database connection is closed so the next step opens a new one. A receiver
-that is slow or hangs costs this process WEBHOOK_TIMEOUT seconds per attempt,
-and never the controller, which runs elsewhere.
+database connection is closed so the next step opens a new one. Attempts
+run on WEBHOOK_CONCURRENCY threads, one per subscription at a time, each cut
+off at WEBHOOK_TIMEOUT (webhooks.delivery.Dispatcher): a receiver that is slow
+or hangs delays its own deliveries only, and never the controller, which runs
+elsewhere.
 """
 
 import logging
@@ -12,10 +14,11 @@ import signal
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, close_old_connections, connection
 
-from webhooks.delivery import handle_one
+from webhooks.delivery import Dispatcher
 
 log = logging.getLogger("webhooks")
 
@@ -35,30 +38,40 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.shutdown = False
-        if options["once"]:
-            while handle_one():
-                pass
-            return
-        signal.signal(signal.SIGTERM, self.stop)
-        signal.signal(signal.SIGINT, self.stop)
-        log.info("webhooks: delivering")
-        while not self.shutdown:
-            if not self.step():
-                self.pause(options["idle"])
+        self.dispatcher = Dispatcher(settings.WEBHOOK_CONCURRENCY)
+        try:
+            if options["once"]:
+                self.dispatcher.drain()
+                return
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+            log.info(
+                "webhooks: delivering (%d at a time, %g s per attempt at most)",
+                settings.WEBHOOK_CONCURRENCY,
+                settings.WEBHOOK_TIMEOUT,
+            )
+            while not self.shutdown:
+                if not self.step():
+                    self.pause(options["idle"])
+        finally:
+            self.dispatcher.close()
 
     def step(self) -> bool:
         close_old_connections()
         try:
-            return handle_one()
+            return self.dispatcher.step()
         except DatabaseError as error:
             log.warning("webhooks: database error (%s); reconnecting", error)
             connection.close()
             return False
 
     def pause(self, seconds: float) -> None:
+        """Until an attempt ends, `seconds` pass or a stop is asked."""
         end = time.monotonic() + seconds
         while not self.shutdown and time.monotonic() < end:
-            time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+            self.dispatcher.wait(min(1.0, max(0.0, end - time.monotonic())))
+            if any(f.done() for _, f in self.dispatcher.in_flight.values()):
+                return
 
     def stop(self, signum: int, frame: Any) -> None:
         self.shutdown = True

@@ -38,7 +38,9 @@ lint:
 # The tiers run side by side on PYTEST_WORKERS pytest-xdist workers (0: one
 # process): most swarm tests wait on the engine, not on the CPU. Each module,
 # and each tier with one session-wide stack or lab, stays on one worker
-# (tests/conftest.py); --durations names the slowest tests of the run.
+# (tests/conftest.py); --durations names the slowest tests of the run. The
+# engine-restart fault test runs alone, after everything else: restarting
+# dockerd ends every stack's containers (docs/faults.md).
 PYTEST_WORKERS ?= 2
 test:
 	deploy/bootstrap.sh --test
@@ -46,6 +48,7 @@ test:
 	$(VENV)/python -m deploy.swarmops prune-tests
 	$(MAKE) --no-print-directory lint
 	CI=$${CI:-true} $(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=25
+	CI=$${CI:-true} FAULTS_ENGINE_RESTART=1 $(VENV)/pytest -p no:xdist -m engine_restart tests/faults/test_engine_restart.py
 
 # In the running controller, as its user (deploy/swarmops/controller.py);
 # when a lab is up (make up NODES=N), its controller, on whichever node.

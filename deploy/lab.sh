@@ -15,6 +15,7 @@
 #   deploy/lab.sh leftovers     print what of the lab is still on the machine
 #   deploy/lab.sh forward PORT...   127.0.0.1:PORT -> whichever node serves it
 #   deploy/lab.sh stop-node NODE    TERM one node's engine (a node lost)
+#   deploy/lab.sh start-node NODE   start it again on its data root (it rejoins)
 #   deploy/lab.sh hosts | nodes | addr NODE | reload
 #                     every node's DOCKER_HOST; N; a node's address; reload images
 #
@@ -35,7 +36,7 @@ export LAB_NET="${LAB_NET:-10.213.0}"
 export LAB_DIR="${LAB_DIR:-/var/lib/dockercoins-lab/$LAB_ID}"
 BRIDGE="${LAB_ID}br0"
 
-usage() { sed -n '8,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '8,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 netns() { echo "$LAB_ID-node-$1"; }
 node_addr() { echo "$LAB_NET.$(( 10 + $1 ))"; }
@@ -169,6 +170,14 @@ start_node() {
     # DNS pinned to the node's own address, where nothing answers: no query
     # ever leaves the machine.
     echo "nameserver $addr" >"/etc/netns/$ns/resolv.conf"
+    start_engine "$i"
+}
+
+# start_engine I: node I's dockerd in the node's namespace, on its data root
+# (a node lost with stop-node comes back with its swarm state: it rejoins).
+start_engine() {
+    local i="$1" ns dir addr
+    ns="$(netns "$i")"; dir="$(node_dir "$i")"; addr="$(node_addr "$i")"
     # nsenter + unshare, not `ip netns exec` (it remounts /sys and dockerd
     # dies with "Devices cgroup isn't mounted"); a tmpfs on /run so that the
     # controller's bind mount of /var/run/docker.sock is this node's engine.
@@ -179,7 +188,7 @@ start_node() {
         mount --bind /etc/netns/$ns/resolv.conf /etc/resolv.conf
         exec dockerd --data-root $dir/data --exec-root /run/docker --pidfile /run/docker.pid \
             -H unix:///run/docker.sock -H unix://$dir/docker.sock \
-            --cgroup-parent /$ns --dns $addr" >"$dir/dockerd.log" 2>&1 </dev/null &
+            --cgroup-parent /$ns --dns $addr" >>"$dir/dockerd.log" 2>&1 </dev/null &
     # The exec chain (setsid, nsenter, unshare, sh all exec) makes $! the dockerd.
     echo $! >"$dir/dockerd.pid"
 }
@@ -243,6 +252,25 @@ stop_node() {
     stop_pid "$pid" 40
 }
 
+# start-node NODE: bring a node stopped by stop-node back (its engine only: the
+# namespace, veth and data root outlived it). Returns once the engine answers;
+# the swarm then sees the node Ready again within seconds (deploy/labs.py waits).
+start_node_again() {
+    local i="${1#node-}" pid deadline
+    [ -d "$(node_dir "$i")/data" ] && ip netns list | grep -q "^$(netns "$i")\b" \
+        || die "no node-$i in lab $LAB_ID"
+    pid="$(cat "$(node_dir "$i")/dockerd.pid" 2>/dev/null || true)"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        die "node-$i's engine is still running (pid $pid)"
+    fi
+    start_engine "$i"
+    deadline=$(( $(now_s) + 60 ))
+    until engine_answers "$i"; do
+        [ "$(now_s)" -lt "$deadline" ] || die "node-$i's engine did not answer within 60s; see $(node_dir "$i")/dockerd.log"
+        sleep 0.5
+    done
+}
+
 main() {
     local command="${1:-}"
     [ -n "$command" ] || usage
@@ -257,6 +285,7 @@ main() {
         leftovers) lab_leftovers ;;
         forward) forward "$@" ;;
         stop-node) [ $# -eq 1 ] || usage; stop_node "$1" ;;
+        start-node) [ $# -eq 1 ] || usage; start_node_again "$1" ;;
         addr) node_addr "${1#node-}" ;;
         reload) swarmops lab-load ;;
         hosts) for i in $(seq 0 $(( $(node_count) - 1 ))); do echo "unix://$(node_sock "$i")"; done ;;

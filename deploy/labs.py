@@ -9,10 +9,12 @@ id and a /24 of its own so that it never meets a user's lab.
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from deploy.polling import wait_until
 from deploy.stacks import Stack, deployed, new_stack
 from deploy.swarmops import controller
 from deploy.swarmops import lab as swarm_lab
@@ -48,6 +50,34 @@ class Lab:
     def docker(self, *args: str, node: int = 0, timeout: float = 60) -> str:
         """The docker CLI's output on one node; StackError when it fails."""
         return run(["docker", "-H", self.host(node), *args], timeout=timeout)
+
+    def node_states(self) -> dict[str, str]:
+        """{hostname: "ready" | "down" | ...} as the swarm's managers see them."""
+        listed = self.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
+        return dict(line.lower().split(" ", 1) for line in listed.splitlines())
+
+    @contextmanager
+    def node_lost(self, node: str, *, back_within: float = 180) -> Iterator[float]:
+        """Stop one node's engine (the node lost), yield the time.monotonic()
+        it stopped, and always bring it back: start the engine again on its
+        data root and wait until the swarm sees the node Ready, so the next
+        test finds the lab whole (two of three managers down would leave the
+        swarm without a quorum).
+
+        Raises StackError when the engine does not start, AssertionError when
+        the node is not Ready within `back_within` seconds.
+        """
+        self.sh("stop-node", node, timeout=90)
+        try:
+            yield time.monotonic()
+        finally:
+            self.sh("start-node", node, timeout=90)
+            wait_until(
+                lambda: self.node_states().get(node) == "ready",
+                timeout=back_within,
+                interval=1,
+                message=f"{node} Ready again",
+            )
 
     def leftovers(self) -> str:
         return self.sh("leftovers").strip()

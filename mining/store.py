@@ -11,6 +11,8 @@ Keys of our own, each bounded so Redis never grows without limit:
                       pruned by score on every write, expiring when all stop
   probe:latency       the last rng/hasher latency probe (JSON), with a TTL
   probe:lock          single-flight lock for starting a probe (SET NX EX)
+  flushed:<worker>:<run>  the sequence number of that worker process' last
+                      flush applied (idempotence key, FLUSH_MEMORY_TTL)
 
 Why buckets of 120 s: a bucket then holds at most 120 fields, under Redis'
 default hash-max-listpack-entries (128), so it stays in the compact listpack
@@ -18,6 +20,13 @@ encoding; a worker's flush is one HINCRBY per second it covers plus one
 EXPIRE, and the chart's five minutes are at most four HGETALLs in a single
 pipelined round trip. A key per second would need 300 keys per read, a sorted
 set or stream would need a read-modify-write to sum several workers' counts.
+
+Exactly once: a worker's flush carries a sequence number and is applied by one
+Lua script that first checks the worker's idempotence key. A flush whose reply
+was lost (Redis restarted after applying it, or the connection broke on the
+way back) is sent again with the same number, by redis-py's own retry or by the
+worker's next flush, and the script then applies nothing: the hash count never
+counts a flush twice, and never drops one the worker still holds.
 """
 
 import threading
@@ -35,6 +44,7 @@ SERIES_PREFIX = "hashes:sec:"
 WORKERS = "workers"
 PROBE_RESULT = "probe:latency"
 PROBE_LOCK = "probe:lock"
+FLUSHED_PREFIX = "flushed:"
 
 BUCKET_SECONDS = 120
 # The chart shows five minutes, plus margin for its 10 s average and for the
@@ -43,6 +53,50 @@ SERIES_SECONDS = 330
 SERIES_TTL = SERIES_SECONDS + BUCKET_SECONDS
 # A worker flushes about once a second: three missed flushes and it is gone.
 WORKER_TTL = 5
+# How long Redis remembers a worker's last flush, refreshed by each flush: a
+# flush retried later than this after Redis applied it would count twice
+# (Redis down for a whole day with a worker waiting for it).
+FLUSH_MEMORY_TTL = 24 * 3600
+
+# KEYS: idempotence key, hashes, wallet, workers, then one key per bucket.
+# ARGV: sequence (0: no idempotence), idempotence TTL, hashes, worker id, now,
+# stale-before, workers TTL, series TTL, then per bucket: N and N (second,
+# count) pairs,
+# then M and M (coin, bytes) pairs. Effects are written to the AOF as one
+# MULTI/EXEC (Redis >= 7): all of a flush or none of it, idempotence key included.
+_RECORD_WORK = """
+local seq = tonumber(ARGV[1])
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[6])
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+if seq > 0 then
+  if seq <= tonumber(redis.call('GET', KEYS[1]) or '0') then
+    return 0
+  end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+local hashes = tonumber(ARGV[3])
+if hashes > 0 then
+  redis.call('INCRBY', KEYS[2], hashes)
+end
+local i = 9
+for b = 5, #KEYS do
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    redis.call('HINCRBY', KEYS[b], ARGV[i], ARGV[i + 1])
+    i = i + 2
+  end
+  redis.call('EXPIRE', KEYS[b], ARGV[8])
+end
+local m = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, m do
+  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+return 1
+"""
 
 # Short timeouts so a dead Redis is noticed within about a second, and one
 # immediate retry on connection errors (not on timeouts, which would double
@@ -147,26 +201,57 @@ def record_work(
     coins: Mapping[str, bytes],
     worker_id: str,
     now: float,
-) -> None:
-    """Add a worker's counts and late coins, refresh its heartbeat; all or nothing.
+    flush: tuple[str, int] = ("", 0),
+) -> bool:
+    """Add a worker's counts and late coins, refresh its heartbeat; all or
+    nothing, and at most once per `flush`.
 
-    MULTI/EXEC so a failed flush leaves nothing half-applied: the caller
-    keeps its counts and sends them again, and the total is never counted
-    twice because of a partial write.
+    `flush` is (the worker process' run id, its flush sequence number, from 1
+    up): sent again after an error, the same flush is applied once (module
+    docstring). ("", 0), the default, is a flush without idempotence (tests,
+    one-off tools). Returns False when Redis had already applied this flush.
+
+    Raises StoreUnavailable when Redis cannot be reached: the caller keeps the
+    batch and sends it again with the same `flush`.
     """
-    pipe = client().pipeline(transaction=True)
-    if hashes:
-        pipe.incrby(HASHES, hashes)
-    for key, fields in _by_bucket(per_second).items():
+    run, sequence = flush
+    buckets = _by_bucket(per_second)
+    args: list[object] = [
+        sequence if run else 0,
+        FLUSH_MEMORY_TTL,
+        hashes,
+        worker_id,
+        now,
+        now - WORKER_TTL,
+        WORKER_TTL * 2,
+        SERIES_TTL,
+    ]
+    for fields in buckets.values():
+        args.append(len(fields))
         for second, count in fields.items():
-            pipe.hincrby(key, str(second), count)
-        pipe.expire(key, SERIES_TTL)
-    if coins:
-        pipe.hset(WALLET, mapping=dict(coins))
-    pipe.zadd(WORKERS, {worker_id: now})
-    pipe.zremrangebyscore(WORKERS, "-inf", now - WORKER_TTL)
-    pipe.expire(WORKERS, WORKER_TTL * 2)
-    _run(pipe)
+            args += [second, count]
+    args.append(len(coins))
+    for coin, random_bytes in coins.items():
+        args += [coin, random_bytes]
+    keys = [f"{FLUSHED_PREFIX}{worker_id}:{run}", HASHES, WALLET, WORKERS, *buckets]
+    try:
+        applied = _record_work_script()(keys=keys, args=args)  # type: ignore[arg-type]
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise _unavailable(exc) from exc
+    return bool(applied)
+
+
+_script: "redis.commands.core.Script | None" = None
+
+
+def _record_work_script() -> "redis.commands.core.Script":
+    """The script bound to this process' client (EVALSHA; loaded again by
+    redis-py when a restarted Redis has forgotten it)."""
+    global _script
+    current = client()
+    if _script is None or _script.registered_client is not current:
+        _script = current.register_script(_RECORD_WORK)
+    return _script
 
 
 def _by_bucket(per_second: Mapping[int, int]) -> dict[str, dict[int, int]]:

@@ -8,6 +8,7 @@ without them (the module-level logger does) and no other role may import it.
 import contextlib
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -133,14 +134,6 @@ class Tally:
         batch.per_second = {s: n for s, n in batch.per_second.items() if s >= oldest}
         return batch
 
-    def give_back(self, batch: Batch) -> None:
-        with self._lock:
-            pending = self._pending
-            pending.hashes += batch.hashes
-            for second, count in batch.per_second.items():
-                pending.per_second[second] = pending.per_second.get(second, 0) + count
-            pending.coins.update(batch.coins)
-
     @property
     def unsaved(self) -> int:
         return self._pending.hashes
@@ -251,31 +244,55 @@ class Miner:
 
 
 class Flusher:
-    """Moves the tally into Redis; the only writer of counts and heartbeats."""
+    """Moves the tally into Redis; the only writer of counts and heartbeats.
+
+    Exactly once: each flush has a sequence number (per worker process, `run`
+    a random id of this process), and a flush whose outcome is unknown (an
+    error after it was sent: Redis may have applied it) is kept as it was and
+    sent again with the same number before anything newer; Redis applies a
+    number once (mining/store.py).
+    """
 
     def __init__(self, *, tally: Tally, outages: Outages, worker_id: str) -> None:
         self.tally = tally
         self.outages = outages
         self.worker_id = worker_id
+        self.run = secrets.token_hex(4)
+        self.sequence = 0
+        self._unsure: Batch | None = None  # sent, reply lost: same number again
 
     def flush(self) -> bool:
         now = time.time()
-        batch = self.tally.take(oldest=int(now) - store.SERIES_SECONDS)
         try:
-            store.record_work(
-                hashes=batch.hashes,
-                per_second=batch.per_second,
-                coins=batch.coins,
-                worker_id=self.worker_id,
-                now=now,
-            )
+            if self._unsure is not None:
+                self._send(self._unsure, now)
+                self._unsure = None
+            self.sequence += 1
+            batch = self.tally.take(oldest=int(now) - store.SERIES_SECONDS)
+            self._unsure = batch
+            self._send(batch, now)
+            self._unsure = None
         except store.StoreUnavailable as exc:
             metrics.error("redis", "connection")
-            self.tally.give_back(batch)
             self.outages.down("redis", f"{exc.address}: {exc.reason}")
             return False
         self.outages.up("redis")
         return True
+
+    def _send(self, batch: Batch, now: float) -> None:
+        store.record_work(
+            hashes=batch.hashes,
+            per_second=batch.per_second,
+            coins=batch.coins,
+            worker_id=self.worker_id,
+            now=now,
+            flush=(self.run, self.sequence),
+        )
+
+    @property
+    def unsaved(self) -> int:
+        """Hashes not known to be in Redis: pending, and a flush not confirmed."""
+        return self.tally.unsaved + (self._unsure.hashes if self._unsure else 0)
 
     def forget(self) -> None:
         # If Redis is down the heartbeat simply expires within WORKER_TTL.
@@ -393,7 +410,7 @@ class Worker:
         fate = (
             "all counted in Redis"
             if saved
-            else f"{self.tally.unsaved} hashes NOT saved: Redis unavailable"
+            else f"{self.flusher.unsaved} hashes NOT saved: Redis unavailable"
         )
         log.info(
             "worker %s stopped: made %d hashes, %d coins in %.1f s (%.1f hashes/s); %s",

@@ -32,7 +32,7 @@ from rollouts.admin.operation_views import OperationViewsMixin, list_action
 from rollouts.admin.operations import OPERATIONS, queued_message
 from rollouts.models import ACTIVE_STATES, Rollout, Service
 from rollouts.records import describe, selectors
-from rollouts.spec.drift import describe_drift, service_drift
+from rollouts.spec.drift import describe_drift, drift_lines, service_drift
 from rollouts.spec.fields import FIELDS, policy_fields
 from rollouts.spec.specs import short_image
 
@@ -257,7 +257,8 @@ class ServiceAdmin(OperationViewsMixin, StaffAdmin):
             "tasks_badge": tasks_badge(service),
             "nodes_down": describe.down_in_tasks(service.live_tasks),
             "live_image": short_image(service.live_image),
-            "drift": describe_drift(service_drift(service)),
+            # One line per field, in `rollout plan`'s words (rollouts.spec.drift).
+            "drift": drift_lines(service_drift(service)),
             "observed": ago(service.synced_at),
             "recent_rollouts": recent,
             "revisions": service.revisions.select_related("created_by")[

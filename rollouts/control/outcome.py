@@ -10,6 +10,11 @@ rollouts.control.watcher applies them.
   only counts ends within the monitor window. We keep the first sight of each,
   because the engine drops old tasks (task history limit) and a poller can miss
   a transient state.
+- Except a task that ended with its node's engine: when dockerd stops (a
+  restart, a reboot), every container on the node ends at once, and the engine
+  reports them together when it is back. Such an end says nothing about the
+  new spec (the engine's own updater, restarted with it, forgets it too); it is
+  told in the events, not counted (`ended_with_its_node`).
 - Completed means stable: every new task has been running for the stability
   window (like Kubernetes' minReadySeconds), by the engine's own clock.
 - The spec we wrote is the one judged: a later write by anyone else supersedes
@@ -82,6 +87,35 @@ def new_failures(
     return found
 
 
+# Seconds between the ends of tasks that the same stop of their node's engine
+# ended (the engine reports them all as it comes back, within a second or two
+# here), and how many other services must have lost a task with it: one other
+# crash at that moment is a coincidence, every service on the node is not.
+ENGINE_STOP_WINDOW = 10.0
+ENGINE_STOP_SERVICES = 2
+
+
+def ended_with_its_node(task: Task, every: list[Task]) -> list[Task]:
+    """Tasks of other services that ended on `task`'s node within
+    ENGINE_STOP_WINDOW seconds of it, when at least ENGINE_STOP_SERVICES other
+    services lost one: the node's engine stopped them all. [] otherwise."""
+    at = task.timestamp
+    if not task.node_id or at is None:
+        return []
+    others = [
+        t
+        for t in every
+        if t.service_id != task.service_id
+        and t.node_id == task.node_id
+        and t.state in ENDED_STATES
+        and t.timestamp is not None
+        and abs((t.timestamp - at).total_seconds()) <= ENGINE_STOP_WINDOW
+    ]
+    if len({t.service_id for t in others}) < ENGINE_STOP_SERVICES:
+        return []
+    return others
+
+
 def too_many_failures(failed: int, tasks: int, max_ratio: float) -> bool:
     """The engine's rule (swarmkit updater): fail when failed/total > ratio."""
     if failed == 0:
@@ -114,10 +148,18 @@ def not_yet_stable(
     return young
 
 
-def stopping(tasks: list[Task]) -> list[Task]:
+def stopping(
+    tasks: list[Task], *, down: set[str] | frozenset[str] = frozenset()
+) -> list[Task]:
     """Tasks told to stop (a scale-down, the old side of an update) that still
-    run: a rollout is not over while they do."""
-    return [t for t in tasks if not t.should_run and t.state in LIVE_STATES]
+    run: a rollout is not over while they do. Not those on a node that is
+    `down` (node ids): they were last heard running and can never report that
+    they stopped; Swarm has replaced them on the nodes that are up."""
+    return [
+        t
+        for t in tasks
+        if not t.should_run and t.state in LIVE_STATES and t.node_id not in down
+    ]
 
 
 def outside_changes(

@@ -47,7 +47,9 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
     service = rollout.service
     try:
         svc = client.inspect(service.name)
-        tasks = client.tasks(svc.id)
+        # Every service's tasks: a task's end is judged with its node's others.
+        every = client.tasks()
+        tasks = [t for t in every if t.service_id == svc.id]
         swarm_nodes = client.nodes()
         nodes = client.node_names(swarm_nodes)
         engine_now = client.engine_time()
@@ -61,14 +63,15 @@ def watch_step(rollout: Rollout, client: SwarmClient) -> Decision | None:
         # A record from before specs were stored as meant names networks by
         # id; those of this deploy still resolve.
         rollout.applied_spec = meant_spec(rollout.applied_spec, svc.network_names)
-    view = _view(rollout, svc, tasks, nodes, engine_now)
+    down = {n.id for n in swarm_nodes if n.down}
+    view = _view(rollout, svc, tasks, nodes, engine_now, down)
     if view.converged and not view.young and rollout.revision is not None:
         view.image_moved = _image_moved(rollout, client)
         if not view.image_moved:
             view.wrong_build = _wrong_build(rollout, view, client)
     with transaction.atomic():
         record_live(service, svc, tasks, nodes, now)
-        _record_tasks(rollout, view)
+        _record_tasks(rollout, view, every)
         _record_progress(rollout, view)
         _record_update_state(rollout, view)
         _record_unplaced(rollout, view)
@@ -144,6 +147,7 @@ def _view(
     tasks: list[Task],
     nodes: dict[str, str],
     engine_now: datetime | None,
+    down: set[str] | None = None,
 ) -> View:
     want = svc.desired_tasks
     if want is None:
@@ -164,7 +168,9 @@ def _view(
     running = [t for t in current if t.running and t.fingerprint == svc.fingerprint]
     view.done = len(running)
     view.running = running
-    view.stopping = [view.task_name(t) for t in outcome.stopping(tasks)]
+    view.stopping = [
+        view.task_name(t) for t in outcome.stopping(tasks, down=down or set())
+    ]
     view.converged = view.done == want == len(current) and not view.stopping
     update, applied = svc.update, rollout.applied_at
     if update and update.started_at and applied and update.started_at >= applied:
@@ -194,9 +200,11 @@ def _describe(view: View, task: Task) -> str:
     )
 
 
-def _record_tasks(rollout: Rollout, view: View) -> None:
+def _record_tasks(rollout: Rollout, view: View, every: list[Task]) -> None:
     """One event per task state change; tasks older than our write start silently.
-    New tasks that ended are remembered in rollout.failures as first seen."""
+    New tasks that ended are remembered in rollout.failures as first seen,
+    except those that ended with their node's engine (`every`: all services'
+    tasks; rollouts.control.outcome.ended_with_its_node)."""
     seen = dict(rollout.seen_tasks or {})
     names = dict(rollout.task_names or {})
     now_seen = {}
@@ -229,10 +237,33 @@ def _record_tasks(rollout: Rollout, view: View) -> None:
         known=rollout.failures or [],
         name_of=view.task_name,
     )
+    found = [r for r in found if not _ended_with_its_node(rollout, view, r, every)]
     if found:
         rollout.failures = [*(rollout.failures or []), *found]
         for record in found:
             event(rollout, "error", f"failed: {describe_failure(record)}")
+
+
+def _ended_with_its_node(
+    rollout: Rollout, view: View, record: dict, every: list[Task]
+) -> bool:
+    """True (and said once in the events) when the task of `record` ended
+    because its node's engine stopped, not because of the new spec."""
+    task = next((t for t in view.tasks if t.id == record["task"]), None)
+    others = outcome.ended_with_its_node(task, every) if task else []
+    if not others:
+        return False
+    node = view.nodes.get(task.node_id, task.node_id[:12]) if task else "?"
+    services = len({t.service_id for t in others})
+    message = (
+        f"{record['slot']} {record['task'][:12]} ({record['image']}) ended with "
+        f"every task on {node}: {len(others)} task(s) of {services} other "
+        "service(s) ended at the same moment, so the node's engine stopped them "
+        "(a restart); not counted as a failure of the new spec"
+    )
+    if not rollout.events.filter(kind="info", message=message).exists():
+        event(rollout, "info", message)
+    return True
 
 
 def _record_progress(rollout: Rollout, view: View) -> None:

@@ -5,11 +5,19 @@ adapter parsed them), plain data out, except `watch_nodes`, the watcher's one
 hook, which also writes the rollout's events.
 
 The engine rule this module exists for: when a node is lost in the middle of a
-rolling update, Swarm reschedules the node's tasks on the other nodes, every
-task then runs the new spec, and still the service's UpdateStatus stays
-"updating" for good: the updater waits for the task it had started on the lost
-node (seen on the lab, docs/lab.md; moby/moby#34024 describes the
-updater's wait on tasks of unavailable nodes).
+rolling update, Swarm reschedules the node's tasks on the other nodes (with the
+service's current spec), and the updater carries on, except in one position:
+when the lost node holds the new task the updater is waiting for. swarmkit's
+updater waits for that task to report "running" with no timeout
+(manager/orchestrator/update/updater.go, updateTask), and a task on a node
+that is gone never reports again, so the service's UpdateStatus stays
+"updating" for good (seen on the lab, docs/lab.md and docs/faults.md;
+moby/moby#34024). Every other position is not stuck:
+- an old task the updater told to stop there: it waits for it to stop, for its
+  node to go down, or one minute (restart.Supervisor.DelayStart);
+- an old task it had not reached yet: the orchestrator replaces it with a task
+  of the current spec elsewhere, and the updater skips the slot when it gets
+  there ("already shut down when reached by updater") and goes on.
 """
 
 from collections.abc import Callable
@@ -66,6 +74,21 @@ def loss_messages(
     return messages
 
 
+def waited_on_lost_node(
+    svc: SwarmService, tasks: list[Task], down: dict[str, Node]
+) -> list[Task]:
+    """The tasks the engine's updater may be waiting for in vain: a new task
+    (the service's current spec) placed on a node that is down before it ever
+    reported "running" (its last state, as the manager heard it, is earlier).
+    Old tasks on the lost node are not among them (module docstring)."""
+    return [
+        t
+        for node in down.values()
+        for t in tasks_taken(node, tasks)
+        if t.fingerprint == svc.fingerprint and not t.running
+    ]
+
+
 def stuck_on_lost_node(
     *,
     update_state: str,
@@ -77,11 +100,15 @@ def stuck_on_lost_node(
     """The reason to end a rollout whose update is done but for the engine's
     updater, waiting on a lost node; None when that is not the case.
 
-    True when the engine says "updating", a node is down, and every task the
+    True when the engine says "updating", a node that is down holds the new
+    task the updater waits for (`waited_on_lost_node`), and every task the
     service wants runs the current spec on a node that is up.
     """
     down = {n.id: n for n in down_nodes(nodes)}
     if update_state != "updating" or not down:
+        return None
+    waited = waited_on_lost_node(svc, tasks, down)
+    if not waited:
         return None
     want = (
         (svc.desired_tasks or 0) - len(down)
@@ -92,16 +119,13 @@ def stuck_on_lost_node(
     new = [t for t in live if t.running and t.fingerprint == svc.fingerprint]
     if want <= 0 or len(new) != want or len(live) != want:
         return None
-    lost = [t for node in down.values() for t in tasks_taken(node, tasks)]
-    hosts = sorted({down[t.node_id].hostname for t in lost}) or sorted(
-        n.hostname for n in down.values()
-    )
+    hosts = sorted({down[t.node_id].hostname for t in waited})
     image = svc.short_image
-    waited = ", ".join(task_name(t) for t in lost) or "a task it had there"
+    names = ", ".join(sorted(task_name(t) for t in waited))
     return (
         f"completed with a warning: all {want} tasks run {image} on nodes that "
         f"are up, but node {', '.join(hosts)} is down and the engine's updater "
-        f"stays 'updating' waiting for {waited} (Swarm never ends such an "
+        f"stays 'updating' waiting for {names} (Swarm never ends such an "
         "update by itself; the next update of this service replaces it)"
     )
 
@@ -117,22 +141,18 @@ def updater_stuck_on_lost_node(
     """The reason to end a rollout whose engine updater stopped for good on a
     lost node while other slots still run the old spec; None otherwise.
 
-    The updater replaces one batch at a time and waits for each task it
-    touched; when that task is on a node that went down (a new task placed
-    there, or an old one told to stop that can no longer say it stopped), it
+    The updater replaces one batch at a time and waits for each new task to
+    report "running"; when that task was placed on a node that went down, it
     waits forever and the remaining slots are never updated (moby/moby#34024).
-    True when the engine says "updating", a down node holds such a touched
-    task, and tasks on nodes that are up still run the old spec.
+    True when the engine says "updating", a down node holds such a task
+    (`waited_on_lost_node`), and tasks on nodes that are up still run the old
+    spec. A lost node that only held old tasks is not this case: the engine
+    goes on (module docstring), and so does the rollout.
     """
     down = {n.id: n for n in down_nodes(nodes)}
     if update_state != "updating" or not down:
         return None
-    touched = [
-        t
-        for node in down.values()
-        for t in tasks_taken(node, tasks)
-        if t.fingerprint == svc.fingerprint or not t.should_run
-    ]
+    waited = waited_on_lost_node(svc, tasks, down)
     old = [
         t
         for t in tasks
@@ -141,14 +161,14 @@ def updater_stuck_on_lost_node(
         and t.running
         and t.fingerprint != svc.fingerprint
     ]
-    if not touched or not old:
+    if not waited or not old:
         return None
-    hosts = ", ".join(sorted({down[t.node_id].hostname for t in touched}))
-    waited = ", ".join(sorted(task_name(t) for t in touched))
+    hosts = ", ".join(sorted({down[t.node_id].hostname for t in waited}))
+    names = ", ".join(sorted(task_name(t) for t in waited))
     slots = ", ".join(sorted(f"{task_name(t)} ({t.short_image})" for t in old))
     return (
         f"the engine's update is stuck: node {hosts} is down and its updater "
-        f"waits for {waited} there, which can never report (Swarm never ends "
+        f"waits for {names} there, which can never report (Swarm never ends "
         f"such an update by itself); {len(old)} slot(s) still run the old spec: "
         f"{slots}"
     )

@@ -3,9 +3,10 @@ with it (no live-restore), Swarm starts them again, the new controller takes
 the rollout over and ends it with its true outcome.
 
 This restarts the machine's dockerd, which every stack on it shares, so it
-runs only when asked: FAULTS_ENGINE_RESTART=1 (a machine whose engine nothing
-else uses). Not yet part of `make test`: its one run so far timed out reading
-the rollout back from the API before the restart (docs/faults.md).
+runs alone: marked `engine_restart`, it is skipped unless FAULTS_ENGINE_RESTART=1,
+and always under a pytest-xdist worker (something else runs beside it there).
+`make test` runs it in a second, serial phase once everything else is done:
+`FAULTS_ENGINE_RESTART=1 pytest -p no:xdist -m engine_restart`.
 """
 
 import os
@@ -24,10 +25,19 @@ from tests.faults.conftest import (
     recovered,
 )
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("FAULTS_ENGINE_RESTART") != "1",
-    reason="restarts the shared dockerd: runs only with FAULTS_ENGINE_RESTART=1",
-)
+pytestmark = [
+    pytest.mark.engine_restart,
+    pytest.mark.skipif(
+        os.environ.get("FAULTS_ENGINE_RESTART") != "1",
+        reason="restarts the shared dockerd: runs only with FAULTS_ENGINE_RESTART=1 "
+        "(make test's second phase)",
+    ),
+    pytest.mark.skipif(
+        bool(os.environ.get("PYTEST_XDIST_WORKER")),
+        reason="restarts the shared dockerd: never beside other tests (run it "
+        "with -p no:xdist -m engine_restart)",
+    ),
+]
 
 
 def engine_answers() -> bool:
@@ -38,6 +48,16 @@ def engine_answers() -> bool:
         timeout=10,
     )
     return done.returncode == 0 and done.stdout.strip() == "active"
+
+
+def host_engine_pid() -> int:
+    """The machine's own dockerd: the one in its default pid file. Never
+    `pidof dockerd`: a lab's engines (deploy/lab.sh) are dockerd processes too."""
+    with open("/var/run/docker.pid") as pidfile:
+        pid = int(pidfile.read().strip())
+    with open(f"/proc/{pid}/comm") as comm:
+        assert comm.read().strip() == "dockerd", f"pid {pid} is not dockerd"
+    return pid
 
 
 def restart_engine() -> None:
@@ -52,9 +72,7 @@ def restart_engine() -> None:
     ):
         subprocess.run(["systemctl", "restart", "docker"], check=True, timeout=120)
         return
-    pid = int(subprocess.run(
-        ["pidof", "-s", "dockerd"], capture_output=True, text=True, check=True
-    ).stdout)  # fmt: skip
+    pid = host_engine_pid()
     with open(f"/proc/{pid}/cmdline", "rb") as raw:
         command = [part.decode() for part in raw.read().split(b"\0") if part]
     os.kill(pid, signal.SIGTERM)
@@ -89,6 +107,8 @@ def test_an_engine_restart_mid_rollout_only_delays_the_verdict(healthy: Operator
     final = op.final(rollout["id"], timeout=300)
     recovered("engine restart, the rollout's verdict", time.monotonic() - restarted)
 
+    for event in final["events"]:  # pytest -s: what the restart looked like
+        print(f"  {event['at']} {event['message']}")
     assert final["state"] == "completed", final
     assert "3 of 3 tasks running" in final["reason"] and f":{tag}" in final["reason"]
     applied_once(op, final)

@@ -1,11 +1,16 @@
 """The workshop on a real 3-node swarm: rng made global (one task per node),
 the rate it buys with 10 workers, a rolling update across nodes, and a node
-lost in the middle of a rollout. The tests run in this order on one stack."""
+lost in the middle of a rollout in each position it can hold: the last old
+task, the new task the engine's updater waits for, an old slot the updater has
+not reached. The tests run in this order on one stack; each node-loss test
+brings its node back (Lab.node_lost) so the next one finds 3 Ready managers."""
 
 import json
+import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 import pytest
 
@@ -22,6 +27,8 @@ RATE_BOUND = 0.85 * NODES * 10
 # Nodes that may be lost: node-0 keeps the controller, its database and Redis.
 CANDIDATES = ("node-1", "node-2")
 SINGLETONS = ("controller", "redis", "webui", "postgres")
+# A task placed on a node that has not reported "running" yet.
+NOT_YET_RUNNING = ("assigned", "accepted", "preparing", "ready", "starting")
 
 
 def rollout(stack: LabStack, *args: str, timeout: float = 600) -> str:
@@ -157,13 +164,88 @@ def _keep_singletons_off(lab: Lab, stack: LabStack, node: str) -> None:
     )
 
 
-def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
+class Apply:
+    """`rollout apply worker ... --wait` running in the background, as an
+    operator's terminal would while a node is lost."""
+
+    def __init__(self, stack: LabStack, *args: str) -> None:
+        self.done: subprocess.CompletedProcess | None = None
+        self.started = time.monotonic()
+        self.thread = threading.Thread(
+            target=self._run, args=(stack, args), daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, stack: LabStack, args: tuple[str, ...]) -> None:
+        self.done = stack.manage(
+            "rollout", "apply", "worker", *args, "--wait", timeout=540
+        )
+
+    def output(self) -> str:
+        done = self.done
+        return f"{done.stdout}{done.stderr}" if done else "(still running)"
+
+    def end(self, timeout: float = 560) -> tuple[int, str, float]:
+        """(exit code, output, seconds since it started) once it ended."""
+        self.thread.join(timeout=timeout)
+        assert self.done is not None, "rollout apply --wait did not end"
+        return self.done.returncode, self.output(), time.monotonic() - self.started
+
+
+def _victim_when(
+    lab_stack: LabStack, apply: Apply, pick: Callable[[list[dict]], str], what: str
+) -> str:
+    """Poll the worker's tasks until `pick` names a node to lose; fail at once
+    (not at the timeout) if the rollout ended before that."""
+    found: dict[str, str] = {}
+
+    def look() -> bool:
+        if apply.done is not None:
+            found["early"] = apply.output()
+            return True
+        tasks = [t for t in lab_stack.tasks("worker") if t["desired"] == "running"]
+        found["node"] = pick(tasks)
+        return bool(found["node"])
+
+    wait_until(look, timeout=240, interval=0.2, message=what)
+    if "early" in found:
+        pytest.fail(f"the rollout ended before {what}:\n{found['early']}")
+    return found["node"]
+
+
+def _image_of(task: dict) -> str:
+    return task["image"].rsplit(":", 1)[1]
+
+
+def _engine_update_state(lab: Lab, stack: LabStack) -> str:
+    return lab.docker(
+        "service",
+        "inspect",
+        "--format",
+        "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}",
+        stack.service("worker"),
+    ).strip()
+
+
+def _spread_on_1_0(lab_stack: LabStack) -> None:
+    """Workers on 1.0 on every node (the tests need old slots both on the node
+    they lose and on nodes that stay up): a re-apply re-creates the tasks on
+    1.1, and a scale adds tasks on the emptiest node if that was not enough."""
+    rollout(lab_stack, "apply", "worker", "--image-tag", "1.0", "--wait")
+    for replicas in (5, 6):
+        if len(set(lab_stack.running_nodes("worker"))) == NODES:
+            return
+        rollout(lab_stack, "scale", "worker", str(replicas), "--wait")
+    nodes = lab_stack.running_nodes("worker")
+    assert len(set(nodes)) == NODES, f"workers on {nodes}, not on every node"
+
+
+def test_losing_the_node_of_the_last_old_task_completes_with_a_warning(
     lab: Lab, lab_stack: LabStack
 ):
-    # The updater takes slots in an order of its own, and a lost node stops
-    # it for good: the case under test is the engine's own,
-    # the last old task on the lost node. Workers stay off node-0 so that the
-    # last old task is on a node the test may lose.
+    # The updater takes slots in an order of its own: the position under
+    # test is the last old task on the lost node. Workers stay off node-0 so
+    # that the last old task is on a node the test may lose.
     for node in CANDIDATES:
         _keep_singletons_off(lab, lab_stack, node)
     # Not detached: the CLI returns once the engine's update has converged. A
@@ -185,75 +267,48 @@ def test_losing_a_node_mid_rollout_ends_it_with_the_truth(
         timeout=180,
         message="4 running workers, none on node-0",
     )
-    started = time.monotonic()
-    result: dict = {}
+    apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "5s")
 
-    def run() -> None:
-        result["done"] = lab_stack.manage(
-            "rollout",
-            "apply",
-            "worker",
-            "--image-tag",
-            "1.1",
-            "--update-delay",
-            "5s",
-            "--wait",
-            timeout=540,
-        )
+    def last_old(tasks: list[dict]) -> str:
+        new = [t for t in tasks if _image_of(t) == "1.1" and t["state"] == "running"]
+        old = [t for t in tasks if _image_of(t) == "1.0"]
+        if new and len(old) == 1 and old[0]["node"] in CANDIDATES:
+            return str(old[0]["node"])
+        return ""
 
-    thread = threading.Thread(target=run)
-    thread.start()
-
-    def node_of_the_last_old_task() -> str:
-        if "done" in result:  # it ended before a node could be lost: say how
-            done = result["done"]
-            raise AssertionError(f"rollout ended early:\n{done.stdout}{done.stderr}")
-        tasks = [t for t in lab_stack.tasks("worker") if t["desired"] == "running"]
-        new = [
-            t for t in tasks if t["image"].endswith(":1.1") and t["state"] == "running"
-        ]
-        old = [t for t in tasks if t["image"].endswith(":1.0")]
-        last_old = len(old) == 1 and old[0]["node"] in CANDIDATES
-        return old[0]["node"] if new and last_old else ""
-
-    victim = wait_until(
-        node_of_the_last_old_task,
-        timeout=180,
-        interval=1,
-        message="one old task left, on a node the test may lose",
+    victim = _victim_when(
+        lab_stack, apply, last_old, "one old task left, on a node the test may lose"
     )
-    lab.sh("stop-node", victim, timeout=90)
-    thread.join(timeout=560)
-    assert "done" in result, "rollout apply --wait did not end"
-    done = result["done"]
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+    with lab.node_lost(victim) as lost_at:
+        code, output, _ = apply.end()
+        took = time.monotonic() - lost_at
+        engine_state = _engine_update_state(lab, lab_stack)
+        status = rollout(lab_stack, "status")
+    print(f"\nrecovery: node lost (last old task): verdict {took:.1f}s after the loss")
+    assert code == 0, output
     assert f"node {victim}" in output and "went down" in output, output
-    assert "completed with a warning" in output, output
-    # Well before the 10-minute progress deadline.
-    assert time.monotonic() - started < 480
-    status = rollout(lab_stack, "status")
-    assert f"{victim}" in status and "down" in status, status
+    # The truth either way: when the updater's last new task was on the lost
+    # node, the engine stays "updating" for good and we complete with a
+    # warning; when the node went down before the updater got there, the
+    # engine replaced the task itself and completed.
+    if engine_state == "updating":
+        assert "completed with a warning" in output, output
+    else:
+        assert engine_state == "completed", engine_state
+        assert "completed" in output and "with a warning" not in output, output
+    assert took < 300, output  # not the 10-minute progress deadline
+    assert victim in status and "down" in status, status
 
 
-@pytest.mark.skip(
-    reason="not yet passing on the lab (first run in CI failed; the rule is "
-    "covered against the fake engine in tests/rollouts/test_node_loss_any_slot.py)"
-)
-def test_losing_a_node_that_holds_the_updaters_task_ends_it_at_once(
+def test_losing_the_node_of_the_updaters_new_task_ends_it_at_once(
     lab: Lab, lab_stack: LabStack
 ):
-    # The node lost holds the task the engine's updater is
-    # waiting for, while other slots still run the old image. The updater never
-    # moves on (it waits for that task to run, without a timeout): the rollout
-    # must end at once with the node, the old slots and the way out, not at
-    # its progress deadline. Runs after the test above: one candidate is down.
-    listed = lab.docker("node", "ls", "--format", "{{.Hostname}} {{.Status}}")
-    states = dict(line.split(" ", 1) for line in listed.splitlines())
-    up = [n for n in CANDIDATES if states.get(n, "").lower() == "ready"]
-    assert len(up) == 1, f"one candidate node left up: {up}"
-    victim = up[0]
-    # Old slots must stay on a node that stays up: let workers on node-0 again.
+    # The lost node holds the new task the engine's updater is waiting for,
+    # while other slots still run the old image. The updater never moves on
+    # (it waits for that task to run, without a timeout): the rollout must end
+    # at once with the node, the old slots and the way out, not at its
+    # progress deadline. Old slots must stay on nodes that stay up: workers
+    # may run on node-0 again.
     lab.docker(
         "service",
         "update",
@@ -264,49 +319,100 @@ def test_losing_a_node_that_holds_the_updaters_task_ends_it_at_once(
         timeout=240,
     )
     rollout(lab_stack, "adopt", "worker", "--cause", "workers on node-0 again")
-    rollout(lab_stack, "apply", "worker", "--image-tag", "1.0", "--wait")
-    started = time.monotonic()
-    result: dict = {}
+    _spread_on_1_0(lab_stack)
+    apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "5s")
 
-    def run() -> None:
-        result["done"] = lab_stack.manage(
-            "rollout", "apply", "worker", "--image-tag", "1.1",
-            "--update-delay", "5s", "--wait", timeout=540,
-        )  # fmt: skip
+    def updaters_task(tasks: list[dict]) -> str:
+        for node in CANDIDATES:
+            starting = [
+                t
+                for t in tasks
+                if t["node"] == node
+                and _image_of(t) == "1.1"
+                and t["state"] in NOT_YET_RUNNING
+            ]
+            old_elsewhere = [
+                t for t in tasks if t["node"] != node and _image_of(t) == "1.0"
+            ]
+            if starting and old_elsewhere:
+                return node
+        return ""
 
-    thread = threading.Thread(target=run)
-    thread.start()
-
-    def updater_on_the_victim() -> bool:
-        if "done" in result:
-            done = result["done"]
-            raise AssertionError(f"rollout ended early:\n{done.stdout}{done.stderr}")
-        tasks = [t for t in lab_stack.tasks("worker") if t["desired"] == "running"]
-        starting = [
+    victim = _victim_when(
+        lab_stack,
+        apply,
+        updaters_task,
+        "a new task starting on a node the test may lose, old ones elsewhere",
+    )  # fmt: skip
+    with lab.node_lost(victim) as lost_at:
+        # The manager keeps the last state it heard: the task never ran there.
+        late = [
             t
-            for t in tasks
-            if t["node"] == victim
-            and t["image"].endswith(":1.1")
-            and t["state"] != "running"
+            for t in lab_stack.tasks("worker")
+            if t["node"] == victim and _image_of(t) == "1.1" and t["state"] == "running"
         ]
-        old_elsewhere = [
-            t for t in tasks if t["node"] != victim and t["image"].endswith(":1.0")
-        ]
-        return bool(starting and old_elsewhere)
-
-    wait_until(
-        updater_on_the_victim,
-        timeout=240,
-        interval=0.2,
-        message=f"a new task starting on {victim} while old ones run elsewhere",
-    )
-    lab.sh("stop-node", victim, timeout=90)
-    thread.join(timeout=560)
-    assert "done" in result, "rollout apply --wait did not end"
-    done = result["done"]
-    output = done.stdout + done.stderr
-    assert done.returncode != 0, output
+        assert not late, f"the new task on {victim} ran before it was lost: {late}"
+        code, output, _ = apply.end()
+        took = time.monotonic() - lost_at
+        engine_state = _engine_update_state(lab, lab_stack)
+        old_left = [t for t in lab_stack.tasks("worker")
+                    if t["desired"] == "running" and _image_of(t) == "1.0"]  # fmt: skip
+    print(f"\nrecovery: node lost (updater's task): verdict {took:.1f}s after the loss")
+    assert code != 0, output
     assert f"the engine's update is stuck: node {victim} is down" in output, output
     assert "slot(s) still run the old spec" in output, output
     assert "Way out: `rollout undo worker`" in output, output
-    assert time.monotonic() - started < 300  # not the 10-minute deadline
+    # The truth: the engine is stuck indeed, old slots and all.
+    assert engine_state == "updating" and old_left, (engine_state, old_left)
+    assert took < 120, output  # at once, not the 10-minute deadline
+
+
+def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
+    lab: Lab, lab_stack: LabStack
+):
+    # The lost node holds only old tasks the updater has not reached. Swarm
+    # replaces them on the nodes that stay up with the new spec, and its
+    # updater skips those slots and goes on (rollouts/engine/nodes.py): the
+    # rollout completes, with the loss in its events, and is never called
+    # stuck (nor waits for the old task there to say it stopped: it never
+    # will). A long update delay lets the swarm see the node down before the
+    # updater takes its next slot.
+    for node in CANDIDATES:  # as in the tests above; this one may run alone
+        _keep_singletons_off(lab, lab_stack, node)
+    _spread_on_1_0(lab_stack)
+    apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "30s")
+    seen = {"running": 0}
+
+    def between_slots(tasks: list[dict]) -> str:
+        new = [t for t in tasks if _image_of(t) == "1.1"]
+        running = sum(t["state"] == "running" for t in new)
+        just_ran, seen["running"] = running > seen["running"], running
+        if not just_ran or any(t["state"] != "running" for t in new):
+            return ""  # only right after a slot is done: the updater's delay
+        for node in CANDIDATES:
+            here = [t for t in tasks if t["node"] == node]
+            old_elsewhere = [
+                t for t in tasks if t["node"] != node and _image_of(t) == "1.0"
+            ]
+            if here and all(_image_of(t) == "1.0" for t in here) and old_elsewhere:
+                return node
+        return ""
+
+    victim = _victim_when(
+        lab_stack,
+        apply,
+        between_slots,
+        "the updater between slots, a node the test may lose holding old ones only",
+    )
+    with lab.node_lost(victim) as lost_at:
+        code, output, _ = apply.end()
+        took = time.monotonic() - lost_at
+        engine_state = _engine_update_state(lab, lab_stack)
+        images = {_image_of(t) for t in lab_stack.tasks("worker")
+                  if t["desired"] == "running" and t["state"] == "running"}  # fmt: skip
+    print(f"\nrecovery: node lost (old slot): verdict {took:.1f}s after the loss")
+    assert code == 0, output
+    assert "stuck" not in output, output
+    assert f"node {victim}" in output and "went down" in output, output
+    assert "completed" in output and "with a warning" not in output, output
+    assert engine_state == "completed" and images == {"1.1"}, (engine_state, images)

@@ -426,6 +426,11 @@ def check_command(text: str) -> None:
         assert var in EXTERNAL_ENV or _read_by_project(var), f"nothing reads {var}"
     if words and words[0] in ("python", "python3", ".venv/bin/python"):
         words = words[1:]
+        if words[:3] == ["-m", "deploy.swarmops", "rollout"] and len(words) > 3:
+            # What `make rollout` runs: `manage.py rollout ARGS` in the stack
+            # named after `rollout`, its ARGS the command's own.
+            check_manage(["rollout", *words[4:]])
+            return
         if words[:1] == ["-m"] and len(words) > 1:  # python -m deploy.swarmops
             words = [_module_path(words[1]), *words[2:]]
     assert words, f"no command in {text!r}"

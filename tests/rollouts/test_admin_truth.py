@@ -67,7 +67,9 @@ def test_the_list_and_the_change_page_show_drift_from_what_we_applied(
     page = operator.get(
         reverse("admin:rollouts_service_change", args=[drifted_worker.pk])
     )
-    assert "replicas 4 -&gt; 10" in page.content.decode()
+    assert '<div class="rollouts-drift-line">replicas: 4 -&gt; 10</div>' in (
+        page.content.decode()
+    )
 
 
 def test_adopting_drift_makes_what_runs_the_desired_spec(operator, drifted_worker):

@@ -3,6 +3,8 @@ answers as the adapter parses them): the engine keeps an update "updating"
 forever after losing a node mid-update, and the rollout must end, naming the
 node and the tasks it took."""
 
+from dataclasses import replace
+
 from rollouts.engine import nodes
 from rollouts.engine.objects import (
     SwarmService,
@@ -73,23 +75,48 @@ def test_it_names_the_node_that_went_down_and_the_tasks_it_took():
     )
 
 
-def test_it_ends_an_update_stuck_only_on_a_lost_node():
-    tasks = [
-        task("t1", "n0", NEW, "running"),
-        task("t2", "n1", NEW, "running"),
-        task("t3", "n0", NEW, "running"),
-        task("t4", "n2", OLD, "running", desired="shutdown"),
-    ]
-    reason = nodes.stuck_on_lost_node(
+def in_slot(slot: int, t: Task) -> Task:
+    return replace(t, slot=slot)
+
+
+def warning(tasks: list[Task]) -> str | None:
+    return nodes.stuck_on_lost_node(
         update_state="updating",
         svc=service(),
         tasks=tasks,
         nodes=nodes_from_engine(CLUSTER),
         task_name=name,
     )
+
+
+def test_it_ends_an_update_stuck_only_on_a_lost_node():
+    # Slot 3, the last: the updater stopped its old task on node-2 and placed
+    # the new one there too; node-2 went down before it ran, and the
+    # orchestrator replaced it on node-0. The updater waits for t5 for good.
+    tasks = [
+        task("t1", "n0", NEW, "running"),
+        task("t2", "n1", NEW, "running"),
+        in_slot(3, task("t4", "n2", OLD, "running", desired="shutdown")),
+        in_slot(3, task("t5", "n2", NEW, "assigned", desired="shutdown")),
+        in_slot(3, task("t6", "n0", NEW, "running")),
+    ]
+    reason = warning(tasks)
     assert reason.startswith("completed with a warning: all 3 tasks run dc:1.1")
     assert "node node-2 is down" in reason
-    assert "waiting for dc_worker.4" in reason
+    assert "waiting for dc_worker.3" in reason
+
+
+def test_a_lost_node_that_held_only_old_tasks_leaves_the_verdict_to_the_engine():
+    # The updater had not reached slot 3 when node-2 went down: the
+    # orchestrator replaced its old task with a new one, and the updater skips
+    # the slot and completes by itself (rollouts/engine/nodes.py).
+    tasks = [
+        task("t1", "n0", NEW, "running"),
+        task("t2", "n1", NEW, "running"),
+        in_slot(3, task("t4", "n2", OLD, "running", desired="shutdown")),
+        in_slot(3, task("t6", "n0", NEW, "running")),
+    ]
+    assert warning(tasks) is None
 
 
 def test_it_keeps_waiting_while_a_task_still_runs_the_old_spec():

@@ -89,6 +89,49 @@ def test_a_new_task_that_exits_0_is_a_failure_named_with_slot_image_and_exit_cod
     )
 
 
+def test_new_tasks_ended_by_their_nodes_engine_stopping_are_not_failures(
+    worker, engine
+):
+    # dockerd restarted: every container of the node ended at once, and the
+    # engine reports them together as it comes back; Swarm starts new ones.
+    rollout = applied(worker, engine, tag="1.1")
+    svc = updated(engine)
+    assert not step(rollout, engine)
+    rng = engine.service("dockercoins_rng")
+    other = engine.service("other_worker")
+    neighbours = [engine.add_task(s, 1, "running") for s in (rng, other)]
+    for task in [*running_tasks(engine, svc), *neighbours]:
+        engine.set_state(task, "failed", exit_code=143)
+    for slot in (1, 2):
+        engine.add_task(svc, slot, "running")
+    engine.set_update(svc, "completed")
+
+    assert step(rollout, engine)
+    rollout = final(rollout)
+    assert rollout.state == RolloutState.COMPLETED, rollout.reason
+    assert not rollout.failures
+    notes = [m for m in rollout.events.values_list("message", flat=True)]
+    assert any(
+        "ended with every task on node-0: 2 task(s) of 2 other service(s)" in m
+        for m in notes
+    ), notes
+
+
+def test_a_new_task_that_fails_alone_on_its_node_still_counts(worker, engine):
+    rollout = applied(worker, engine, tag="1.1")
+    svc = updated(engine)
+    first = running_tasks(engine, svc)[0]
+    assert not step(rollout, engine)
+    rng = engine.add_task(engine.service("dockercoins_rng"), 1, "running")
+    engine.set_state(rng, "failed", exit_code=1)  # one other service: chance
+    engine.set_state(first, "failed", exit_code=143)
+    engine.add_task(svc, first["Slot"], "running")
+    engine.set_update(svc, "completed")
+
+    assert step(rollout, engine)
+    assert final(rollout).state == RolloutState.FAILED
+
+
 def test_a_failure_is_remembered_after_the_engine_forgets_the_task(worker, engine):
     rollout = applied(worker, engine, tag="1.1")
     svc = updated(engine)

@@ -6,6 +6,7 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from rollouts.control import driver
 from rollouts.engine.sync import service_sync
@@ -93,3 +94,45 @@ def test_a_record_that_knows_a_network_by_an_old_id_compares_its_aliases():
     stale_id = "h9gv" + "x" * 21
     assert spec_differences(spec(stale_id), spec("dockercoins_default")) == []
     assert spec_differences(spec("dockercoins_a"), spec("dockercoins_b")) != []
+
+
+def test_a_redeploy_undoing_the_workshops_changes_is_one_plain_line_per_field(
+    engine, operator
+):
+    # The workshop scaled the worker and slowed its updates through the
+    # product; `make down; make up` deploys the stack file again (replicas 2,
+    # its own update policy) under new network and secret ids. The drift is
+    # real, and reads as `plan` words it: no JSON, no id the engine assigned.
+    with_secret(engine, engine.service("dockercoins_worker"), "sec1")
+    service_sync(client=engine.client())
+    worker = Service.objects.get(name="dockercoins_worker")
+    rollout = services.service_change(
+        service=worker,
+        user=None,
+        change_cause="workshop",
+        replicas=10,
+        update_delay=5.0,
+        update_parallelism=2,
+    )
+    driver.rollout_apply(rollout=rollout, client=engine.client())
+    service_sync(client=engine.client())
+    redeploy(engine, "dockercoins_worker")
+    service_sync(client=engine.client())
+    redeployed = Service.objects.get(name="dockercoins_worker")
+
+    lines = drift_lines(service_drift(redeployed))
+
+    assert lines == [
+        "replicas: 10 -> 2",
+        "update parallelism: 2 -> 1",
+        "update delay: 5s -> 0s",
+    ], lines
+    page = operator.get(
+        reverse("admin:rollouts_service_change", args=[redeployed.pk])
+    ).content.decode()
+    for line in lines:
+        escaped = line.replace(">", "&gt;")
+        assert f'<div class="rollouts-drift-line">{escaped}</div>' in page, page
+    shown = "\n".join(lines) + describe_drift(service_drift(redeployed))
+    for raw in ("{", "[", "net1", "net2", "sec1", "sec2", "SecretID", "Target"):
+        assert raw not in shown, raw

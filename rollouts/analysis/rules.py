@@ -138,7 +138,13 @@ def measure(
         f" for {old_name} ({change}; {new.tasks} new task(s), {old.tasks} old)"
     )
     return Measurement(
-        SUCCESSFUL if passed else FAILED, value, baseline, limit, message
+        SUCCESSFUL if passed else FAILED,
+        value,
+        baseline,
+        limit,
+        message,
+        new.tasks,
+        old.tasks,
     )
 
 

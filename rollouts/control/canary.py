@@ -3,7 +3,8 @@
 The engine has no pause for an update in progress, but its updater waits
 `UpdateConfig.Delay` after each batch of `Parallelism` tasks. So a rollout
 with a canary is written with Parallelism = the canary count and a Delay of a
-day (HOLD): the engine replaces the canary tasks, then waits, and the rest of
+day and a second (HOLD, a delay no declared policy can have, so a held spec is
+known by its value): the engine replaces the canary tasks, then waits, and the rest of
 the service keeps the old version. The analysis measures new tasks against
 old ones meanwhile (rollouts.analysis). Promoting writes the service's own
 Parallelism and Delay: a new spec version, so the engine's update supervisor
@@ -12,11 +13,17 @@ replaces the remaining old tasks (the canary tasks already run the new task
 spec and are left alone). That write is ours: it becomes the rollout's
 applied spec, so the watcher never takes it for an outside write. Failing
 asks the engine for its rollback (PreviousSpec: the spec before our write).
+
+The hold never outlives its rollout: a rollout that ends in any other way
+while held (aborted, paused or failed by the engine, its progress deadline,
+an outside write) is released by its driver (rollouts.control.driver:
+rollout_release_hold, `release_plan` here): the engine's rollback when the
+held spec is still ours, else the declared policy written over what runs.
 """
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -25,17 +32,31 @@ from rollouts.analysis import rules
 from rollouts.analysis.prometheus import PrometheusError, figures
 from rollouts.analysis.templates import Template, template_for
 from rollouts.engine.client import SwarmClient, SwarmError
+from rollouts.engine.objects import SwarmService
 from rollouts.models import AnalysisMeasurement, Rollout, Service
 from rollouts.records.history import event, remember_applied
 from rollouts.spec.choices import AnalysisMode
-from rollouts.spec.fields import MAX_DURATION
-from rollouts.spec.specs import apply_desired
+from rollouts.spec.drift import spec_differences
+from rollouts.spec.fields import CANARY_HOLD, human_duration
+from rollouts.spec.specs import (
+    HOLD_FIELDS,
+    apply_desired,
+    desired_from_spec,
+    is_held,
+    policy_config,
+    short_image,
+    spec_image,
+)
 
 log = logging.getLogger("rollouts")
 
-HOLDING, PROMOTED, DRY_RUN = "holding", "promoted", "dry-run"
+# RELEASED: the rollout ended while held and its hold was taken off.
+HOLDING, PROMOTED, DRY_RUN, RELEASED = "holding", "promoted", "dry-run", "released"
+# No canary, but an update in batches with a delay between them: measured
+# while the engine waits, rolled back on a failure before the next batch.
+BATCHES = "batches"
 # seconds: the engine's wait after the canary batch, longer than any deadline
-HOLD = MAX_DURATION
+HOLD = CANARY_HOLD
 
 
 def template(service: Service) -> Template | None:
@@ -43,16 +64,22 @@ def template(service: Service) -> Template | None:
 
 
 def plan(service: Service, desired: dict[str, Any], old_tag: str) -> str:
-    """What the canary step does for a write of `desired` over a service
-    running `old_tag`: HOLDING, DRY_RUN or "" (the update runs through)."""
+    """What the analysis does for a write of `desired` over a service running
+    `old_tag`: HOLDING (a canary step), BATCHES (measured between the
+    engine's batches), DRY_RUN, or "" (the update runs through unjudged)."""
     if template(service) is None or desired.get("tag") == old_tag:
         return ""
     if service.analysis_mode == AnalysisMode.DRY_RUN:
         return DRY_RUN
     replicas = desired.get("replicas") or 0
-    if desired.get("mode") != "replicated" or not 0 < service.canary < replicas:
+    if desired.get("mode") != "replicated":
         return ""
-    return HOLDING
+    if 0 < service.canary < replicas:
+        return HOLDING
+    parallelism = desired.get("update_parallelism") or replicas
+    if service.canary == 0 and desired.get("update_delay") and parallelism < replicas:
+        return BATCHES
+    return ""
 
 
 def held(desired: dict[str, Any], canary: int) -> dict[str, Any]:
@@ -61,6 +88,12 @@ def held(desired: dict[str, Any], canary: int) -> dict[str, Any]:
 
 
 PROMOTE, ROLL_BACK = "promote", "roll back"
+# seconds after the service's newest task started running before a window
+# may begin: the stack's Prometheus finds a new task within its DNS refresh
+# (5 s) and scrapes it within its scrape interval (5 s; deploy/prometheus.yml),
+# and a window that began before the task mined, or before its first scrape,
+# measured its start-up, not its pace (a healthy 1.1 canary once read -39 %).
+WARM_UP = 10.0
 
 
 def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str]:
@@ -73,14 +106,25 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     """
     service = rollout.service
     chosen = template(service)
-    if chosen is None or rollout.canary_state not in (HOLDING, DRY_RUN):
+    if chosen is None or rollout.canary_state not in (HOLDING, DRY_RUN, BATCHES):
         return "", ""
     if rollout.canary_state == HOLDING and rollout.promote_requested_at:
         who = getattr(rollout.promote_requested_by, "username", "the command line")
         return PROMOTE, f"promoted by {who}: {rollout.promote_cause}"
+    interval = service.analysis_interval
     last = rollout.measurements.order_by("-at").first()
-    since = last.at if last else rollout.applied_at or rollout.started_at or now
-    if (now - since).total_seconds() < service.analysis_interval:
+    # Not due yet, whatever the tasks do: no need to ask the engine.
+    earliest = last.at if last else rollout.started_at or now
+    if (now - earliest).total_seconds() < interval + (0 if last else WARM_UP):
+        return "", ""
+    warm = _warm_since(rollout, client, now)
+    if warm is None:
+        return "", ""  # no new task runs yet: nothing to measure
+    # Each window covers only time when every task ran warm, new and old:
+    # the interval since the last measurement, or since the newest task
+    # started plus WARM_UP, whichever began later.
+    since = max(last.at, warm) if last else warm
+    if (now - since).total_seconds() < interval:
         return "", ""
     measurement = measure(rollout, chosen)
     AnalysisMeasurement.objects.create(
@@ -110,6 +154,8 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     if run == rules.FAILED:
         slots = _slots(rollout, client)
         return ROLL_BACK, f"analysis failed: {measurement.message}{slots}"
+    if rollout.canary_state == BATCHES:
+        return "", ""  # nothing held: the engine's next batch goes on
     if run == rules.SUCCESSFUL:
         return PROMOTE, f"analysis passed: {measurement.message}"
     if measurement.phase in (rules.INCONCLUSIVE, rules.ERROR):
@@ -146,6 +192,24 @@ def measure(rollout: Rollout, chosen: Template) -> rules.Measurement:
         min_samples=service.analysis_min_samples,
         image=service.image,
     )
+
+
+def _warm_since(
+    rollout: Rollout, client: SwarmClient, now: datetime
+) -> datetime | None:
+    """When the service's tasks were last all warm (our clock): WARM_UP after
+    the newest running task started; None while no task of the new version
+    runs. Task times are the engine's; its clock is read to convert them."""
+    if rollout.revision is None:
+        return None
+    tag = f":{rollout.revision.spec.get('tag', '')}"
+    svc = client.inspect(rollout.service.name)
+    running = [t for t in client.tasks(svc.id) if t.running and t.timestamp]
+    if not any(t.image.split("@")[0].endswith(tag) for t in running):
+        return None
+    engine_now = client.engine_time()
+    newest = max(t.timestamp for t in running if t.timestamp)
+    return now - (engine_now - newest) + timedelta(seconds=WARM_UP)
 
 
 def _slots(rollout: Rollout, client: SwarmClient) -> str:
@@ -189,3 +253,69 @@ def promoted(rollout: Rollout, written: dict[str, Any], why: str) -> None:
     rollout.canary_state, rollout.applied_spec = PROMOTED, written
     remember_applied(rollout.service, written)
     event(rollout, "state", f"promoted at {timezone.now():%H:%M:%S}: {why}")
+
+
+# --- the end of a hold ----------------------------------------------------------
+
+ROLL_BACK_CANARY, DECLARE_POLICY, NOTHING_HELD = "roll back", "declare", ""
+
+
+def release_plan(rollout: Rollout, live: SwarmService) -> str:
+    """How to take the hold off a rollout that ended while held, from the
+    service as the engine has it now:
+
+    - NOTHING_HELD: the live spec carries no hold (the engine's rollback put
+      the spec before ours back, or someone wrote a policy of their own);
+    - ROLL_BACK_CANARY: the held spec is still ours and the engine's previous
+      spec is the one before it: the canary never went through, so the
+      engine's rollback puts the old version and its policy back (what Argo
+      Rollouts does on an abort);
+    - DECLARE_POLICY: someone wrote over our held spec and kept the hold (the
+      Docker CLI keeps a service's UpdateConfig), or the engine's previous
+      spec is no longer the one before ours: the declared parallelism and
+      delay are written over what runs, which is otherwise left as it is.
+    """
+    if not is_held(live.spec):
+        return NOTHING_HELD
+    previous = live.previous_spec
+    if rollout.applied_spec:
+        ours = not spec_differences(rollout.applied_spec, live.meant_spec)
+    else:  # read back failed at the write: judged by the image alone
+        wrote = rollout.revision.spec if rollout.revision else {}
+        ours = short_image(spec_image(live.spec)) == (
+            f"{wrote.get('image')}:{wrote.get('tag')}"
+        )
+    if ours and previous and not is_held(previous):
+        return ROLL_BACK_CANARY
+    return DECLARE_POLICY
+
+
+def declared_policy(service: Service) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The change that takes the hold off whatever runs: the service's
+    declared update parallelism and delay, every other field as it is."""
+    declared = service.desired_spec()
+
+    def change(spec: dict[str, Any]) -> dict[str, Any]:
+        policy = desired_from_spec(spec)
+        policy.update({f: declared[f] for f in HOLD_FIELDS})
+        return {**spec, "UpdateConfig": policy_config(policy, "update")}
+
+    return change
+
+
+def declared_words(service: Service) -> str:
+    """ "update parallelism 1, delay 0s": the policy a release puts back."""
+    return (
+        f"update parallelism {service.update_parallelism}, "
+        f"delay {human_duration(service.update_delay)}"
+    )
+
+
+def released(rollout: Rollout, said: str) -> None:
+    """Record that the hold is off: never released twice."""
+    Rollout.objects.filter(pk=rollout.pk).update(
+        canary_state=RELEASED, lease_until=None
+    )
+    rollout.canary_state = RELEASED
+    if said:
+        event(rollout, "analysis", said)

@@ -24,7 +24,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollouts.control import canary, identity, watcher
-from rollouts.control.rollback import rollback_refusal
+from rollouts.control.rollback import held_refusal, rollback_refusal
 from rollouts.engine.client import (
     OutOfSequence,
     ServiceNotFound,
@@ -35,6 +35,7 @@ from rollouts.engine.client import (
 from rollouts.engine.contact import reachable, unreachable
 from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
+    FINAL_STATES,
     RUNNING_STATES,
     Rollout,
     RolloutKind,
@@ -42,7 +43,12 @@ from rollouts.models import (
     Service,
 )
 from rollouts.records.history import event, finish, remember_applied
-from rollouts.spec.specs import apply_desired, desired_from_spec, spec_diff
+from rollouts.spec.specs import (
+    apply_desired,
+    desired_from_spec,
+    spec_diff,
+    with_policy_of,
+)
 
 log = logging.getLogger("rollouts")
 
@@ -91,10 +97,13 @@ def rollout_claim_next(*, owner: str) -> Rollout | None:
 
 
 def rollouts_to_drive(*, owner: str) -> QuerySet[Rollout]:
-    """Running rollouts `owner` holds, or may take over because their lease ran out."""
+    """Running rollouts `owner` holds, or may take over because their lease ran
+    out; and ended ones whose canary hold is still to be released (an abort
+    ends a rollout in the database only, maybe while no controller ran)."""
     lapsed = Q(lease_until__lt=timezone.now()) | Q(lease_until=None)
+    held = Q(state__in=FINAL_STATES, canary_state=canary.HOLDING)
     return (
-        Rollout.objects.filter(state__in=RUNNING_STATES)
+        Rollout.objects.filter(Q(state__in=RUNNING_STATES) | held)
         .filter(Q(lease_owner=owner) | lapsed)
         .select_related("service", "revision")
         .order_by("requested_at")
@@ -133,6 +142,9 @@ def drive(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
     if its driver's lease ran out), then write it to the swarm if it was not
     written yet, or look at the swarm once if it is being watched.
 
+    A rollout that ended while its canary was held has its hold released
+    (rollout_release_hold), whoever ended it.
+
     Returns False when someone else drives it (nothing was done). Raises
     SwarmUnreachable when no engine answers (the rollout is left for later).
     A look leaves its guess of when to look again in rollout.look_again_in.
@@ -145,6 +157,8 @@ def drive(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
     elif rollout.state not in RUNNING_STATES or not rollout_take_over(
         rollout=rollout, owner=owner
     ):
+        if rollout.is_final:
+            return rollout_release_hold(rollout=rollout, owner=owner, client=client)
         return False
     if rollout.state == RolloutState.APPLYING:
         # Claimed just now, or its driver stopped between claiming and writing:
@@ -152,6 +166,8 @@ def drive(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
         rollout_apply(rollout=rollout, client=client)
     else:
         rollout_watch_step(rollout=rollout, client=client)
+    if rollout.is_final:
+        rollout_release_hold(rollout=rollout, owner=owner, client=client)
     return True
 
 
@@ -298,11 +314,13 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
             Rollout.objects.filter(pk=rollout.pk).update(
                 canary_state=step, baseline_version=old_tag
             )
-            held = (
-                f"{service.canary} canary task(s) first, the rest held while"
-                if step == canary.HOLDING
-                else "dry run: the update runs through while"
-            )
+            held = {
+                canary.HOLDING: f"{service.canary} canary task(s) first, the rest "
+                "held while",
+                canary.BATCHES: "between batches (a failure rolls back before the "
+                "next one) the",
+                canary.DRY_RUN: "dry run: the update runs through while",
+            }[step]
             event(
                 rollout,
                 "analysis",
@@ -399,22 +417,127 @@ def _deadline_rollback(
     state: str = RolloutState.FAILED,
 ) -> None:
     try:
+        refusal = held_refusal(rollout.service, client.inspect(rollout.service.name))
+        if refusal:  # a promoted canary: its hold must not come back
+            finish(
+                rollout, RolloutState.FAILED, f"{reason}; not rolled back: {refusal}"
+            )
+            return
         applied_at = client.engine_time()
         write_rollback(client, rollout.service.name)
     except SwarmError as exc:
         finish(rollout, RolloutState.FAILED, f"{reason}; the rollback failed: {exc}")
         return
-    now = timezone.now()
     with transaction.atomic():
-        follow_up = Rollout.objects.create(
-            service=rollout.service,
-            kind=RolloutKind.ROLLBACK,
-            state=RolloutState.WATCHING,
-            change_cause=cause or f"progress deadline of rollout #{rollout.pk} passed",
-            started_at=now,
-            applied_at=applied_at,
-            lease_owner=rollout.lease_owner,
-            lease_until=now + LEASE,
+        follow_up = _follow_rollback(
+            rollout,
+            applied_at,
+            cause or f"progress deadline of rollout #{rollout.pk} passed",
         )
-        event(follow_up, "state", f"watching the engine rollback after #{rollout.pk}")
         finish(rollout, state, f"{reason}; rolling back (rollout #{follow_up.pk})")
+
+
+def _follow_rollback(rollout: Rollout, applied_at: datetime, cause: str) -> Rollout:
+    """The engine's rollback we asked for after `rollout`, as a rollout of its
+    own (watched by the same driver)."""
+    now = timezone.now()
+    follow_up = Rollout.objects.create(
+        service=rollout.service,
+        kind=RolloutKind.ROLLBACK,
+        state=RolloutState.WATCHING,
+        change_cause=cause,
+        started_at=now,
+        applied_at=applied_at,
+        lease_owner=rollout.lease_owner,
+        lease_until=now + LEASE,
+    )
+    event(follow_up, "state", f"watching the engine rollback after #{rollout.pk}")
+    return follow_up
+
+
+# --- the end of a canary's hold ---------------------------------------------------
+
+
+def rollout_release_hold(*, rollout: Rollout, owner: str, client: SwarmClient) -> bool:
+    """Take the canary's hold off a rollout that ended while held, so that
+    the live update policy is the declared one again (rollouts.control.canary:
+    release_plan): the engine's rollback of the canary, followed as a rollout
+    of its own, or the declared parallelism and delay written over what runs
+    and recorded as ours (never drift). Once per rollout: claimed with its
+    lease, then marked released.
+
+    Returns whether this driver released it (False: not held, or another
+    driver has it). Raises SwarmUnreachable (the release is tried again).
+    """
+    if not rollout.is_final or rollout.canary_state != canary.HOLDING:
+        return False
+    now = timezone.now()
+    lapsed = Q(lease_until__lt=now) | Q(lease_until=None)
+    claimed = (
+        Rollout.objects.filter(
+            pk=rollout.pk, state__in=FINAL_STATES, canary_state=canary.HOLDING
+        )
+        .filter(Q(lease_owner=owner) | lapsed)
+        .update(lease_owner=owner, lease_until=now + WRITE_LEASE)
+    )
+    if not claimed:
+        return False
+    rollout.refresh_from_db()
+    service = rollout.service
+    try:
+        said = _release(rollout, client)
+    except ServiceNotFound:
+        said = f"the hold went with the service: {service.name} no longer exists"
+    except SwarmError as exc:
+        # Tried again once the lease runs out; the rollout says why meanwhile.
+        Rollout.objects.filter(pk=rollout.pk).update(lease_until=now + LEASE)
+        log.warning("%s #%s: releasing the hold failed: %s", service, rollout.pk, exc)
+        if isinstance(exc, SwarmUnreachable):
+            raise
+        return True
+    canary.released(rollout, said)
+    return True
+
+
+def _release(rollout: Rollout, client: SwarmClient) -> str:
+    """Carry out canary.release_plan; what was done, in words ("" if nothing)."""
+    service = rollout.service
+    later = (
+        Rollout.objects.filter(service=service, pk__gt=rollout.pk)
+        .exclude(state=RolloutState.QUEUED)
+        .order_by("pk")
+        .first()
+    )
+    if later is not None:
+        # Its write (or the rollback we asked for) is what runs now: ours to
+        # undo no longer, and a second engine rollback would swap back.
+        return ""
+    live = client.inspect(service.name)
+    plan = canary.release_plan(rollout, live)
+    if plan == canary.NOTHING_HELD:
+        return ""
+    if plan == canary.ROLL_BACK_CANARY:
+        applied_at = client.engine_time()
+        write_rollback(client, service.name)
+        with transaction.atomic():
+            follow_up = _follow_rollback(
+                rollout,
+                applied_at,
+                f"the canary of rollout #{rollout.pk} ended {rollout.state}",
+            )
+        return (
+            f"hold released: the canary ended {rollout.state}, so the engine rolls "
+            f"back to the spec before it ({service.image}:{rollout.baseline_version},"
+            f" {canary.declared_words(service)}; rollout #{follow_up.pk})"
+        )
+    write_update(client, service.name, canary.declared_policy(service))
+    written = _read_back(rollout, client)
+    # Our write changed the update policy only: what we last applied takes it,
+    # so that drift shows what others wrote and never our release.
+    service.refresh_from_db()
+    if written and service.applied_spec:
+        remember_applied(service, with_policy_of(service.applied_spec, written))
+    return (
+        f"hold released: {canary.declared_words(service)} written over what runs "
+        "(the write that ended the rollout kept the hold)"
+    )

@@ -13,7 +13,7 @@ from rollouts.engine.objects import SwarmService
 from rollouts.models import Revision, Service
 from rollouts.records.selectors import revision_undo_target
 from rollouts.spec.drift import spec_differences
-from rollouts.spec.specs import desired_from_spec, spec_diff
+from rollouts.spec.specs import desired_from_spec, is_held, spec_diff
 
 
 def _image(fields: dict) -> str:
@@ -29,12 +29,28 @@ def _undo_hint(service: Service, target: Revision | None) -> str:
     )
 
 
+def held_refusal(service: Service, live: SwarmService) -> str:
+    """Why not to ask the engine for its rollback when its previous spec is a
+    canary's hold (the spec a promotion wrote over): the rollback would put
+    the hold back, with the new version. "" otherwise."""
+    if not is_held(live.previous_spec):
+        return ""
+    return (
+        f"the engine's previous spec of {service.name} is a canary's hold, "
+        "written before its promotion: a rollback would put the hold back with "
+        f"the new version; {_undo_hint(service, revision_undo_target(service=service))}"
+    )
+
+
 def rollback_refusal(service: Service, live: SwarmService) -> str:
     """ "" when the engine's rollback goes to the revision before the current
     one (or the engine has no previous spec: it says so itself); else why not,
     in one line, naming what runs and the undo that goes where meant."""
     if not live.previous_spec:
         return ""
+    held = held_refusal(service, live)
+    if held:
+        return f"rollback refused: {held}"
     runs = desired_from_spec(live.spec)
     previous = desired_from_spec(live.previous_spec)
     target = revision_undo_target(service=service)

@@ -18,7 +18,7 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.spec.specs import desired_from_spec, group_tasks, meant_spec
+from rollouts.spec.specs import desired_from_spec, group_tasks, meant_spec, unheld
 
 if TYPE_CHECKING:  # the types only: records/ never imports the engine at run time
     from rollouts.engine.objects import SwarmService, Task
@@ -135,7 +135,9 @@ def _adopt_live(rollout: Rollout) -> None:
     service = Service.objects.get(pk=rollout.service_id)
     if not service.live_spec:
         return
-    live = desired_from_spec(service.live_spec)
+    # Right after a canary's analysis failed, the live spec recorded is still
+    # the held one: its hold is never adopted as the service's policy.
+    live = unheld(desired_from_spec(service.live_spec), service.desired_spec())
     remember_applied(service, service.live_spec)
     changed = {f: v for f, v in live.items() if getattr(service, f) != v}
     for field, value in changed.items():

@@ -39,7 +39,7 @@ from rollouts.records.selectors import (
 from rollouts.spec import drift
 from rollouts.spec.fields import SPEC_FIELDS
 from rollouts.spec.guards import normalize_monitors
-from rollouts.spec.specs import desired_from_spec, short_image
+from rollouts.spec.specs import desired_from_spec, short_image, unheld
 from rollouts.spec.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
@@ -294,6 +294,8 @@ def rollout_abort(*, service: Service, user: User, cause: str) -> Rollout:
     Database only: the driver sees the final state at its next step and stops;
     the engine's own update, if one runs, is not stopped (the engine has no
     pause call): undo or roll back, which the abort makes possible at once.
+    A held canary is the exception: its driver (or any controller) rolls it
+    back, since its hold must never outlive the rollout.
     Raises ValidationError without a cause or an active rollout.
     """
     _need_cause(cause)
@@ -303,10 +305,18 @@ def rollout_abort(*, service: Service, user: User, cause: str) -> Rollout:
             {NON_FIELD_ERRORS: f"{service.name} has no rollout in flight to abort"}
         )
     who = getattr(user, "username", None) or "the command line"
-    reason = (
-        f"aborted by {who}: {cause.strip()}. The engine's update, if any, was not "
-        "stopped: undo or roll back to put the previous spec back"
-    )
+    if active.canary_state == "holding":
+        # The hold never outlives its rollout (rollouts.control.canary).
+        then = (
+            "The held canary is rolled back: its driver asks the engine for the "
+            "spec before it"
+        )
+    else:
+        then = (
+            "The engine's update, if any, was not stopped: undo or roll back to "
+            "put the previous spec back"
+        )
+    reason = f"aborted by {who}: {cause.strip()}. {then}"
     ended = Rollout.objects.filter(pk=active.pk, state__in=ACTIVE_STATES).update(
         state=RolloutState.ABORTED,
         reason=reason,
@@ -356,7 +366,8 @@ def service_adopt(*, service: Service, user: User, change_cause: str = "") -> Re
             {NON_FIELD_ERRORS: f"{service.name}: nothing observed yet to adopt"}
         )
     refuse_if_busy(service)
-    for field, value in desired_from_spec(service.live_spec).items():
+    live = unheld(desired_from_spec(service.live_spec), service.desired_spec())
+    for field, value in live.items():
         setattr(service, field, value)
     service.save()
     remember_applied(service, service.live_spec)

@@ -30,6 +30,7 @@ from rollouts.spec.specs import (
     short_image,
     spec_image,
     spec_mode,
+    unheld,
 )
 
 if TYPE_CHECKING:  # the type only: spec/ never imports the models at run time
@@ -281,7 +282,8 @@ def follow_live(
     """
     if not live_spec:
         return dict(asked)
-    live = desired_from_spec(live_spec)
+    # The canary's hold is never what runs by choice: the declared values stand.
+    live = unheld(desired_from_spec(live_spec), desired_now)
     if carry is None:
         changed = {f for f, v in asked.items() if not _same(v, desired_now.get(f))}
     else:

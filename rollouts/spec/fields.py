@@ -35,6 +35,10 @@ from rollouts.spec.choices import (
 from rollouts.spec.choices import RollbackFailureAction as RollbackAction
 
 MAX_DURATION = 24 * 3600.0  # seconds; longer is a typo, not a policy
+# The canary's hold (rollouts.control.canary): the update delay written after
+# the canary batch. One second above MAX_DURATION, so no declared policy can
+# have it and a spec that carries it is known to be held, by its value alone.
+CANARY_HOLD = MAX_DURATION + 1.0  # seconds
 MAX_COUNT = 1000  # replicas and parallelism
 _MAX_DIGITS = 15  # far below Python's int-string limit, above any sane value
 

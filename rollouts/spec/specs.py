@@ -20,6 +20,7 @@ from docker.types import RollbackConfig, UpdateConfig
 
 from rollouts.spec.fields import (
     BY_NAME,
+    CANARY_HOLD,
     COUNT,
     DURATION,
     ENGINE_POLICY_DEFAULTS,
@@ -143,6 +144,38 @@ def desired_from_spec(spec: dict) -> dict:
         for field, value in policy_from_config(spec.get(key)).items():
             desired[f"{prefix}_{field}"] = value
     return desired
+
+
+# --- the canary's hold --------------------------------------------------------
+# The two policy fields the hold sets (rollouts.control.canary.held).
+HOLD_FIELDS = ("update_parallelism", "update_delay")
+
+
+def is_held(spec: dict[str, Any] | None) -> bool:
+    """Whether an engine Spec carries the canary's hold (an update delay of
+    CANARY_HOLD, which no declared policy can have)."""
+    delay = ((spec or {}).get("UpdateConfig") or {}).get("Delay")
+    return delay == to_ns(CANARY_HOLD)
+
+
+def unheld(live: dict[str, Any], declared: dict[str, Any]) -> dict[str, Any]:
+    """`live` (desired fields read from a spec, desired_from_spec) with the
+    hold's fields taken from `declared` when `live` carries the hold: the hold
+    is our means of a canary, never a policy anyone chose, so it is never
+    adopted or carried into the next change."""
+    if live.get("update_delay") != CANARY_HOLD:
+        return live
+    return {**live, **{f: declared[f] for f in HOLD_FIELDS if f in declared}}
+
+
+def with_policy_of(spec: dict[str, Any], policy_from: dict[str, Any]) -> dict[str, Any]:
+    """A copy of engine Spec `spec` with the UpdateConfig of `policy_from`."""
+    new = copy.deepcopy(spec)
+    if "UpdateConfig" in policy_from:
+        new["UpdateConfig"] = copy.deepcopy(policy_from["UpdateConfig"])
+    else:
+        new.pop("UpdateConfig", None)
+    return new
 
 
 def apply_desired(spec: dict, desired: dict, image: str) -> dict:

@@ -88,6 +88,7 @@ def validate_desired(*, service: "Service", desired: dict[str, Any]) -> None:
             _check_field(field, spec[name], errors)
     _check_image(spec, errors, service.known_tags)
     _check_replicas(spec, errors)
+    _check_canary(spec, errors)
     for prefix in ("update", "rollback"):
         _check_monitor(spec, prefix, errors)
     errors.raise_any()
@@ -166,6 +167,24 @@ def _check_replicas(spec: dict[str, Any], error: Report) -> None:
         error("replicas", "a replicated service needs a number of replicas")
     else:
         _check_field(BY_NAME["replicas"], replicas, error)
+
+
+def _check_canary(spec: dict[str, Any], error: Report) -> None:
+    """A canary step must leave old tasks to compare with and to hold: fewer
+    canary tasks than replicas (0 turns the step off). A global service has
+    none (its tasks follow the nodes, not a count)."""
+    canary, replicas = spec.get("canary"), spec["replicas"]
+    if not _is_int(canary) or canary <= 0:
+        return  # 0: no canary step; below 0 is the field's own error
+    if spec["mode"] == Mode.GLOBAL:
+        error("canary", "a global service has no canary step: set it to 0")
+    elif _is_int(replicas) and canary >= replicas:
+        error(
+            "canary",
+            f"{canary} canary task(s) must be fewer than the {replicas} "
+            "replica(s): the others keep the old version while the analysis "
+            "compares them; 0 turns the canary step off",
+        )
 
 
 def _check_monitor(spec: dict[str, Any], prefix: str, error: Report) -> None:

@@ -52,6 +52,9 @@ def test_durations_take_dockers_notation_as_the_command_line_does(pipeline, work
         ({"update_failure_action": "explode"}, "update_failure_action", ""),
         ({"colour": "red"}, "__all__", "unknown fields: ['colour']"),
         ({"tag": "1.1", "change_cause": ""}, "change_cause", ""),
+        ({"tag": "1.1", "canary": 10}, "canary", "must be fewer than the 10 replica"),
+        ({"canary": 12}, "canary", "0 turns the canary step off"),
+        ({"canary": -1}, "canary", "must be a whole number from 0"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field_and_queues_nothing(

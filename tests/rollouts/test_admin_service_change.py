@@ -119,6 +119,10 @@ BAD_INPUTS = {
     "infinite duration": ({"progress_deadline": "inf"}, "progress_deadline"),
     "nan ratio": ({"update_max_failure_ratio": "nan"}, "update_max_failure_ratio"),
     "exponent parallelism": ({"update_parallelism": "1e2"}, "update_parallelism"),
+    # Issue 14: a canary must leave old tasks to hold and compare with.
+    "canary of every replica": ({"tag": "1.1", "canary": "10"}, "canary"),
+    "canary above the replicas": ({"canary": "11"}, "canary"),
+    "negative canary": ({"canary": "-1"}, "canary"),
 }
 
 

@@ -45,6 +45,7 @@ def test_it_fails_a_new_version_that_mines_ten_times_slower_and_says_by_how_much
         " (-90 %; limit -20 %"
     )
     assert "1 new task(s), 3 old" in result.message
+    assert (result.new_tasks, result.old_tasks) == (1, 3)  # stored, as said
     assert math.isclose(result.limit or 0, 2.64)
 
 

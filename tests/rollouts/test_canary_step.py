@@ -12,26 +12,62 @@ from rollouts.analysis.prometheus import PrometheusError
 from rollouts.analysis.rules import VersionFigure
 from rollouts.control import canary
 from rollouts.control.controller import Controller
+from rollouts.control.driver import rollout_apply
+from rollouts.engine.sync import service_sync
 from rollouts.models import AnalysisMeasurement, RolloutState
 from rollouts.records import requests
+from rollouts.spec.drift import service_drift
 from rollouts.spec.specs import to_ns
 
 DAY_NS = to_ns(canary.HOLD)
 
 
+# The worker's own update policy (declared, and what ran before the canary).
+DECLARED = {"Parallelism": 1, "Delay": to_ns(2)}
+
+
 @pytest.fixture
 def held(worker, engine, monkeypatch):
-    """A worker rollout 1.0 -> 1.1 with one canary task, written and held."""
+    """A worker rollout 1.0 -> 1.1 with one canary task, written and held; the
+    worker's declared update policy is parallelism 1, delay 2 s."""
+    engine.service("dockercoins_worker")["Spec"]["UpdateConfig"] = dict(DECLARED)
+    service_sync(client=engine.client())
+    worker.refresh_from_db()
     worker.canary, worker.analysis_interval = 1, 10
+    worker.update_parallelism, worker.update_delay = 1, 2.0
     worker.save()
     controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
     rollout = requests.service_change(
         service=worker, user=None, change_cause="canary", tag="1.1"
     )
     assert controller.handle_one()
-    engine.set_update(engine.service("dockercoins_worker"), "updating")
-    rollout.refresh_from_db()
+    svc = engine.service("dockercoins_worker")
+    engine.set_update(svc, "updating")
+    canary_runs(engine, svc)
+    engine.tick(canary.WARM_UP + 60)  # warm, and an interval since
+    started_ago(rollout, canary.WARM_UP + 60)
     return controller, rollout
+
+
+def started_ago(rollout, seconds: float) -> None:
+    """The engine's clock moved on (engine.tick); ours too, for the rollout."""
+    type(rollout).objects.filter(pk=rollout.pk).update(
+        started_at=timezone.now() - timedelta(seconds=seconds)
+    )
+    rollout.refresh_from_db()
+
+
+def canary_runs(engine, svc):
+    """The engine's first batch: slot 1's old task shut down, the canary runs."""
+    old = next(
+        t
+        for t in engine.task_list
+        if t["ServiceID"] == svc["ID"]
+        and t["Slot"] == 1
+        and t["DesiredState"] == "running"
+    )
+    engine.set_state(old, "shutdown")
+    return engine.add_task(svc, 1, "running", image="dockercoins:1.1")
 
 
 def figures_are(monkeypatch, found):
@@ -83,8 +119,8 @@ def test_it_promotes_with_a_write_of_its_own_and_completes(held, engine, monkeyp
     rollout.refresh_from_db()
     svc = engine.service("dockercoins_worker")
     assert rollout.canary_state == "promoted"
-    assert svc["Spec"]["UpdateConfig"]["Delay"] == 0
-    assert rollout.applied_spec["UpdateConfig"]["Delay"] == 0  # ours, read back
+    assert svc["Spec"]["UpdateConfig"]["Delay"] == to_ns(2)  # the declared one
+    assert rollout.applied_spec["UpdateConfig"]["Delay"] == to_ns(2)  # ours
     engine.replace_tasks(svc)
     engine.set_update(svc, "completed")
     controller.handle_one()
@@ -119,4 +155,293 @@ def test_an_operator_promotes_a_held_rollout_with_who_and_why(
     assert rollout.canary_state == "promoted"
     said = list(rollout.events.values_list("message", flat=True))
     assert any("promoted by admin: looks fine" in m for m in said)
-    assert engine.service("dockercoins_worker")["Spec"]["UpdateConfig"]["Delay"] == 0
+    assert live_policy(engine) == (1, to_ns(2))
+
+
+# --- measuring only warm tasks ----------------------------------------------------
+
+
+def test_it_measures_only_once_the_canary_ran_warm_for_an_interval(
+    worker, engine, monkeypatch
+):
+    # The first window once began at our write and took in the canary's
+    # start-up: a healthy 1.1 read -39 % (issue 14).
+    worker.canary, worker.analysis_interval = 1, 10
+    worker.save()
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = requests.service_change(
+        service=worker, user=None, change_cause="canary", tag="1.1"
+    )
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.set_update(svc, "updating")
+    figures_are(
+        monkeypatch,
+        {
+            "1.1": VersionFigure("1.1", 3.2, 1, 6),
+            "1.0": VersionFigure("1.0", 3.3, 1, 6),
+        },
+    )
+    engine.tick(60)
+    started_ago(rollout, 60)
+    controller.handle_one()  # no canary task runs yet
+    assert not rollout.measurements.exists()
+    canary_runs(engine, svc)
+    engine.tick(canary.WARM_UP + 5)
+    started_ago(rollout, 60 + canary.WARM_UP + 5)
+    controller.handle_one()  # warm, but not for a whole interval yet
+    assert not rollout.measurements.exists()
+    engine.tick(5)
+    started_ago(rollout, 60 + canary.WARM_UP + 10)
+    controller.handle_one()
+    assert rollout.measurements.get().phase == "Successful"
+
+
+# --- the hold never outlives its rollout -----------------------------------------
+
+
+def live_policy(engine) -> tuple[int, int]:
+    config = engine.service("dockercoins_worker")["Spec"]["UpdateConfig"]
+    return config["Parallelism"], config["Delay"]
+
+
+def assert_declared_and_no_drift(engine, rollout) -> None:
+    assert live_policy(engine) == (1, to_ns(2))
+    rollout.refresh_from_db()
+    assert rollout.canary_state != "holding"
+    service_sync(client=engine.client())
+    worker = rollout.service
+    worker.refresh_from_db()
+    assert (worker.update_parallelism, worker.update_delay) == (1, 2.0)
+    assert service_drift(worker) is None, service_drift(worker)
+
+
+def test_a_promoted_canary_leaves_the_declared_update_delay(held, engine, monkeypatch):
+    controller, rollout = held
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count):
+        controller.handle_one()
+        next_interval(rollout)
+    assert_declared_and_no_drift(engine, rollout)
+
+
+def test_a_rolled_back_canary_leaves_the_declared_update_delay(
+    held, engine, monkeypatch
+):
+    controller, rollout = held
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ROLLED_BACK
+    assert rollout.canary_state == "released"  # nothing left to release
+    rollbacks = [w for w in engine.writes if (w.get("params") or {}).get("rollback")]
+    assert len(rollbacks) == 1  # the engine's rollback, never a second one
+    engine.replace_tasks(engine.service("dockercoins_worker"))
+    controller.handle_one()
+    assert_declared_and_no_drift(engine, rollout)
+
+
+def test_an_aborted_canary_is_rolled_back_to_the_declared_update_delay(
+    held, engine, admin_user
+):
+    controller, rollout = held
+    requests.rollout_abort(service=rollout.service, user=admin_user, cause="no")
+    rollout.refresh_from_db()
+    assert "The held canary is rolled back" in rollout.reason
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ABORTED
+    assert rollout.canary_state == "released"
+    said = list(rollout.events.values_list("message", flat=True))
+    assert any("hold released: the canary ended aborted" in m for m in said), said
+    follow_up = rollout.service.rollouts.get(kind="rollback")
+    assert follow_up.state == RolloutState.WATCHING
+    engine.replace_tasks(engine.service("dockercoins_worker"))
+    controller.handle_one()
+    assert_declared_and_no_drift(engine, rollout)
+    controller.handle_one()  # released once: no second rollback
+    rollbacks = [w for w in engine.writes if (w.get("params") or {}).get("rollback")]
+    assert len(rollbacks) == 1
+
+
+def test_a_controller_started_after_the_abort_releases_the_hold(
+    held, engine, admin_user
+):
+    _, rollout = held
+    requests.rollout_abort(service=rollout.service, user=admin_user, cause="no")
+    restarted = Controller(owner="b", client=engine.client(), sync_interval=3600)
+    restarted.handle_one()
+    assert live_policy(engine) == (1, to_ns(2))
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "released"
+
+
+def test_a_canary_paused_by_the_engine_is_rolled_back_to_the_declared_policy(
+    held, engine
+):
+    controller, rollout = held
+    svc = engine.service("dockercoins_worker")
+    engine.set_update(svc, "paused", "update paused due to failure")
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.PAUSED, rollout.reason
+    assert rollout.canary_state == "released"
+    assert live_policy(engine) == (1, to_ns(2))
+
+
+def test_an_outside_write_over_a_held_canary_gets_the_declared_policy_not_drift(
+    held, engine
+):
+    controller, rollout = held
+    engine.outside_update("dockercoins_worker", Image="dockercoins:bugged")
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.SUPERSEDED, rollout.reason
+    assert rollout.canary_state == "released"
+    svc = engine.service("dockercoins_worker")
+    assert svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == "dockercoins:bugged"
+    assert live_policy(engine) == (1, to_ns(2))
+    service_sync(client=engine.client())
+    worker = rollout.service
+    worker.refresh_from_db()
+    rows = service_drift(worker)["differences"]  # theirs, never our release
+    assert [label for label, *_ in rows] == ["image"], rows
+
+
+def test_a_canary_failed_at_its_progress_deadline_leaves_the_declared_policy(
+    held, engine
+):
+    controller, rollout = held
+    worker = rollout.service
+    worker.progress_deadline, worker.deadline_action = 1, "fail"
+    worker.save()
+    type(rollout).objects.filter(pk=rollout.pk).update(
+        started_at=timezone.now() - timedelta(minutes=5)
+    )
+    controller.handle_one()
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.FAILED, rollout.reason
+    assert rollout.canary_state == "released"
+    assert live_policy(engine) == (1, to_ns(2))
+
+
+def test_a_promoted_canary_past_its_deadline_is_not_rolled_back_to_its_hold(
+    held, engine, monkeypatch
+):
+    # After the promotion the engine's previous spec is the held one: its
+    # rollback would put the hold back, with the new version.
+    controller, rollout = held
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "promoted"
+    worker = rollout.service
+    worker.progress_deadline, worker.deadline_action = 1, "rollback"
+    worker.save()
+    started_ago(rollout, 300)
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.FAILED
+    assert "not rolled back" in rollout.reason and "canary's hold" in rollout.reason
+    assert "`rollout undo worker`" in rollout.reason
+    assert live_policy(engine) == (1, to_ns(2))
+    assert not [w for w in engine.writes if (w.get("params") or {}).get("rollback")]
+
+
+# --- analysis between ordinary batches ------------------------------------------
+
+
+@pytest.fixture
+def in_batches(worker, engine):
+    """1.0 -> 1.1 with no canary, one task per batch, 60 s between batches:
+    the first batch done, the engine waiting its delay."""
+    worker.canary, worker.analysis_interval = 0, 10
+    worker.save()
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = requests.service_change(
+        service=worker,
+        user=None,
+        change_cause="batches",
+        tag="1.1",
+        update_parallelism=1,
+        update_delay="60s",
+    )
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.set_update(svc, "updating")
+    canary_runs(engine, svc)
+    engine.tick(canary.WARM_UP + 20)
+    started_ago(rollout, canary.WARM_UP + 20)
+    return controller, rollout
+
+
+def test_an_update_in_batches_is_measured_during_its_delay_without_a_hold(
+    in_batches, engine
+):
+    _, rollout = in_batches
+    assert rollout.canary_state == "batches"
+    assert live_policy(engine) == (1, to_ns(60))  # the declared delay, no hold
+    said = list(rollout.events.values_list("message", flat=True))
+    assert any("between batches" in m for m in said), said
+
+
+def test_a_failed_analysis_between_batches_rolls_back_before_the_next_one(
+    in_batches, engine, monkeypatch
+):
+    controller, rollout = in_batches
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ROLLED_BACK
+    assert rollout.reason.startswith("analysis failed: new tasks mine 0.33")
+    assert rollout.service.rollouts.filter(kind="rollback").exists()
+
+
+def test_a_passed_analysis_between_batches_lets_the_update_go_on(
+    in_batches, engine, monkeypatch
+):
+    controller, rollout = in_batches
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    writes = len(engine.writes)
+    for _ in range(3):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING
+    assert rollout.canary_state == "batches"  # never "promoted": nothing held
+    assert len(engine.writes) == writes  # no write of ours: the engine goes on
+    assert set(rollout.measurements.values_list("phase", flat=True)) == {"Successful"}
+
+
+def test_no_analysis_between_batches_without_a_delay_or_with_one_batch(worker):
+    desired = {**worker.desired_spec(), "tag": "1.1", "replicas": 4}
+    assert canary.plan(worker, {**desired, "update_delay": 0.0}, "1.0") == ""
+    at_once = {**desired, "update_delay": 5.0, "update_parallelism": 0}
+    assert canary.plan(worker, at_once, "1.0") == ""
+    batches = {**desired, "update_delay": 5.0, "update_parallelism": 2}
+    assert canary.plan(worker, batches, "1.0") == "batches"
+
+
+def test_a_hold_released_late_never_touches_a_later_rollout(held, engine, admin_user):
+    # Aborted while no controller ran; the operator applied again meanwhile.
+    _, rollout = held
+    requests.rollout_abort(service=rollout.service, user=admin_user, cause="no")
+    cli = Controller(owner="cli", client=engine.client(), sync_interval=3600)
+    later = requests.service_change(
+        service=rollout.service, user=None, change_cause="again", tag="bugged"
+    )
+    rollout_apply(rollout=later, client=cli.client)
+    writes = len(engine.writes)
+    Controller(owner="b", client=engine.client(), sync_interval=3600).handle_one()
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "released"
+    assert len(engine.writes) == writes  # no rollback of the later write

@@ -493,3 +493,27 @@ def test_a_missing_table_still_says_to_migrate(worker, monkeypatch):
     assert str(raised.value) == (
         "database not ready (no such table: rollouts_service); run `manage.py migrate`"
     )
+
+
+@pytest.mark.parametrize(
+    "canary, message",
+    [
+        ("2", "--canary: 2 canary task(s) must be fewer than the 2 replica(s)"),
+        ("5", "0 turns the canary step off"),
+        ("-1", "--canary: must be a whole number from 0 to 1000"),
+    ],
+)
+def test_a_canary_that_leaves_no_old_task_is_refused_in_one_line(
+    worker, engine, canary, message
+):
+    with pytest.raises(CommandError) as raised:
+        rollout("apply", "worker", "--image-tag", "1.1", "--canary", canary)
+    assert message in str(raised.value)
+    assert "\n" not in str(raised.value)
+    assert engine.writes == []
+
+
+def test_canary_zero_turns_the_canary_step_off(worker, engine):
+    rollout("apply", "worker", "--image-tag", "1.1", "--canary", "0")
+    worker.refresh_from_db()
+    assert worker.canary == 0

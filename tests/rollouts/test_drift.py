@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 from rollouts.control.outcome import recent_ends
 from rollouts.spec.drift import describe_drift, drift, follow_live, spec_differences
-from rollouts.spec.specs import desired_from_spec
+from rollouts.spec.fields import BY_NAME, CANARY_HOLD
+from rollouts.spec.specs import desired_from_spec, is_held, to_ns
 
 
 def spec(image="dockercoins:1.0", replicas=4, **template) -> dict:
@@ -97,3 +98,18 @@ def test_a_policy_set_on_one_side_only_is_drift_in_words_not_a_crash():
     rows = spec_differences(ours, theirs)
     assert rows and all(label.startswith("restart ") for label, _, _ in rows)
     assert all(old == "-" for _, old, _ in rows)
+
+
+def test_the_next_change_never_inherits_a_canarys_hold_from_what_runs():
+    # A hold left behind (issue 14: a `bugged` apply would have waited a day
+    # between tasks): the declared parallelism and delay stand, not the hold.
+    declared = {**desired_from_spec(spec()), "update_delay": 2.0}
+    held = spec()
+    held["UpdateConfig"].update({"Parallelism": 3, "Delay": to_ns(CANARY_HOLD)})
+    result = follow_live(declared, held, {"tag": "1.1"}, carry=["tag"])
+    assert (result["update_parallelism"], result["update_delay"]) == (1, 2.0)
+    assert is_held(held) and not is_held(spec())
+
+
+def test_no_declared_policy_can_be_mistaken_for_the_hold():
+    assert BY_NAME["update_delay"].maximum < CANARY_HOLD

@@ -150,6 +150,7 @@ def test_a_rolling_update_of_ten_workers_loses_no_hash(stack: Stack):
         timeout=60,
         message="ten workers mining",
     )
+    at_update = stack.json()["hashes"]
     image = os.environ.get("DOCKERCOINS_IMAGE", "dockercoins")
     docker(
         "service",
@@ -163,12 +164,20 @@ def test_a_rolling_update_of_ten_workers_loses_no_hash(stack: Stack):
         timeout=60,
     )
     stack.wait(240)  # every task replaced: the update is no longer rolling
+    # Hashes were in flight while tasks were replaced (each stopped worker
+    # flushes what it made): the count below covers an update under load.
+    # How many depends on the machine's pace, so no fixed floor.
+    wait_until(
+        lambda: stack.json()["hashes"] > at_update,
+        timeout=30,
+        message="hashes made during the update",
+    )
     served_after, counted_after = quiet_counts(stack)
 
     served = served_after - served_before
     counted = counted_after - counted_before
     print(f"hashes served by the hasher {served}, counted in Redis {counted}")
-    assert served > 100
+    assert served > 20  # the ten workers mined before the update began
     # Each stopping worker finishes the hash in flight and flushes it before
     # it exits (mining.worker.Worker.run): none is lost.
     assert counted == served

@@ -5,13 +5,15 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dockercoins.settings")
+    from dockercoins.startup import exit_fast, setup_fast
+
+    setup_fast("manage.py", runserver=sys.argv[1:2] == ["runserver"])
     from django.core.management import execute_from_command_line
 
-    from dockercoins.startup import settings_or_exit
-
-    settings_or_exit("manage.py")
-
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    finally:
+        exit_fast()
 
 
 if __name__ == "__main__":

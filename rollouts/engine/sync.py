@@ -20,12 +20,18 @@ from rollouts.spec.specs import desired_from_spec
 log = logging.getLogger("rollouts")
 
 
-def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Service]:
+def service_sync(
+    *, client: SwarmClient, stack: str | None = None, images: list[str] | None = None
+) -> list[Service]:
     """Import or refresh one Service row per swarm service of `stack`.
 
     New rows take their desired fields from the live spec (revision 1); every
     row gets its live state refreshed; rows whose service vanished are marked
-    missing. The engine's image inventory (KnownImage) is refreshed too.
+    missing. The engine's image inventory (KnownImage) is refreshed too: all
+    of it, or only the references in `images` when the engine has each of
+    them (an apply that names its tag: one inspect each, where the listing
+    takes 0.15 s on an engine with 200 images); when one is missing, all of
+    it, so that validation names the tags the engine has.
     """
     stack = stack or settings.STACK_NAME
     live = client.list_services(stack)
@@ -33,10 +39,14 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
     for task in client.tasks():
         tasks.get(task.service_id, []).append(task)
     nodes = client.node_names()
-    images = client.images()
+    named = _named_images(client, images or [])
+    inventory = client.images() if named is None else []
     now = timezone.now()
     with transaction.atomic():
-        _record_images(images, now)
+        if named is None:
+            _record_images(inventory, now)
+        else:
+            _record_named_images(named, now)
         rows = [_import(svc, stack, tasks[svc.id], nodes, now) for svc in live]
         names = [row.name for row in rows]
         gone = Service.objects.filter(stack=stack, missing=False).exclude(
@@ -46,6 +56,29 @@ def service_sync(*, client: SwarmClient, stack: str | None = None) -> list[Servi
             log.info("%s: no longer in the swarm", row.name)
         gone.update(missing=True)
     return rows
+
+
+def _named_images(client: SwarmClient, references: list[str]) -> list[Image] | None:
+    """The images `references` name now; None when there are none to look up
+    or the engine lacks one of them."""
+    found = [client.image(reference) for reference in references]
+    if not found or None in found:
+        return None
+    return [image for image in found if image is not None]
+
+
+def _record_named_images(images: list[Image], now: datetime) -> None:
+    """These tags as the engine names them now, the rest of the inventory as
+    it was (the next full sync refreshes it)."""
+    for image in images:
+        KnownImage.objects.update_or_create(
+            reference=image.reference,
+            defaults={
+                "image_id": image.image_id,
+                "digest": image.digest,
+                "seen_at": now,
+            },
+        )
 
 
 def _record_images(images: list[Image], now: datetime) -> None:

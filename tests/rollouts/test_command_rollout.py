@@ -234,6 +234,33 @@ def test_apply_wait_follows_the_rollout_and_exits_0_when_completed(worker, engin
     assert "dockercoins_worker: completed in" in out
 
 
+def test_an_apply_naming_its_tag_looks_up_that_tag_not_the_whole_inventory(
+    worker, engine, monkeypatch
+):
+    # Listing every image takes 0.15 s on an engine with 200 of them: a
+    # tenth of what `apply --wait` adds to a one-task update. A tag built or
+    # rebuilt since the last sync is still seen, by its identity now.
+    listed = []
+    monkeypatch.setattr(engine, "images", lambda: listed.append(1) or [])
+    engine.add_image("dockercoins:1.2")
+
+    rollout("apply", "worker", "--image-tag", "1.2")
+
+    assert listed == []
+    [image] = [i for i in engine.image_list if "dockercoins:1.2" in i["RepoTags"]]
+    revision = worker.revisions.order_by("-number").first()
+    assert (revision.spec["tag"], revision.image_id) == ("1.2", image["Id"])
+
+
+def test_an_apply_of_a_tag_the_engine_lacks_names_the_tags_it_has(worker, engine):
+    with pytest.raises(CommandError) as refused:
+        rollout("apply", "worker", "--image-tag", "9.9")
+
+    assert "image dockercoins:9.9 is not on the swarm's engine" in str(refused.value)
+    assert "known tags: 1.0, 1.1, bugged" in str(refused.value)
+    assert engine.writes == []
+
+
 def test_apply_wait_exits_non_zero_with_the_reason_when_rolled_back(worker, engine):
     def engine_rolls_back(engine, service):
         if service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].endswith("bugged"):

@@ -225,7 +225,27 @@ class Command(BaseCommand):
         return self._client
 
     def sync(self) -> list[Service]:
-        return service_sync(stack=self.stack, client=self.client)
+        return service_sync(
+            stack=self.stack, client=self.client, images=self._images_named()
+        )
+
+    def _images_named(self) -> list[str] | None:
+        """The one image an `apply SERVICE --image-tag ...` of a known service
+        names: the sync then refreshes only its tag (rollouts.engine.sync),
+        which is all the apply's validation and revision need. None: the
+        whole inventory (any other subcommand, a new service)."""
+        desired = desired_from_options(self.options)
+        names = self.options.get("services") or []
+        if self.options["subcommand"] != "apply" or len(names) != 1:
+            return None
+        if not {"image", "tag"} & desired.keys():
+            return None
+        try:
+            service = self.service(names[0])
+        except Service.DoesNotExist:
+            return None
+        image = desired.get("image") or service.image
+        return [f"{image}:{desired.get('tag') or service.tag}"]
 
     def synced(self, name: str | None = None) -> Service:
         """The service `name` (default: the SERVICE argument) as it runs now:

@@ -22,7 +22,11 @@ end, also on failure.
 
 --root deploys with another checkout's stack files and drives with its
 manage.py (the seed's, for before/after figures); DOCKERCOINS_IMAGE picks the
-images.
+images. --compare adds, in every round, another checkout's command (main's,
+for before/after figures in one run) and one more `docker service update`
+after it:
+
+    .venv/bin/python bench/rollout.py --tasks 1 --rounds 3 --compare /path/to/main
 """
 
 import argparse
@@ -195,12 +199,51 @@ def update_monitor(service: str) -> float:
     return int(out) / 1e9 if out.isdigit() else 5.0
 
 
+def apply_wait(ours: Ours, worker: str) -> tuple[float, dict]:
+    """`rollout apply worker --image-tag 1.1 --wait`: seconds, and its phases."""
+    since = time.time()
+    took = timed(
+        lambda: ours.manage(
+            "rollout",
+            "apply",
+            worker.split("_", 1)[1],
+            "--image-tag",
+            "1.1",
+            "--wait",
+            timeout=1800,
+        )
+    )
+    return took, phases(worker, since, time.time())
+
+
+def docker_update(worker: str) -> tuple[float, float, float]:
+    """`docker service update --image <image>:1.0`: seconds, its start and end."""
+    since = time.time()
+    took = timed(
+        lambda: stacks.docker(
+            "service",
+            "update",
+            "--quiet",
+            "--image",
+            f"{IMAGE}:1.0",
+            worker,
+            timeout=1800,
+        )
+    )
+    return took, since, time.time()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=10, help="worker replicas")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
         "--root", type=Path, default=ROOT, help="checkout to deploy and drive from"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="another checkout whose command runs too, each round",
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -224,35 +267,15 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         ours = Ours(root, stack.name, Path(tmp))
+        other = None
+        if args.compare:
+            (Path(tmp) / "compare").mkdir()
+            other = Ours(args.compare.resolve(), stack.name, Path(tmp) / "compare")
         worker = stack.service("worker")
         monitor_s = update_monitor(worker)
         for _ in range(args.rounds):
-            ours_since = time.time()
-            ours_s = timed(
-                lambda: ours.manage(
-                    "rollout",
-                    "apply",
-                    worker.split("_", 1)[1],
-                    "--image-tag",
-                    "1.1",
-                    "--wait",
-                    timeout=1800,
-                )
-            )
-            ours_phases = phases(worker, ours_since, time.time())
-            since = time.time()
-            docker_s = timed(
-                lambda: stacks.docker(
-                    "service",
-                    "update",
-                    "--quiet",
-                    "--image",
-                    f"{IMAGE}:1.0",
-                    worker,
-                    timeout=1800,
-                )
-            )
-            until = time.time()
+            ours_s, ours_phases = apply_wait(ours, worker)
+            docker_s, since, until = docker_update(worker)
             parts = breakdown(worker, since, until)
             docker_phases = phases(worker, since, until)
             rows.append(
@@ -264,6 +287,21 @@ def main(argv: list[str] | None = None) -> int:
                     "docker_phases": docker_phases,
                 }
             )
+            if other is not None:
+                other_s, other_phases = apply_wait(other, worker)
+                again_s, since, until = docker_update(worker)
+                rows[-1].update(
+                    compare_s=other_s,
+                    compare_docker_s=again_s,
+                    compare_phases=other_phases,
+                    compare_docker_phases=phases(worker, since, until),
+                )
+                print(
+                    f"  {args.compare.name}: {other_s:6.1f} s   docker service update"
+                    f" {again_s:6.1f} s   ratio {other_s / again_s:.2f}",
+                    flush=True,
+                )
+                print(describe_phases("compare", other_phases), flush=True)
             print(
                 f"  ours {ours_s:6.1f} s   docker service update {docker_s:6.1f} s"
                 f"   ratio {ours_s / docker_s:.2f}   (per task: old stopped in"
@@ -277,6 +315,14 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_phases("docker", docker_phases), flush=True)
     ours_med = statistics.median(r["ours_s"] for r in rows)
     docker_med = statistics.median(r["docker_s"] for r in rows)
+    if args.compare:
+        other_med = statistics.median(r["compare_s"] for r in rows)
+        again_med = statistics.median(r["compare_docker_s"] for r in rows)
+        print(
+            f"\n{args.compare}, median of {len(rows)}: {other_med:.1f} s,"
+            f" docker service update {again_med:.1f} s,"
+            f" ratio {other_med / again_med:.2f}"
+        )
     per_task = statistics.median(r["replace_s"] for r in rows)
     after = statistics.median(r["after_last_start_s"] for r in rows)
     print(
@@ -299,7 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / time.strftime("rollout-%Y%m%d-%H%M%S.json")
     out.write_text(
         json.dumps(
-            {"tasks": args.tasks, "image": IMAGE, "root": str(root), "rounds": rows},
+            {
+                "tasks": args.tasks,
+                "image": IMAGE,
+                "root": str(root),
+                "compare": str(args.compare or ""),
+                "rounds": rows,
+            },
             indent=2,
         )
     )

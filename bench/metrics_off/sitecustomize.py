@@ -13,6 +13,7 @@ Django's view-naming middleware stays (it only sets a key in the environ).
 
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -24,11 +25,15 @@ class _Nothing:
         return lambda *args, **kwargs: self
 
 
+def _without_metrics(app: Any, observe: Any = None) -> Any:
+    return app
+
+
 def _off() -> None:
     from dockercoins import metrics
     from mining import metrics as mining_metrics
 
-    metrics.with_metrics = lambda app, observe=None: app
+    metrics.with_metrics = _without_metrics
     nothing = _Nothing()
     for name in ("hashes", "coins", "round_trip"):
         setattr(mining_metrics, name, lambda *args: nothing)

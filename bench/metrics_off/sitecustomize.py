@@ -11,11 +11,11 @@ GET /metrics), and the worker's counters and histograms (mining.metrics).
 Django's view-naming middleware stays (it only sets a key in the environ).
 """
 
+import importlib.abc
+import importlib.machinery
 import sys
-from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 class _Nothing:
@@ -29,15 +29,39 @@ def _without_metrics(app: Any, observe: Any = None) -> Any:
     return app
 
 
-def _off() -> None:
-    from dockercoins import metrics
-    from mining import metrics as mining_metrics
-
-    metrics.with_metrics = _without_metrics
-    nothing = _Nothing()
-    for name in ("hashes", "coins", "round_trip"):
-        setattr(mining_metrics, name, lambda *args: nothing)
-    mining_metrics.error = lambda *args: None
+_NOTHING = _Nothing()
 
 
-_off()
+def _switch_off(module: ModuleType) -> None:
+    if module.__name__ == "dockercoins.metrics":
+        module.with_metrics = _without_metrics  # type: ignore[attr-defined]
+    else:  # mining.metrics
+        for name in ("hashes", "coins", "round_trip"):
+            setattr(module, name, lambda *args: _NOTHING)
+        module.error = lambda *args: None  # type: ignore[attr-defined]
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Patches the two metrics modules right after their normal import (not
+    before: gunicorn's gevent patching and Django's settings come first)."""
+
+    names = ("dockercoins.metrics", "mining.metrics")
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        run = loader.exec_module  # type: ignore[attr-defined]
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            _switch_off(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+sys.meta_path.insert(0, _AfterImport())

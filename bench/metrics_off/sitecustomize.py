@@ -54,7 +54,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
         if spec is None or spec.loader is None:
             return spec
         loader = spec.loader
-        run = loader.exec_module  # type: ignore[attr-defined]
+        run = loader.exec_module
 
         def exec_module(module: ModuleType) -> None:
             run(module)

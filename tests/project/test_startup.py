@@ -116,3 +116,21 @@ def test_an_unwritable_database_path_is_refused_at_once():
         "CommandError: DATABASE_PATH=/proc/dockercoins.sqlite3: not writable by "
         "this process (No such file or directory)"
     )
+
+
+def test_a_long_running_command_still_collects_garbage_after_its_fast_start():
+    # manage.py pauses the collector while Django starts (dockercoins.startup):
+    # `mine` and `rollout controller` run for weeks, so it must be back on,
+    # with the start-up heap frozen out of every later pass.
+    done = run(
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "import gc; print(gc.isenabled(), gc.get_freeze_count() > 1000)",
+        ]
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split() == ["True", "True"]

@@ -43,6 +43,7 @@ from rollouts.models import (
     Service,
 )
 from rollouts.records.history import event, finish, remember_applied
+from rollouts.records.selectors import revision_undo_target
 from rollouts.spec.specs import (
     apply_desired,
     desired_from_spec,
@@ -379,6 +380,11 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         unreachable(rollout, str(exc))  # say so, with the time
         raise
     reachable(rollout)
+    if rollout.canary_state == canary.PROMOTED and rollout.update_state.startswith(
+        "rollback"
+    ):
+        _undo_after_promotion(rollout, client)
+        return True
     if decision is None:
         return _canary_step(rollout, client)
     if not decision.rollback:
@@ -435,6 +441,52 @@ def _deadline_rollback(
             cause or f"progress deadline of rollout #{rollout.pk} passed",
         )
         finish(rollout, state, f"{reason}; rolling back (rollout #{follow_up.pk})")
+
+
+def _undo_after_promotion(rollout: Rollout, client: SwarmClient) -> None:
+    """New tasks failed after a promotion and the engine started its rollback.
+    That rollback goes to the engine's one previous spec, which the promotion
+    overwrote with the canary's hold: the new version, held for a day
+    (swarmkit keeps one PreviousSpec per service). So the rollback is taken
+    over by a write of ours: the revision before this rollout (what
+    `rollout undo` puts back, with its own update policy), followed as a
+    rollback of its own. The rollout ends rolled back once that write is
+    sent; without a revision to put back it ends failed and says so."""
+    service = rollout.service
+    why = (
+        f"new tasks failed after the promotion ({rollout.update_state}); the "
+        "engine's own rollback goes to the canary's held spec (it keeps one "
+        "previous spec, and the promotion wrote over it)"
+    )
+    target = revision_undo_target(service=service)
+    if target is None or target == rollout.revision:
+        finish(rollout, RolloutState.FAILED, f"{why}; no earlier revision to put back")
+        return
+    desired = target.spec
+    reference = f"{desired['image']}:{desired['tag']}"
+    image = target.image_digest or reference
+    try:
+        applied_at = client.engine_time()
+        write_update(
+            client, service.name, lambda spec: apply_desired(spec, desired, image)
+        )
+    except SwarmError as exc:
+        failed = f"{why}; putting back {reference} failed: {exc}"
+        finish(rollout, RolloutState.FAILED, failed)
+        return
+    with transaction.atomic():
+        follow_up = _follow_rollback(
+            rollout,
+            applied_at,
+            f"rollout #{rollout.pk} failed after its promotion: revision "
+            f"{target.number} ({reference}) put back",
+        )
+        finish(
+            rollout,
+            RolloutState.ROLLED_BACK,
+            f"{why}; revision {target.number} ({reference}) written instead "
+            f"(rollout #{follow_up.pk})",
+        )
 
 
 def _follow_rollback(rollout: Rollout, applied_at: datetime, cause: str) -> Rollout:

@@ -35,6 +35,7 @@ from rollouts.engine.client import (
 from rollouts.engine.contact import reachable, unreachable
 from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
+    ACTIVE_STATES,
     FINAL_STATES,
     RUNNING_STATES,
     Rollout,
@@ -47,6 +48,7 @@ from rollouts.records.selectors import revision_undo_target
 from rollouts.spec.specs import (
     apply_desired,
     desired_from_spec,
+    is_held,
     spec_diff,
     with_policy_of,
 )
@@ -549,6 +551,48 @@ def rollout_release_hold(*, rollout: Rollout, owner: str, client: SwarmClient) -
         return True
     canary.released(rollout, said)
     return True
+
+
+def release_orphaned_holds(*, client: SwarmClient, stack: str | None = None) -> int:
+    """Take a canary's hold off services that no rollout of ours will end: the
+    database was wiped or restored while a canary was held, so the hold (known
+    by its value, CANARY_HOLD) runs with no rollout to promote or release it,
+    and after a day the engine would go on with the rest of the update,
+    unjudged. The declared parallelism and delay are written over what runs
+    (the policy before the hold, rollouts.engine.sync) and recorded as ours.
+    Services with an active rollout, or an ended one whose release is due
+    (rollout_release_hold), are left to it. Returns how many were released.
+    Raises SwarmUnreachable."""
+    services = Service.objects.filter(missing=False)
+    if stack:
+        services = services.filter(stack=stack)
+    released = 0
+    for service in services:
+        if not is_held(service.live_spec):
+            continue
+        pending = service.rollouts.filter(
+            Q(state__in=ACTIVE_STATES)
+            | Q(state__in=FINAL_STATES, canary_state=canary.HOLDING)
+        )
+        if pending.exists():
+            continue
+        try:
+            write_update(client, service.name, canary.declared_policy(service))
+            written = client.inspect(service.name).spec
+        except SwarmUnreachable:
+            raise
+        except SwarmError as exc:
+            log.warning("%s: releasing an orphaned hold failed: %s", service, exc)
+            continue
+        ours = with_policy_of(service.applied_spec or written, written)
+        remember_applied(service, ours)
+        log.warning(
+            "%s: a canary's hold with no rollout of ours released: %s written",
+            service,
+            canary.declared_words(service),
+        )
+        released += 1
+    return released
 
 
 def _release(rollout: Rollout, client: SwarmClient) -> str:

@@ -89,8 +89,8 @@ def _imported_desired(svc: SwarmService) -> dict:
     """The desired fields of a service we have no record of: what runs, except
     a canary's hold (a database wiped or restored while a canary was held):
     the hold is our means, never a policy, so the policy before it is taken
-    (the engine's previous spec, else the model's defaults). The swarm still
-    holds; `rollout plan` shows it as drift until a write of ours replaces it."""
+    (the engine's previous spec, else the model's defaults). The controller
+    then writes that policy over the hold (control.driver.release_orphaned_holds)."""
     desired = desired_from_spec(svc.spec)
     if not is_held(svc.spec):
         return desired

@@ -524,3 +524,23 @@ def test_a_service_imported_held_with_no_previous_spec_takes_the_defaults(engine
 
     worker = Service.objects.get(name="dockercoins_worker")
     assert worker.update_delay == 0
+
+
+def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
+    controller, rollout = held
+    Service.objects.all().delete()  # the database wiped mid-hold
+    controller.next_sync = 0
+
+    controller.handle_one()
+
+    assert live_policy(engine) == (1, to_ns(2))  # the policy before the hold
+    service_sync(client=engine.client())
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert service_drift(worker) is None  # our write, not a change outside
+
+
+def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):
+    controller, rollout = held
+    controller.next_sync = 0
+    controller.handle_one()
+    assert live_policy(engine) == (1, DAY_NS)

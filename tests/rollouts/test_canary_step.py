@@ -634,3 +634,29 @@ def test_an_operator_promotes_a_window_held_on_no_data(
     controller.handle_one()
     rollout.refresh_from_db()
     assert rollout.state == RolloutState.COMPLETED, rollout.reason
+
+
+def test_after_a_canary_rolled_back_undo_never_offers_the_rejected_release(
+    held, engine, monkeypatch
+):
+    # Reported by the new-user trial: `rollout plan worker` offered an undo
+    # to the slow release the analysis had just rolled back.
+    from rollouts.records.selectors import revision_undo_target
+
+    controller, rollout = held
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.replace_tasks(svc)
+    engine.set_update(svc, "rollback_completed")
+    for _ in range(3):
+        controller.handle_one()
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert worker.rollouts.get(kind="rollback").state == RolloutState.COMPLETED
+
+    target = revision_undo_target(service=worker)
+
+    # Revision 1 (1.0, the policy before the test declared its own), never
+    # revision 2 (1.1, rolled back).
+    assert (target.number, target.spec["tag"]) == (1, "1.0")

@@ -199,8 +199,8 @@ def update_monitor(service: str) -> float:
     return int(out) / 1e9 if out.isdigit() else 5.0
 
 
-def apply_wait(ours: Ours, worker: str) -> tuple[float, dict]:
-    """`rollout apply worker --image-tag 1.1 --wait`: seconds, and its phases."""
+def apply_wait(ours: Ours, worker: str, tag: str = "1.1") -> tuple[float, dict]:
+    """`rollout apply worker --image-tag TAG --wait`: seconds, and its phases."""
     since = time.time()
     took = timed(
         lambda: ours.manage(
@@ -208,7 +208,7 @@ def apply_wait(ours: Ours, worker: str) -> tuple[float, dict]:
             "apply",
             worker.split("_", 1)[1],
             "--image-tag",
-            "1.1",
+            tag,
             "--wait",
             timeout=1800,
         )
@@ -216,8 +216,8 @@ def apply_wait(ours: Ours, worker: str) -> tuple[float, dict]:
     return took, phases(worker, since, time.time())
 
 
-def docker_update(worker: str) -> tuple[float, float, float]:
-    """`docker service update --image <image>:1.0`: seconds, its start and end."""
+def docker_update(worker: str, tag: str = "1.0") -> tuple[float, float, float]:
+    """`docker service update --image <image>:TAG`: seconds, its start and end."""
     since = time.time()
     took = timed(
         lambda: stacks.docker(
@@ -225,7 +225,7 @@ def docker_update(worker: str) -> tuple[float, float, float]:
             "update",
             "--quiet",
             "--image",
-            f"{IMAGE}:1.0",
+            f"{IMAGE}:{tag}",
             worker,
             timeout=1800,
         )
@@ -244,6 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         "--compare",
         type=Path,
         help="another checkout whose command runs too, each round",
+    )
+    parser.add_argument(
+        "--swap",
+        action="store_true",
+        help="every other round, update 1.1 -> 1.0 (each side both ways)",
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
@@ -273,9 +278,16 @@ def main(argv: list[str] | None = None) -> int:
             other = Ours(args.compare.resolve(), stack.name, Path(tmp) / "compare")
         worker = stack.service("worker")
         monitor_s = update_monitor(worker)
-        for _ in range(args.rounds):
-            ours_s, ours_phases = apply_wait(ours, worker)
-            docker_s, since, until = docker_update(worker)
+        current = "1.0"  # what the stack file deploys
+        for number in range(args.rounds):
+            # --swap: every other round the engine's update goes first, so
+            # that each side updates 1.0 -> 1.1 and 1.1 -> 1.0 alike.
+            there, back = ("1.0", "1.1") if args.swap and number % 2 else ("1.1", "1.0")
+            if current != back:  # not timed: only sets the starting point
+                docker_update(worker, back)
+            ours_s, ours_phases = apply_wait(ours, worker, there)
+            docker_s, since, until = docker_update(worker, back)
+            current = back
             parts = breakdown(worker, since, until)
             docker_phases = phases(worker, since, until)
             rows.append(
@@ -288,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
             if other is not None:
-                other_s, other_phases = apply_wait(other, worker)
-                again_s, since, until = docker_update(worker)
+                other_s, other_phases = apply_wait(other, worker, there)
+                again_s, since, until = docker_update(worker, back)
                 rows[-1].update(
                     compare_s=other_s,
                     compare_docker_s=again_s,

@@ -39,7 +39,7 @@ from rollouts.records.selectors import (
 from rollouts.spec import drift
 from rollouts.spec.fields import SPEC_FIELDS
 from rollouts.spec.guards import normalize_monitors
-from rollouts.spec.specs import desired_from_spec, short_image, unheld
+from rollouts.spec.specs import desired_from_spec, short_image, spec_diff, unheld
 from rollouts.spec.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
@@ -254,6 +254,20 @@ def service_undo(
                     f"(revisions: {numbers or 'none'})"
                 }
             )
+    current = revision_current(service=service)
+    runs = desired_from_spec(service.live_spec) if service.live_spec else None
+    if (
+        current is not None
+        and not spec_diff(current.spec, target.spec)
+        and (runs is None or not spec_diff(runs, target.spec))
+    ):
+        raise ValidationError(
+            {
+                "to_revision": f"{service.name} already runs revision "
+                f"{target.number}'s spec ({target.spec['image']}:"
+                f"{target.spec['tag']}): an undo to it would change nothing"
+            }
+        )
     return service_change(
         service=service,
         user=user,

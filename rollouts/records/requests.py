@@ -239,8 +239,10 @@ def service_undo(
     if to_revision is None:
         target = revision_undo_target(service=service)
         if target is None:
+            # Not keyed `to_revision`: no revision was asked for, so no face
+            # may name a field or flag the operator did not give.
             raise ValidationError(
-                {"to_revision": f"{service.name} has no earlier revision to undo to"}
+                {NON_FIELD_ERRORS: f"{service.name} has no earlier revision to undo to"}
             )
     else:
         target = revisions.filter(number=to_revision).first()

@@ -83,7 +83,7 @@ def test_plan_exits_0_when_live_matches_desired(worker):
         (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
         (
             ["--mode", "global"],
-            "--confirm-recreate: changing dockercoins_worker from replicated",
+            "changing dockercoins_worker from replicated",
         ),
         (["--cause", ""], None),  # nothing to apply: not an error
     ],
@@ -153,7 +153,7 @@ def test_numbers_are_read_strictly_and_refused_in_one_line(
     "args, message",
     [
         (["apply", "worker", "--replicas", "-1"], "--replicas: must be a whole"),
-        (["scale", "worker", "-1"], "--replicas: must be a whole number"),
+        (["scale", "worker", "-1"], "REPLICAS: must be a whole number"),
         (["apply", "nope", "--replicas", "3"], "no service 'nope'"),
         (["scale", "nope", "3"], "no service 'nope'"),
         (["undo", "nope"], "no service 'nope'"),
@@ -305,7 +305,7 @@ def test_a_paused_failed_update_is_resumed_only_with_resume(worker, engine):
         rollout("scale", "worker", "3", "--cause", "more")
 
     assert str(refused.value).startswith(
-        "--resume: dockercoins_worker runs a paused failed update of "
+        "dockercoins_worker runs a paused failed update of "
         "dockercoins:bugged (update paused due to failure)"
     )
     assert not Rollout.objects.exists()

@@ -71,6 +71,10 @@ def _whole_number(text: str) -> int:
 
 MAX_SYNC_INTERVAL = 3600.0  # seconds
 
+# The fields a subcommand takes as positional arguments, by the name its usage
+# line gives them: an error about one names that, not the field's --flag.
+POSITIONAL_FIELDS = {"scale": {"replicas": "REPLICAS"}}
+
 
 def _service_name(text: str) -> str:
     try:
@@ -144,7 +148,7 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
         sub.add_parser("sync", parents=[common], help="import the stack's services")
         plan = sub.add_parser("plan", parents=[common], help="live vs desired spec")
-        plan.add_argument("service", type=_service_name)
+        plan.add_argument("service", type=_service_name, metavar="SERVICE")
         apply = sub.add_parser(
             "apply", parents=[common, change], help="apply desired changes now"
         )
@@ -152,39 +156,41 @@ class Command(BaseCommand):
         add_desired_flags(apply)
         sub.add_parser("status", parents=[common], help="services and rollouts")
         history = sub.add_parser("history", parents=[common], help="revisions")
-        history.add_argument("service", type=_service_name)
+        history.add_argument("service", type=_service_name, metavar="SERVICE")
         undo = sub.add_parser("undo", parents=[common, change], help="undo a change")
-        undo.add_argument("service", type=_service_name)
+        undo.add_argument("service", type=_service_name, metavar="SERVICE")
         undo.add_argument("--to-revision", type=_whole_number)
         rollback = sub.add_parser(
             "rollback", parents=[common, change], help="the engine's rollback"
         )
-        rollback.add_argument("service", type=_service_name)
+        rollback.add_argument("service", type=_service_name, metavar="SERVICE")
         scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
-        scale.add_argument("service", type=_service_name)
-        scale.add_argument("replicas", type=flag_type(BY_NAME["replicas"]))
+        scale.add_argument("service", type=_service_name, metavar="SERVICE")
+        scale.add_argument(
+            "replicas", type=flag_type(BY_NAME["replicas"]), metavar="REPLICAS"
+        )
         abort = sub.add_parser(
             "abort", parents=[common], help="stop following a rollout in flight"
         )
-        abort.add_argument("service", type=_service_name)
+        abort.add_argument("service", type=_service_name, metavar="SERVICE")
         abort.add_argument("--cause", required=True, help="why (recorded)")
         abort.add_argument("--user", help="attribute the abort to this Django user")
         promote = sub.add_parser(
             "promote", parents=[common], help="let a held canary's update go on"
         )
-        promote.add_argument("service")
+        promote.add_argument("service", type=_service_name, metavar="SERVICE")
         promote.add_argument("--cause", required=True, help="why (recorded)")
         promote.add_argument("--user", help="attribute it to this Django user")
         adopt = sub.add_parser(
             "adopt", parents=[common], help="take what runs as the desired spec"
         )
-        adopt.add_argument("service", type=_service_name)
+        adopt.add_argument("service", type=_service_name, metavar="SERVICE")
         adopt.add_argument("--cause", default="", help="why (recorded)")
         adopt.add_argument("--user", help="attribute it to this Django user")
         reapply = sub.add_parser(
             "reapply", parents=[common, change], help="re-apply ours over drift"
         )
-        reapply.add_argument("service", type=_service_name)
+        reapply.add_argument("service", type=_service_name, metavar="SERVICE")
         controller = sub.add_parser(
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
@@ -208,7 +214,8 @@ class Command(BaseCommand):
         try:
             getattr(self, f"do_{options['subcommand']}")()
         except ValidationError as error:
-            raise CommandError(one_line(error)) from None
+            positional = POSITIONAL_FIELDS.get(options["subcommand"])
+            raise CommandError(one_line(error, positional)) from None
         except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:

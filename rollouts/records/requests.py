@@ -114,8 +114,8 @@ def refuse_resuming_a_paused_update(
         {
             "resume_confirmed": ValidationError(
                 f"{service.name} runs a paused failed update of {live} ({why}); "
-                "this change would resume it: roll back, undo, change the image, "
-                "or resume it on purpose",
+                "this change would resume it. Roll back, undo or change the image "
+                "to end it, or resume it on purpose",
                 code=PAUSED,
             )
         }

@@ -226,6 +226,28 @@ def short_image(image: str) -> str:
     return image.split("@", 1)[0]
 
 
+# A swarm task id: 25 lower-case letters and digits (swarmkit's identity.NewID).
+_TASK_ID = re.compile(r"\b[a-z0-9]{25}\b")
+
+
+def task_name(service_name: str, task: "Task", nodes: dict[str, str]) -> str:
+    """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
+    where = task.slot or nodes.get(task.node_id, "?")
+    return f"{service_name}.{where}"
+
+
+def name_task_ids(text: str, names: dict[str, str], service_name: str = "") -> str:
+    """The engine's messages name tasks by id; operators know slots. `names`:
+    task id -> its label (`dockercoins_worker.2 (k3j4…)`); with `service_name`,
+    an id no longer listed becomes `<service>.? (<id[:12]>)` (slot unknown)."""
+    for task_id, name in names.items():
+        if task_id in text:
+            text = text.replace(task_id, name)
+    if service_name:
+        text = _TASK_ID.sub(lambda m: f"{service_name}.? ({m.group(0)[:12]})", text)
+    return text
+
+
 def task_row(task: "Task", nodes: dict[str, str]) -> dict[str, Any]:
     """One row of a service's stored task table (Service.live_tasks: JSON)."""
     return {

@@ -57,9 +57,7 @@ def test_a_missing_consent_ends_with_the_flag_that_gives_it(worker):
     assert text.endswith("confirm it (--confirm-recreate)")
 
 
-def test_an_unparseable_replicas_is_a_usage_error_naming_the_argument(
-    worker, capsys
-):
+def test_an_unparseable_replicas_is_a_usage_error_naming_the_argument(worker, capsys):
     with pytest.raises(SystemExit) as exited:
         Command().run_from_argv(["manage.py", "rollout", "scale", "worker", "\u0663"])
     assert exited.value.code == 2
@@ -70,8 +68,6 @@ def test_an_empty_service_to_promote_is_refused_before_anything_is_asked(
     worker, capsys
 ):
     with pytest.raises(SystemExit) as exited:
-        Command().run_from_argv(
-            ["manage.py", "rollout", "promote", "", "--cause", "x"]
-        )
+        Command().run_from_argv(["manage.py", "rollout", "promote", "", "--cause", "x"])
     assert exited.value.code == 2
     assert "error: argument SERVICE: " in capsys.readouterr().err

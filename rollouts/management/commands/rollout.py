@@ -427,7 +427,10 @@ class Command(BaseCommand):
     def do_reapply(self) -> None:
         self.request(
             lambda service, user: requests.service_reapply(
-                service=service, user=user, change_cause=self.cause("")
+                service=service,
+                user=user,
+                change_cause=self.cause(""),
+                resume_confirmed=self.options["resume"],
             )
         )
 

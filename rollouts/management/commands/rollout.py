@@ -401,6 +401,12 @@ class Command(BaseCommand):
                 f"node: {'; '.join(unplaced[:5])}"
             )
 
+    def _say_held(self, service: Service) -> None:
+        active = selectors.rollout_active_for(service=service)
+        held = describe.held_line(active) if active is not None else None
+        if held:
+            self.say(held)
+
     def do_abort(self) -> None:
         rollout = requests.rollout_abort(
             service=self.service(), user=self.user(), cause=self.options["cause"]
@@ -462,6 +468,7 @@ class Command(BaseCommand):
             self._say_drift(service)
             self._say_recent_ends(service)
             self._say_unplaced(service)
+            self._say_held(service)
         self._say_nodes(selectors.service_list(stack=self.stack))
 
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:

@@ -308,12 +308,18 @@ def spec_diff(
     return rows
 
 
-def expected_duration(live: dict, desired: dict, tasks: int) -> str:
+def expected_duration(
+    live: dict, desired: dict, tasks: int, *, rebuilt: bool = False
+) -> str:
     """A rough estimate of how long applying `desired` over `live` takes; `tasks`
-    is how many tasks a global service runs (ignored when replicated)."""
+    is how many tasks a global service runs (ignored when replicated).
+    `rebuilt`: the tag names another build than the tasks run, so the apply
+    forces an update (rollouts.control.identity) and every task is rolled out
+    like a new image, with the update policy."""
     if live["mode"] != desired["mode"]:
         return "re-creation: the service is removed, then created again (brief outage)"
-    if (live["image"], live["tag"]) == (desired["image"], desired["tag"]):
+    same_image = (live["image"], live["tag"]) == (desired["image"], desired["tag"])
+    if same_image and not rebuilt:
         return "a few seconds (no rolling update: tasks are only added or removed)"
     if desired["mode"] == "replicated":
         tasks = desired["replicas"]
@@ -323,8 +329,13 @@ def expected_duration(live: dict, desired: dict, tasks: int) -> str:
     batches = math.ceil(tasks / parallelism)
     delay, monitor = desired["update_delay"], desired["update_monitor"]
     total = (batches - 1) * delay + monitor + batches * 2
+    every = (
+        f"a rolling update of every task (the tag was rebuilt), {batches} batch(es)"
+        if rebuilt and same_image
+        else f"{batches} batch(es)"
+    )
     return (
-        f"about {human_duration(total)}: {batches} batch(es) of up to {parallelism} "
+        f"about {human_duration(total)}: {every} of up to {parallelism} "
         f"task(s), {human_duration(delay)} apart, {human_duration(monitor)} monitor "
         f"after the last, ~2s start-up per batch"
     )

@@ -316,7 +316,8 @@ class Command(BaseCommand):
             raise CommandError(f"service {service.name} no longer exists in the swarm")
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
-        rows = spec_diff(live, desired) + self._rebuilt_rows(service, desired)
+        rebuilt = self._rebuilt_rows(service, desired)
+        rows = spec_diff(live, desired) + rebuilt
         drifted = self._say_drift(service)  # last applied vs live
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
@@ -328,7 +329,8 @@ class Command(BaseCommand):
         for label, old, new in rows:
             self.say(f"  {label}: {old} -> {new}")
         tasks = service.live_desired
-        self.say(f"expected duration: {expected_duration(live, desired, tasks)}")
+        took = expected_duration(live, desired, tasks, rebuilt=bool(rebuilt))
+        self.say(f"expected duration: {took}")
         active = selectors.rollout_active_for(service=service)
         if active is not None:
             self.say(f"rollout #{active.pk} is {active.state}")

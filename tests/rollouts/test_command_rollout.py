@@ -517,3 +517,25 @@ def test_canary_zero_turns_the_canary_step_off(worker, engine):
     rollout("apply", "worker", "--image-tag", "1.1", "--canary", "0")
     worker.refresh_from_db()
     assert worker.canary == 0
+
+
+def test_plan_with_drift_only_never_says_it_matches_and_exits_1(worker, engine):
+    # Outside: max replicas per node 5, our scale kept it, then outside reset it.
+    applied = dict(worker.applied_spec)
+    template = dict(applied["TaskTemplate"])
+    template["Placement"] = {"MaxReplicas": 5}
+    applied["TaskTemplate"] = template
+    Service.objects.filter(pk=worker.pk).update(applied_spec=applied)
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("rollout", "plan", "worker", stdout=out)
+
+    assert exited.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert "  max replicas per node: 5 -> -" in lines
+    assert not [line for line in lines if "matches" in line]
+    assert lines[-2].startswith(
+        "dockercoins_worker: applying changes nothing (the desired spec is what "
+        "runs), but what runs differs from what we last applied"
+    )

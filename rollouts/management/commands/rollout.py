@@ -319,11 +319,18 @@ class Command(BaseCommand):
         rebuilt = self._rebuilt_rows(service, desired)
         rows = spec_diff(live, desired) + rebuilt
         drifted = self._say_drift(service)  # last applied vs live
+        if not rows and drifted:
+            # Exit 1 as documented for drift: say why, never "matches".
+            self.say(
+                f"{service.name}: applying changes nothing (the desired spec is "
+                "what runs), but what runs differs from what we last applied "
+                "(the drift above): `rollout adopt` or `rollout reapply` settles it"
+            )
+            self._say_rollback(service)
+            raise SystemExit(1)
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
             self._say_rollback(service)
-            if drifted:
-                raise SystemExit(1)
             return
         self.say(f"{service.name}: {len(rows)} difference(s), live -> desired")
         for label, old, new in rows:

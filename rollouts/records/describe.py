@@ -104,8 +104,8 @@ HELD_STATES = {
 def held_line(rollout: "Rollout") -> str | None:
     """Why an active rollout is held and who decides, for `rollout status`:
     `#5 holds its canary for analysis: last measurement inconclusive (no
-    measurement: Prometheus … unreachable); `rollout promote worker` or
-    `rollout abort worker` decides`. None when it is not held."""
+    measurement: Prometheus … unreachable); `rollout promote worker --cause …`
+    or `rollout abort worker --cause …` decides`. None when it is not held."""
     doing = HELD_STATES.get(rollout.canary_state)
     if doing is None or rollout.is_final:
         return None
@@ -119,5 +119,6 @@ def held_line(rollout: "Rollout") -> str | None:
     name = rollout.service.short_name
     return (
         f"{rollout.service.name}: rollout #{rollout.pk} is held, it {doing}: "
-        f"{verdict}; `rollout promote {name}` or `rollout abort {name}` decides"
+        f"{verdict}; `rollout promote {name} --cause …` or `rollout abort {name} "
+        "--cause …` decides"
     )

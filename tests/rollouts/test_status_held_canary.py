@@ -46,8 +46,8 @@ def test_it_says_a_held_canary_is_inconclusive_and_who_decides(worker):
     assert (
         f"dockercoins_worker: rollout #{rollout.pk} is held, it holds its canary "
         "for analysis: last measurement inconclusive (no measurement: Prometheus "
-        "at http://prometheus:9090 unreachable); `rollout promote worker` or "
-        "`rollout abort worker` decides"
+        "at http://prometheus:9090 unreachable); `rollout promote worker --cause …` "
+        "or `rollout abort worker --cause …` decides"
     ) in status()
 
 
@@ -56,7 +56,8 @@ def test_it_says_a_stability_window_analysis_is_still_measuring(worker):
     assert (
         f"dockercoins_worker: rollout #{rollout.pk} is held, it waits for the "
         "analysis of its stability window: measuring, no measurement yet; "
-        "`rollout promote worker` or `rollout abort worker` decides"
+        "`rollout promote worker --cause …` or `rollout abort worker --cause …` "
+        "decides"
     ) in status()
 
 

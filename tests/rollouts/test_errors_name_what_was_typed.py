@@ -71,3 +71,28 @@ def test_an_empty_service_to_promote_is_refused_before_anything_is_asked(
         Command().run_from_argv(["manage.py", "rollout", "promote", "", "--cause", "x"])
     assert exited.value.code == 2
     assert "error: argument SERVICE: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--analysis", "bogus"),
+        ("--analysis-mode", "maybe"),
+        ("--mode", "sideways"),
+        ("--update-failure-action", "explode"),
+        ("--update-order", "random"),
+        ("--deadline-action", "shrug"),
+    ],
+)
+def test_an_unknown_choice_is_input_it_cannot_parse_exit_2(
+    worker, engine, capsys, flag, value
+):
+    with pytest.raises(SystemExit) as exited:
+        Command().run_from_argv(
+            ["manage.py", "rollout", "apply", "worker", flag, value]
+        )
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {flag}: {value!r} is not one of: " in err
+    assert err.count("\n") == 1
+    assert engine.writes == []

@@ -54,8 +54,16 @@ def unplaced_in_tasks(live_tasks: list[dict]) -> list[str]:
     """From a service's stored task table: "slot (the engine's reason)" for
     every current task still pending with a reason (the scheduler found no
     node that fits), e.g. `3 (no suitable node (max replicas per node limit
-    exceed))`."""
-    found = []
+    exceed))`. None while an old task still stops: a new task may be waiting
+    for what it holds (a host-mode port, a slot under max replicas per node),
+    and that reason ends by itself."""
+    found: list[str] = []
+    rows = [row for group in live_tasks or [] for row in group.get("tasks") or []]
+    if any(
+        row.get("desired_state") not in ACTIVE_DESIRED and row.get("state") == "running"
+        for row in rows
+    ):
+        return found
     for group in live_tasks or []:
         current = (group.get("tasks") or [{}])[0]
         if (

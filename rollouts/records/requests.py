@@ -228,6 +228,7 @@ def service_undo(
     to_revision: int | None = None,
     change_cause: str = "",
     recreate_confirmed: bool = False,
+    resume_confirmed: bool = False,
 ) -> Rollout:
     """Queue a rollout of an earlier revision's spec, as a new revision.
 
@@ -261,6 +262,7 @@ def service_undo(
         user=user,
         change_cause=change_cause or f"undo to revision {target.number}",
         recreate_confirmed=recreate_confirmed,
+        resume_confirmed=resume_confirmed,
         follow_live=False,
         **{f: v for f, v in target.spec.items() if f in SPEC_FIELDS},
     )

@@ -73,3 +73,20 @@ def test_every_face_reads_the_engines_message_with_slots(worker, engine):
     service_sync(client=engine.client())
     message = Service.objects.get(name="dockercoins_worker").live_update_message
     assert message == PAUSED.format(f"dockercoins_worker.1 ({task['ID'][:12]})")
+
+
+@pytest.mark.parametrize("subcommand", ["reapply", "undo"])
+def test_resume_offered_by_the_refusal_is_honoured_by_reapply_and_undo(
+    worker, engine, subcommand
+):
+    call_command("rollout", "scale", "worker", "3", stdout=io.StringIO())
+    Rollout.objects.update(state="completed")
+    paused_on(engine, "x")
+    svc = engine.service("dockercoins_worker")
+    svc["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] = "dockercoins:1.0"
+    Service.objects.filter(name="dockercoins_worker").update(tag="1.0")
+
+    with pytest.raises(CommandError, match=r"resume it on purpose \(--resume\)$"):
+        call_command("rollout", subcommand, "worker", stdout=io.StringIO())
+    call_command("rollout", subcommand, "worker", "--resume", stdout=io.StringIO())
+    assert Rollout.objects.filter(state="watching").exists()

@@ -586,6 +586,7 @@ class Command(BaseCommand):
                 to_revision=self.options["to_revision"],
                 change_cause=self.options["cause"],
                 recreate_confirmed=self.options["confirm_recreate"],
+                resume_confirmed=self.options["resume"],
             )
         )
 

@@ -114,8 +114,8 @@ def refuse_resuming_a_paused_update(
         {
             "resume_confirmed": ValidationError(
                 f"{service.name} runs a paused failed update of {live} ({why}); "
-                "this change would resume it: roll back, undo, change the image, "
-                "or resume it on purpose",
+                "this change would resume it. Roll back, undo or change the image "
+                "to end it, or resume it on purpose",
                 code=PAUSED,
             )
         }
@@ -228,6 +228,7 @@ def service_undo(
     to_revision: int | None = None,
     change_cause: str = "",
     recreate_confirmed: bool = False,
+    resume_confirmed: bool = False,
 ) -> Rollout:
     """Queue a rollout of an earlier revision's spec, as a new revision.
 
@@ -239,8 +240,10 @@ def service_undo(
     if to_revision is None:
         target = revision_undo_target(service=service)
         if target is None:
+            # Not keyed `to_revision`: no revision was asked for, so no face
+            # may name a field or flag the operator did not give.
             raise ValidationError(
-                {"to_revision": f"{service.name} has no earlier revision to undo to"}
+                {NON_FIELD_ERRORS: f"{service.name} has no earlier revision to undo to"}
             )
     else:
         target = revisions.filter(number=to_revision).first()
@@ -273,6 +276,7 @@ def service_undo(
         user=user,
         change_cause=change_cause or f"undo to revision {target.number}",
         recreate_confirmed=recreate_confirmed,
+        resume_confirmed=resume_confirmed,
         follow_live=False,
         **{f: v for f, v in target.spec.items() if f in SPEC_FIELDS},
     )

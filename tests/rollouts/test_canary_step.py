@@ -519,6 +519,7 @@ def test_a_service_imported_held_with_no_previous_spec_takes_the_defaults(engine
 def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
     controller, rollout = held
     Service.objects.all().delete()  # the database wiped mid-hold
+    engine.tick(600 + 1)  # past the service's progress deadline
     controller.next_sync = 0
 
     controller.handle_one()
@@ -527,6 +528,16 @@ def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
     service_sync(client=engine.client())
     worker = Service.objects.get(name="dockercoins_worker")
     assert service_drift(worker) is None  # our write, not a change outside
+
+
+def test_a_hold_it_does_not_know_is_left_alone_until_its_deadline(held, engine):
+    # Another database's rollout (a command line's own, as the test tiers
+    # drive a stack whose controller runs too): its driver ends it in time.
+    controller, rollout = held
+    Service.objects.all().delete()
+    controller.next_sync = 0
+    controller.handle_one()
+    assert live_policy(engine) == (1, DAY_NS)
 
 
 def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):

@@ -119,8 +119,9 @@ def test_a_paused_failed_update_is_not_resumed_behind_the_operators_back(
     refused = pipeline.post("worker/scale/", {"replicas": 3})
     assert refused.status_code == 409
     assert refused.json()["paused_update"] is True
-    assert "runs a paused failed update of dockercoins:bugged" in (
-        refused.json()["detail"]
+    assert (
+        "runs a paused failed update of dockercoins:bugged"
+        in (refused.json()["detail"])
     )
     assert 'send "resume": true' in refused.json()["detail"]
     assert refused.json()["resume_with"] == {"resume": True}

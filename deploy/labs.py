@@ -105,24 +105,25 @@ class LabStack(Stack):
     lab: Lab = field(default=None, repr=False)  # type: ignore[assignment]
 
     def tasks(self, short: str) -> list[dict]:
-        """[{"node", "state", "image", "desired"}] of the service's tasks."""
+        """[{"node", "state", "image", "desired", "id"}] of the service's tasks."""
         out = self.lab.docker(
             "service",
             "ps",
             "--no-trunc",
             "--format",
-            "{{.Node}}|{{.CurrentState}}|{{.Image}}|{{.DesiredState}}",
+            "{{.Node}}|{{.CurrentState}}|{{.Image}}|{{.DesiredState}}|{{.ID}}",
             self.service(short),
         )
         rows = []
         for line in out.splitlines():
-            node, state, image, desired = line.split("|")
+            node, state, image, desired, task_id = line.split("|")
             rows.append(
                 {
                     "node": node,
                     "state": state.split()[0].lower(),
                     "image": image.split("@")[0],
                     "desired": desired.lower(),
+                    "id": task_id,
                 }
             )
         return rows

@@ -52,9 +52,11 @@ def nodes_measured(stack: LabStack, measurement: dict) -> dict[str, list[str]]:
     return {version: sorted(nodes) for version, nodes in found.items()}
 
 
-def assert_compared_across_nodes(stack: LabStack, measurement: dict) -> str:
+def assert_compared_across_nodes(
+    stack: LabStack, measurement: dict
+) -> dict[str, list[str]]:
     """The one canary task of the new version on one node, measured against
-    every old task, old ones on other nodes among them; its node."""
+    every old task, old ones on other nodes among them: {version: nodes}."""
     new, old = measurement["new_version"], measurement["old_version"]
     nodes = nodes_measured(stack, measurement)
     said = f"{measurement['phase']}: {measurement['message']}; tasks by node {nodes}"
@@ -64,4 +66,4 @@ def assert_compared_across_nodes(stack: LabStack, measurement: dict) -> str:
     assert canary_node.startswith("node-"), said
     assert all(n.startswith("node-") for n in nodes[old]), said
     assert set(nodes[old]) - {canary_node}, f"no old task on another node: {said}"
-    return canary_node
+    return nodes

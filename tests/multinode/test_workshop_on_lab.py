@@ -38,8 +38,10 @@ CANDIDATES = ("node-1", "node-2")
 SINGLETONS = ("controller", "redis", "webui", "postgres")
 # The update delay of the old-slots test: the test loses a node between two
 # slots, and the swarm must see it down before the updater takes the next one.
-# Measured on the lab (under CI's load): stopped ... s and seen down ... s after
-# the slot ran.
+# Measured on the lab (another stack beside it): the node seen down 12.1 and
+# 13.2 s after the test saw the slot run (its engine's heartbeats missed;
+# the stop itself took 7 and 13 s). 30 s left 17 s of margin and cost 10 s
+# per slot; 15 s left 2.
 SLOT_DELAY = 20
 # A task placed on a node that has not reported "running" yet.
 NOT_YET_RUNNING = ("assigned", "accepted", "preparing", "ready", "starting")
@@ -176,9 +178,9 @@ def test_a_slow_canary_on_one_node_is_rolled_back_against_old_tasks_on_others(
     assert_the_reason_names_the_analysis(reasons[-1], "1.0")
     failed = [m for m in measurements(lab_stack) if m["phase"] == "Failed"]
     assert failed, output
-    canary_node = assert_compared_across_nodes(lab_stack, failed[-1])
+    nodes = assert_compared_across_nodes(lab_stack, failed[-1])
     ran_slow = {t["node"] for t in lab_stack.tasks("worker") if _image_of(t) == "slow"}
-    assert ran_slow == {canary_node}, ran_slow
+    assert ran_slow == set(nodes["slow"]), ran_slow
     wait_until(
         lambda: [_image_of(t) for t in lab_stack.tasks("worker")
                  if t["desired"] == "running" and t["state"] == "running"]
@@ -186,7 +188,7 @@ def test_a_slow_canary_on_one_node_is_rolled_back_against_old_tasks_on_others(
         timeout=120,
         message="4 workers on 1.0 again",
     )  # fmt: skip
-    print(f"\nlab canary: slow on {canary_node}: {reasons[-1]}")
+    print(f"\nlab canary: measured on {nodes}: {reasons[-1]}")
 
 
 def test_a_good_canary_on_one_node_is_promoted_and_completes(lab_stack: LabStack):
@@ -198,11 +200,11 @@ def test_a_good_canary_on_one_node_is_promoted_and_completes(lab_stack: LabStack
     assert "promoted at" in output and "analysis passed" in output, output
     passed = [m for m in measurements(lab_stack) if m["phase"] == "Successful"]
     assert passed, output
-    canary_node = assert_compared_across_nodes(lab_stack, passed[-1])
+    nodes = assert_compared_across_nodes(lab_stack, passed[-1])
     running = [t for t in lab_stack.tasks("worker")
                if t["desired"] == "running" and t["state"] == "running"]  # fmt: skip
     assert [_image_of(t) for t in running] == ["1.1"] * 4, running
-    print(f"\nlab canary: 1.1 on {canary_node} promoted: {passed[-1]['message']}")
+    print(f"\nlab canary: measured on {nodes}: promoted: {passed[-1]['message']}")
 
 
 def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):
@@ -516,12 +518,13 @@ def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
     )
     slot_ran = time.monotonic()
     down = _DownWatch(lab, victim)
+    earlier = {t["id"] for t in lab_stack.tasks("worker")}
     with lab.node_lost(victim) as lost_at:
         seen_down = down.seconds_after(slot_ran)
         # The position under test: the updater never placed a new task on
         # the lost node (it would wait for it for ever: the test above).
         placed = [t for t in lab_stack.tasks("worker")
-                  if t["node"] == victim and _image_of(t) == "1.1"]  # fmt: skip
+                  if t["node"] == victim and t["id"] not in earlier]  # fmt: skip
         code, output, _ = apply.end()
         took = time.monotonic() - lost_at
         engine_state = _engine_update_state(lab, lab_stack)
@@ -532,7 +535,6 @@ def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
         f"{seen_down:.1f}s after the slot ran (update delay {SLOT_DELAY}s)"
     )
     assert not placed, f"the updater reached {victim} before it was down: {placed}"
-    print("DEBUG", output[-3000:])
     print(f"\nrecovery: node lost (old slot): verdict {took:.1f}s after the loss")
     assert code == 0, output
     assert "stuck" not in output, output

@@ -86,7 +86,8 @@ MIDDLEWARE = _LEAN_MIDDLEWARE if ROLE in _URLCONFS else _FULL_MIDDLEWARE
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of the admin's templates (searched before the apps').
+        "DIRS": [BASE_DIR / "dockercoins" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -1,19 +1,14 @@
-"""The web UI's one module that asks Prometheus (its HTTP API,
-/api/v1/query_range): the workers' hash rate by image version, for the chart.
-
-The controller's analysis has its own client (rollouts.analysis.prometheus),
-which the webui must not import (docs/architecture.md). Every failure to get
-an answer is PrometheusUnavailable: the chart then shows the total rate only.
+"""The workers' hash rate by image version, for the dashboard's chart: its
+PromQL, asked through dockercoins/prometheus.py (the one module that talks to
+Prometheus; the controller's analysis asks through it too, with its own
+queries). Every failure to get an answer is a PrometheusError: the chart then
+shows the total rate only.
 """
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 
-from django.conf import settings
+from dockercoins.prometheus import query
 
 # Each worker task's hashes, summed by version: the total of one version's
 # tasks, which adds up to the chart's hash-rate line. 15 s = three scrapes.
@@ -22,12 +17,6 @@ TASKS_BY_VERSION = 'count by (version) (dockercoins_hashes_total{job="worker"})'
 STEP_SECONDS = 5  # the scrape interval (deploy/prometheus.yml)
 # The page waits for this answer: far below the analysis' timeout.
 TIMEOUT_SECONDS = 2.0
-_MAX_BODY = 1024 * 1024  # bytes: a few versions × 60 points
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class PrometheusUnavailable(Exception):
-    """No usable answer from Prometheus; str() is one line for the page."""
 
 
 @dataclass(frozen=True)
@@ -40,28 +29,7 @@ class VersionRate:
 
 
 def _get(path: str, params: dict[str, str]) -> list[dict]:
-    base = settings.PROMETHEUS_URL.rstrip("/")
-    url = f"{base}{path}?{urllib.parse.urlencode(params)}"
-    timeout = min(settings.PROMETHEUS_TIMEOUT, TIMEOUT_SECONDS)
-    try:
-        with _opener.open(url, timeout=timeout) as answer:
-            body = json.loads(answer.read(_MAX_BODY))
-    except urllib.error.HTTPError as error:
-        raise PrometheusUnavailable(
-            f"Prometheus at {base} answered {error.code}"
-        ) from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise PrometheusUnavailable(
-            f"Prometheus at {base} unreachable: {reason}"
-        ) from None
-    except ValueError:
-        raise PrometheusUnavailable(f"Prometheus at {base} answered no JSON") from None
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict) or body.get("status") != "success":
-        raise PrometheusUnavailable(f"Prometheus at {base} answered an error")
-    result = data.get("result")
-    return result if isinstance(result, list) else []
+    return query(path, params, timeout=TIMEOUT_SECONDS)
 
 
 def _number(text: object) -> float | None:
@@ -74,7 +42,7 @@ def _number(text: object) -> float | None:
 
 def rate_by_version(*, start: int, end: int) -> list[VersionRate]:
     """Each version's hash rate every STEP_SECONDS from `start` to `end`
-    (Unix seconds), in version order. Raises PrometheusUnavailable."""
+    (Unix seconds), in version order. Raises PrometheusError."""
     steps = (end - start) // STEP_SECONDS + 1
     matrix = _get(
         "/api/v1/query_range",

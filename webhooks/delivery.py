@@ -1,9 +1,11 @@
 """The sender's work: claim a due delivery, send it, record it, back off.
 
 Safe with several senders: a delivery is claimed with a conditional update
-(healthchecks' way), and a claim lapses after the attempt's deadline and a
-margin, so a sender that died mid-send is replaced; the receiver may then see
-the same webhook-id twice and drops the repeat (Standard Webhooks).
+(healthchecks' way) under its subscription's row lock (so two senders never
+hold two deliveries of one subscription at once), and a claim lapses after
+the attempt's deadline and a margin, so a sender that died mid-send is
+replaced; the receiver may then see the same webhook-id twice and drops the
+repeat (Standard Webhooks).
 
 A slow receiver holds only its own subscription: `Dispatcher` sends on a few
 threads, at most one delivery in flight per subscription, and each attempt
@@ -20,11 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from webhooks import sender
-from webhooks.models import Attempt, Delivery, DeliveryState
+from webhooks.models import Attempt, Delivery, DeliveryState, Subscription
 from webhooks.signing import headers
 
 log = logging.getLogger("webhooks")
@@ -74,10 +77,26 @@ def claim_due(busy: Collection[int] = ()) -> Delivery | None:
     if due is None:
         return None
     claim = settings.WEBHOOK_TIMEOUT + CLAIM_MARGIN
-    taken = Delivery.objects.filter(pk=due.pk, claimed_until=due.claimed_until).update(
-        claimed_until=now + timedelta(seconds=claim)
-    )
+    with transaction.atomic():
+        # Two senders may each have picked a different delivery of the same
+        # subscription: the subscription's row lock orders their claims, and
+        # the second sees the first's claim and leaves its own pick.
+        lock_subscription(due.subscription_id)
+        other = Delivery.objects.filter(
+            subscription_id=due.subscription_id, claimed_until__gt=now
+        ).exclude(pk=due.pk)
+        if other.exists():
+            return None
+        taken = Delivery.objects.filter(
+            pk=due.pk, claimed_until=due.claimed_until
+        ).update(claimed_until=now + timedelta(seconds=claim))
     return due if taken else None
+
+
+def lock_subscription(subscription_id: int) -> None:
+    """Lock one subscription's row until the transaction ends (PostgreSQL's
+    SELECT ... FOR UPDATE; SQLite serialises writers by itself)."""
+    Subscription.objects.select_for_update().filter(pk=subscription_id).exists()
 
 
 def attempt(delivery: Delivery, post: Post = sender.post) -> Outcome:

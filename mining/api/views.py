@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dockercoins.api import DetailSerializer
+from dockercoins.prometheus import PrometheusError
 from mining import prometheus, selectors, stats, store
 from rollouts.records.timeline import rollout_marks
 
@@ -46,7 +47,7 @@ class StatsView(APIView):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, store.StoreUnavailable):
             exc = RedisUnavailable(detail=str(exc))
-        elif isinstance(exc, prometheus.PrometheusUnavailable):
+        elif isinstance(exc, PrometheusError):
             exc = PrometheusDown(detail=str(exc))
         return super().handle_exception(exc)
 

@@ -1,56 +1,29 @@
-"""The one module that asks Prometheus for measurements (its HTTP API,
-/api/v1/query), and turns the answer into each version's figure.
+"""A rollout's measurements from Prometheus: each template's PromQL, asked
+through dockercoins/prometheus.py (the one module that talks to Prometheus),
+turned into each version's figure.
 
-Every failure to get an answer (connection refused, timeout, an HTTP error, a
-body that is not Prometheus' JSON) is a PrometheusError, which the caller
-records as an Error measurement: never a pass, never a failure.
+Every failure to get an answer is a PrometheusError, which the caller records
+as an Error measurement: never a pass, never a failure.
 """
 
-import json
 import math
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections import defaultdict
 
-from django.conf import settings
-
+from dockercoins.prometheus import PrometheusError, query
 from rollouts.analysis.rules import VersionFigure, figure
-from rollouts.analysis.templates import Template, query
+from rollouts.analysis.templates import Template
+from rollouts.analysis.templates import query as promql_for
 
-_MAX_BODY = 4 * 1024 * 1024  # bytes: far above a stack's series
-# Prometheus is the stack's own service (or its published port): never through
-# an HTTP proxy the environment may name.
-_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class PrometheusError(Exception):
-    """No usable answer from Prometheus; str() is one line for the operator."""
+__all__ = ["PrometheusError", "figures", "instant"]
 
 
 def instant(promql: str, *, at: float | None = None, base_url: str = "") -> list[dict]:
     """The vector `promql` evaluates to (now, or at Unix time `at`):
     [{"metric": {labels}, "value": [t, "text"]}]. Raises PrometheusError."""
-    base = (base_url or settings.PROMETHEUS_URL).rstrip("/")
     params = {"query": promql}
     if at is not None:
         params["time"] = f"{at:.3f}"
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode(params)}"
-    try:
-        with _opener.open(url, timeout=settings.PROMETHEUS_TIMEOUT) as answer:
-            body = json.loads(answer.read(_MAX_BODY))
-    except urllib.error.HTTPError as error:
-        raise PrometheusError(f"Prometheus at {base} answered {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise PrometheusError(f"Prometheus at {base} unreachable: {reason}") from None
-    except ValueError:
-        raise PrometheusError(f"Prometheus at {base} answered no JSON") from None
-    data = body.get("data") if isinstance(body, dict) else None
-    if body.get("status") != "success" or not isinstance(data, dict):
-        raise PrometheusError(f"Prometheus at {base}: {body.get('error', 'no data')}")
-    result = data.get("result")
-    return result if isinstance(result, list) else []
+    return query("/api/v1/query", params, base_url=base_url)
 
 
 def _by_version(vector: list[dict]) -> dict[str, list[float]]:
@@ -73,10 +46,10 @@ def figures(
     the per-task values averaged, the tasks counted, the fewest scrapes.
     Raises PrometheusError."""
     values = _by_version(
-        instant(query(template.per_task, window), at=at, base_url=base_url)
+        instant(promql_for(template.per_task, window), at=at, base_url=base_url)
     )
     samples = _by_version(
-        instant(query(template.samples, window), at=at, base_url=base_url)
+        instant(promql_for(template.samples, window), at=at, base_url=base_url)
     )
     return {
         version: figure(

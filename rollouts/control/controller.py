@@ -21,6 +21,7 @@ from rollouts.control import database
 from rollouts.control.driver import (
     default_owner,
     drive,
+    release_orphaned_holds,
     rollout_claim_next,
     rollouts_to_drive,
 )
@@ -67,6 +68,7 @@ class Controller:
         there may be more to do right away."""
         if time.monotonic() >= self.next_sync:
             service_sync(stack=self.stack, client=self.client)
+            release_orphaned_holds(client=self.client, stack=self.stack)
             self.next_sync = time.monotonic() + self.sync_interval
         for rollout in rollouts_to_drive(owner=self.owner):
             try:

@@ -35,6 +35,7 @@ from rollouts.engine.client import (
 from rollouts.engine.contact import reachable, unreachable
 from rollouts.engine.objects import SwarmService, Task
 from rollouts.models import (
+    ACTIVE_STATES,
     FINAL_STATES,
     RUNNING_STATES,
     Rollout,
@@ -43,9 +44,11 @@ from rollouts.models import (
     Service,
 )
 from rollouts.records.history import event, finish, remember_applied
+from rollouts.records.selectors import revision_undo_target
 from rollouts.spec.specs import (
     apply_desired,
     desired_from_spec,
+    is_held,
     spec_diff,
     with_policy_of,
 )
@@ -379,6 +382,11 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         unreachable(rollout, str(exc))  # say so, with the time
         raise
     reachable(rollout)
+    if rollout.canary_state == canary.PROMOTED and rollout.update_state.startswith(
+        "rollback"
+    ):
+        _undo_after_promotion(rollout, client)
+        return True
     if decision is None:
         return _canary_step(rollout, client)
     if not decision.rollback:
@@ -435,6 +443,52 @@ def _deadline_rollback(
             cause or f"progress deadline of rollout #{rollout.pk} passed",
         )
         finish(rollout, state, f"{reason}; rolling back (rollout #{follow_up.pk})")
+
+
+def _undo_after_promotion(rollout: Rollout, client: SwarmClient) -> None:
+    """New tasks failed after a promotion and the engine started its rollback.
+    That rollback goes to the engine's one previous spec, which the promotion
+    overwrote with the canary's hold: the new version, held for a day
+    (swarmkit keeps one PreviousSpec per service). So the rollback is taken
+    over by a write of ours: the revision before this rollout (what
+    `rollout undo` puts back, with its own update policy), followed as a
+    rollback of its own. The rollout ends rolled back once that write is
+    sent; without a revision to put back it ends failed and says so."""
+    service = rollout.service
+    why = (
+        f"new tasks failed after the promotion ({rollout.update_state}); the "
+        "engine's own rollback goes to the canary's held spec (it keeps one "
+        "previous spec, and the promotion wrote over it)"
+    )
+    target = revision_undo_target(service=service)
+    if target is None or target == rollout.revision:
+        finish(rollout, RolloutState.FAILED, f"{why}; no earlier revision to put back")
+        return
+    desired = target.spec
+    reference = f"{desired['image']}:{desired['tag']}"
+    image = target.image_digest or reference
+    try:
+        applied_at = client.engine_time()
+        write_update(
+            client, service.name, lambda spec: apply_desired(spec, desired, image)
+        )
+    except SwarmError as exc:
+        failed = f"{why}; putting back {reference} failed: {exc}"
+        finish(rollout, RolloutState.FAILED, failed)
+        return
+    with transaction.atomic():
+        follow_up = _follow_rollback(
+            rollout,
+            applied_at,
+            f"rollout #{rollout.pk} failed after its promotion: revision "
+            f"{target.number} ({reference}) put back",
+        )
+        finish(
+            rollout,
+            RolloutState.ROLLED_BACK,
+            f"{why}; revision {target.number} ({reference}) written instead "
+            f"(rollout #{follow_up.pk})",
+        )
 
 
 def _follow_rollback(rollout: Rollout, applied_at: datetime, cause: str) -> Rollout:
@@ -497,6 +551,48 @@ def rollout_release_hold(*, rollout: Rollout, owner: str, client: SwarmClient) -
         return True
     canary.released(rollout, said)
     return True
+
+
+def release_orphaned_holds(*, client: SwarmClient, stack: str | None = None) -> int:
+    """Take a canary's hold off services that no rollout of ours will end: the
+    database was wiped or restored while a canary was held, so the hold (known
+    by its value, CANARY_HOLD) runs with no rollout to promote or release it,
+    and after a day the engine would go on with the rest of the update,
+    unjudged. The declared parallelism and delay are written over what runs
+    (the policy before the hold, rollouts.engine.sync) and recorded as ours.
+    Services with an active rollout, or an ended one whose release is due
+    (rollout_release_hold), are left to it. Returns how many were released.
+    Raises SwarmUnreachable."""
+    services = Service.objects.filter(missing=False)
+    if stack:
+        services = services.filter(stack=stack)
+    released = 0
+    for service in services:
+        if not is_held(service.live_spec):
+            continue
+        pending = service.rollouts.filter(
+            Q(state__in=ACTIVE_STATES)
+            | Q(state__in=FINAL_STATES, canary_state=canary.HOLDING)
+        )
+        if pending.exists():
+            continue
+        try:
+            write_update(client, service.name, canary.declared_policy(service))
+            written = client.inspect(service.name).spec
+        except SwarmUnreachable:
+            raise
+        except SwarmError as exc:
+            log.warning("%s: releasing an orphaned hold failed: %s", service, exc)
+            continue
+        ours = with_policy_of(service.applied_spec or written, written)
+        remember_applied(service, ours)
+        log.warning(
+            "%s: a canary's hold with no rollout of ours released: %s written",
+            service,
+            canary.declared_words(service),
+        )
+        released += 1
+    return released
 
 
 def _release(rollout: Rollout, client: SwarmClient) -> str:

@@ -15,7 +15,7 @@ from rollouts.engine.client import SwarmClient
 from rollouts.engine.objects import Image, SwarmService, Task
 from rollouts.models import KnownImage, Service
 from rollouts.records.history import record_live, revision_create
-from rollouts.spec.specs import desired_from_spec
+from rollouts.spec.specs import desired_from_spec, is_held, unheld
 
 log = logging.getLogger("rollouts")
 
@@ -85,6 +85,23 @@ def _record_images(images: list[Image], now: datetime) -> None:
     KnownImage.objects.exclude(reference__in=list(seen)).delete()
 
 
+def _imported_desired(svc: SwarmService) -> dict:
+    """The desired fields of a service we have no record of: what runs, except
+    a canary's hold (a database wiped or restored while a canary was held):
+    the hold is our means, never a policy, so the policy before it is taken
+    (the engine's previous spec, else the model's defaults). The controller
+    then writes that policy over the hold (control.driver.release_orphaned_holds)."""
+    desired = desired_from_spec(svc.spec)
+    if not is_held(svc.spec):
+        return desired
+    if svc.previous_spec and not is_held(svc.previous_spec):
+        before = desired_from_spec(svc.previous_spec)
+    else:
+        before = Service().desired_spec()  # the model's defaults
+    log.warning("%s: imported while a canary's hold runs: hold not kept", svc.name)
+    return unheld(desired, before)
+
+
 def _import(
     svc: SwarmService,
     stack: str,
@@ -98,7 +115,7 @@ def _import(
         prefix = f"{stack}_"
         short = name[len(prefix) :] if name.startswith(prefix) else name
         service = Service(name=name, stack=stack, short_name=short)
-        for field, value in desired_from_spec(svc.spec).items():
+        for field, value in _imported_desired(svc).items():
             setattr(service, field, value)
         service.save()
         revision_create(service, None, "imported from the swarm by `rollout sync`")

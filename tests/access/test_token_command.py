@@ -52,11 +52,18 @@ def test_it_revokes_a_token_by_its_key(operator):
     assert not ApiToken.objects.exists()
 
 
+def test_a_lifetime_may_have_spaces_around_it(operator):
+    run("create", "ci", "--expires", " 3d ")
+    token = ApiToken.objects.get()
+    assert token.expiry is not None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["create", "nobody"], "no Django user 'nobody'"),
-        (["create", "ci", "--expires", "soon"], "--expires: 'soon'"),
+        (["create", "ci", "--expires", "soon"], "not a lifetime (e.g. 30d,"),
+        (["create", "ci", "--expires=-3d"], "--expires: '-3d' is not a lifetime"),
         (["create", "ci", "--expires", "0s"], "more than 0 seconds"),
         (["create", "ci", "--services", "nothing"], "--services: no service"),
         (["create", "ci", "--expires", "99999999999d"], "more than 3650d"),

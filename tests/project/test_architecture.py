@@ -5,7 +5,10 @@ the layering fails here, with the part and the module that did it. Imports
 under `if TYPE_CHECKING:` name a type only and never run: they are left out.
 """
 
-from bench.imports import cycles, module_graph, part_graph, part_of
+import ast
+from pathlib import Path
+
+from bench.imports import ROOT, cycles, module_graph, part_graph, part_of
 
 # Lowest first. The webui (admin, api, their forms and serializers) runs with the
 # database only: it never imports the engine adapter or the controller.
@@ -76,3 +79,62 @@ def test_it_reads_the_imports_the_code_really_has() -> None:
     assert "rollouts.spec.fields" in MODULES["rollouts.spec.specs"]
     assert "control" in PARTS["management"]
     assert "rollouts.models" not in MODULES["rollouts.spec.fields"]
+
+
+# Exactly one module of the product talks to each outside service (Prometheus
+# is asked over urllib; the probe and the webhook sender speak HTTP to our own
+# roles and to receivers). Deploy
+# tooling (deploy/), benches and tests are outside the product and left out;
+# `docker.types` only builds the spec's dataclasses and never calls the engine.
+APP_PACKAGES = ("access", "dockercoins", "mining", "operations", "rollouts", "webhooks")
+TALKERS = {
+    "docker": "rollouts/engine/client.py",
+    "redis": "mining/store.py",
+    "urllib.request": "dockercoins/prometheus.py",
+}
+
+
+def _runtime_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def _talks_to(imports: set[str], client: str) -> bool:
+    if client == "docker":
+        calls = {name for name in imports if not name.startswith("docker.types")}
+        return any(name == "docker" or name.startswith("docker.") for name in calls)
+    return any(name == client or name.startswith(client + ".") for name in imports)
+
+
+def test_exactly_one_module_talks_to_each_outside_service() -> None:
+    files = [
+        path
+        for package in APP_PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+    talkers = {
+        client: sorted(
+            str(path.relative_to(ROOT))
+            for path in files
+            if _talks_to(_runtime_imports(path), client)
+        )
+        for client in TALKERS
+    }
+    assert talkers == {client: [module] for client, module in TALKERS.items()}
+
+
+def test_only_the_prometheus_client_reads_where_prometheus_is() -> None:
+    readers = sorted(
+        str(path.relative_to(ROOT))
+        for package in APP_PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "PROMETHEUS_URL" in path.read_text() and path.name != "settings.py"
+    )
+    assert readers == ["dockercoins/prometheus.py"]

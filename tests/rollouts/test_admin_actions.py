@@ -216,3 +216,16 @@ def test_undo_from_the_list_takes_one_service_at_a_time(operator, seeded_worker)
     )
     assert "one service at a time" in messages_of(response)[0]
     assert not Rollout.objects.exists()
+
+
+def test_a_refusal_shows_the_service_name_as_the_swarm_spells_it(
+    operator, seeded_worker
+):
+    # Django's admin capitalises each message (capfirst): "Dockercoins_worker"
+    # is not a service anybody can find; dockercoins/templates overrides that.
+    active_rollout(seeded_worker, state="applying")
+
+    page = operator.get(url("scale", seeded_worker), follow=True).content.decode()
+
+    assert "dockercoins_worker already has rollout" in page
+    assert "Dockercoins_worker" not in page

@@ -14,7 +14,7 @@ from rollouts.control import canary
 from rollouts.control.controller import Controller
 from rollouts.control.driver import rollout_apply
 from rollouts.engine.sync import service_sync
-from rollouts.models import AnalysisMeasurement, RolloutState
+from rollouts.models import AnalysisMeasurement, RolloutState, Service
 from rollouts.records import requests
 from rollouts.spec.drift import service_drift
 from rollouts.spec.specs import to_ns
@@ -258,7 +258,17 @@ def test_an_aborted_canary_is_rolled_back_to_the_declared_update_delay(
     said = list(rollout.events.values_list("message", flat=True))
     assert any("hold released: the canary ended aborted" in m for m in said), said
     follow_up = rollout.service.rollouts.get(kind="rollback")
-    assert follow_up.state == RolloutState.WATCHING
+    engine.replace_tasks(engine.service("dockercoins_worker"))
+    engine.set_update(engine.service("dockercoins_worker"), "completed")
+    for _ in range(5):
+        if controller.handle_one() is False:
+            break
+    follow_up.refresh_from_db()
+    assert follow_up.state == RolloutState.COMPLETED, follow_up.reason
+    worker = rollout.service
+    worker.refresh_from_db()
+    assert worker.tag == "1.0"  # what runs again
+    assert worker.update_delay != canary.HOLD
     engine.replace_tasks(engine.service("dockercoins_worker"))
     controller.handle_one()
     assert_declared_and_no_drift(engine, rollout)
@@ -355,6 +365,48 @@ def test_a_promoted_canary_past_its_deadline_is_not_rolled_back_to_its_hold(
     assert not [w for w in engine.writes if (w.get("params") or {}).get("rollback")]
 
 
+def test_new_tasks_failing_after_the_promotion_put_the_old_revision_back(
+    held, engine, monkeypatch
+):
+    # The engine's own rollback (failure action rollback) goes to its one
+    # previous spec, which the promotion overwrote with the hold: the new
+    # version, held for a day. Ours takes it over with the revision before.
+    controller, rollout = held
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.canary_state == "promoted"
+    svc = engine.service("dockercoins_worker")
+    svc["Spec"], svc["PreviousSpec"] = svc["PreviousSpec"], svc["Spec"]
+    assert svc["Spec"]["UpdateConfig"]["Delay"] == DAY_NS  # where it would go
+    engine.set_update(svc, "rollback_started", "update rolled back due to failure")
+
+    controller.handle_one()
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ROLLED_BACK, rollout.reason
+    assert "the canary's held spec" in rollout.reason
+    assert "revision 1 (dockercoins:1.0) written instead" in rollout.reason
+    spec = engine.service("dockercoins_worker")["Spec"]
+    assert spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith("dockercoins:1.0")
+    assert live_policy(engine)[1] != DAY_NS  # revision 1's own policy, no hold
+    follow_up = rollout.service.rollouts.get(kind="rollback")
+    engine.replace_tasks(engine.service("dockercoins_worker"))
+    engine.set_update(engine.service("dockercoins_worker"), "completed")
+    for _ in range(5):
+        if controller.handle_one() is False:
+            break
+    follow_up.refresh_from_db()
+    assert follow_up.state == RolloutState.COMPLETED, follow_up.reason
+    worker = rollout.service
+    worker.refresh_from_db()
+    assert worker.tag == "1.0"  # what runs again
+    assert worker.update_delay != canary.HOLD
+
+
 # --- analysis between ordinary batches ------------------------------------------
 
 
@@ -445,3 +497,50 @@ def test_a_hold_released_late_never_touches_a_later_rollout(held, engine, admin_
     rollout.refresh_from_db()
     assert rollout.canary_state == "released"
     assert len(engine.writes) == writes  # no rollback of the later write
+
+
+# --- a database wiped while a canary is held --------------------------------------
+
+
+def test_a_service_imported_while_held_takes_the_policy_before_the_hold(
+    held, engine
+):
+    controller, rollout = held
+    Service.objects.all().delete()  # the database wiped mid-hold
+
+    service_sync(client=engine.client())
+
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert (worker.update_parallelism, worker.update_delay) == (1, 2.0)
+    assert live_policy(engine) == (1, DAY_NS)  # the swarm still holds
+
+
+def test_a_service_imported_held_with_no_previous_spec_takes_the_defaults(engine, db):
+    svc = engine.service("dockercoins_worker")
+    svc["Spec"]["UpdateConfig"] = {"Parallelism": 1, "Delay": DAY_NS}
+    svc.pop("PreviousSpec", None)
+
+    service_sync(client=engine.client())
+
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert worker.update_delay == 0
+
+
+def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
+    controller, rollout = held
+    Service.objects.all().delete()  # the database wiped mid-hold
+    controller.next_sync = 0
+
+    controller.handle_one()
+
+    assert live_policy(engine) == (1, to_ns(2))  # the policy before the hold
+    service_sync(client=engine.client())
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert service_drift(worker) is None  # our write, not a change outside
+
+
+def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):
+    controller, rollout = held
+    controller.next_sync = 0
+    controller.handle_one()
+    assert live_policy(engine) == (1, DAY_NS)

@@ -144,3 +144,27 @@ def test_a_subscription_saved_with_a_bad_secret_is_a_failed_attempt_not_a_crash(
     fine = Delivery.objects.filter(subscription=subscription)
     assert set(fine.values_list("state", flat=True)) == {"delivered"}
     assert len(receiver.received) == 2  # the good subscription's, verified
+
+
+def test_two_senders_never_hold_two_deliveries_of_one_subscription(
+    subscription, worker, monkeypatch
+):
+    # Sender A picked the first delivery; sender B claimed the second one of
+    # the same subscription just before A took the subscription's lock.
+    from webhooks import delivery as module
+
+    release(worker)
+    first, second = Delivery.objects.order_by("id")
+    lock = module.lock_subscription
+
+    def other_sender_claims_first(subscription_id: int) -> None:
+        Delivery.objects.filter(pk=second.pk).update(
+            claimed_until=timezone.now() + timedelta(minutes=1)
+        )
+        lock(subscription_id)
+
+    monkeypatch.setattr(module, "lock_subscription", other_sender_claims_first)
+
+    assert module.claim_due() is None
+    first.refresh_from_db()
+    assert first.claimed_until is None

@@ -25,8 +25,10 @@ from rollouts.records import selectors
 from rollouts.spec.fields import ParseError, parse_duration
 
 
-def _lifetime(text: str) -> timedelta:
-    """ "30d", "12h", "90m", "3600s" or seconds; ParseError otherwise."""
+def _lifetime(given: str) -> timedelta:
+    """ "30d", "12h", "90m", "3600s" or seconds (spaces around are ignored);
+    ParseError otherwise, with examples that include days."""
+    text = given.strip()
     if text.endswith("d") and text[:-1].isascii() and text[:-1].isdigit():
         days = int(text[:-1])
         if days > MAX_LIFETIME.days:  # also before timedelta overflows
@@ -35,7 +37,12 @@ def _lifetime(text: str) -> timedelta:
                 "at most 10 years)"
             )
         return timedelta(days=days)
-    return timedelta(seconds=parse_duration(text))
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except ParseError:
+        raise ParseError(
+            f"{text!r} is not a lifetime (e.g. 30d, 12h, 90m, 3600s)"
+        ) from None
 
 
 class Command(BaseCommand):

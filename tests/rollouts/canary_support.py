@@ -2,12 +2,9 @@
 and on the lab (tests/multinode/) share: the analysis' short settings, the
 stack's Prometheus asked directly, and what a rolled-back canary must say."""
 
-import json
-import urllib.parse
-import urllib.request
-
 from deploy.polling import wait_until
 from deploy.stacks import Stack
+from rollouts.analysis.prometheus import instant
 
 INTERVAL = 15  # seconds: three scrapes of the stack's Prometheus (every 5 s)
 ANALYSIS = [
@@ -27,13 +24,8 @@ ANALYSIS_DEFAULTS = [
 
 def prometheus_vector(stack: Stack, query: str, at: float | None = None) -> list:
     """The vector `query` evaluates to in the stack's Prometheus (now, or at
-    Unix time `at`): [{"metric": {labels}, "value": [t, "text"]}]."""
-    params = {"query": query, **({"time": f"{at:.3f}"} if at is not None else {})}
-    url = stack.url("prometheus", "/api/v1/query?") + urllib.parse.urlencode(params)
-    # The stack's own published port: never through a proxy the environment names.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(url, timeout=5) as answer:
-        return json.load(answer)["data"]["result"]
+    Unix time `at`), asked as the analysis asks it."""
+    return instant(query, at=at, base_url=stack.url("prometheus", ""))
 
 
 def prometheus_value(stack: Stack, query: str) -> float | None:

@@ -502,9 +502,7 @@ def test_a_hold_released_late_never_touches_a_later_rollout(held, engine, admin_
 # --- a database wiped while a canary is held --------------------------------------
 
 
-def test_a_service_imported_while_held_takes_the_policy_before_the_hold(
-    held, engine
-):
+def test_a_service_imported_while_held_takes_the_policy_before_the_hold(held, engine):
     controller, rollout = held
     Service.objects.all().delete()  # the database wiped mid-hold
 

@@ -24,6 +24,16 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 CREATE DATABASE dockercoins OWNER dockercoins;
 SQL
     echo "$HBA_LINE" >>"$PGDATA/pg_hba.conf"
+else
+    # The Swarm secret is the password's one source of truth: a volume kept
+    # from an earlier deploy (another checkout generated another
+    # deploy/.build/db_password) takes the current one, instead of refusing
+    # every connection of the webui and the controller.
+    password="$(cat "$password_file")"
+    escaped="$(printf '%s' "$password" | sed "s/'/''/g")"
+    postgres --single -D "$PGDATA" -c listen_addresses='' dockercoins >/dev/null <<SQL
+ALTER ROLE dockercoins PASSWORD '$escaped';
+SQL
 fi
 # The root filesystem is read-only: the socket goes to the /tmp tmpfs.
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp \

@@ -258,8 +258,10 @@ class Rollout(models.Model):
     # The canary step (rollouts.control.canary): "" (none), "holding" (the
     # engine waits after the canary batch while the analysis runs), "promoted",
     # "released" (it ended while held; the hold was taken off), "batches" (no
-    # canary: measured between the engine's batches), "dry-run" (measured,
-    # never held). The old version is the baseline.
+    # canary: measured between the engine's batches), "window" (measured
+    # during the stability window; completion waits for it), "passed" (that
+    # analysis passed), "dry-run" (measured, never held). The old version is
+    # the baseline.
     canary_state = models.CharField(max_length=16, blank=True)
     baseline_version = models.CharField(max_length=128, blank=True)
     # An operator's promotion of a held rollout, carried out by its driver.

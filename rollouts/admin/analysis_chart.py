@@ -76,7 +76,13 @@ def verdict(rollout: Rollout, phases: Sequence[str]) -> Verdict:
         how = f"promoted by {who}" if who else "passed; promoted"
         tone = "ok" if rollout.state != RolloutState.ROLLED_BACK else "bad"
         return Verdict(f"{how.capitalize()} ({tally}); the rollout is {state}", tone)
-    if rollout.canary_state == "holding" and not rollout.is_final:
+    if rollout.canary_state == "passed":
+        tone = "ok" if rollout.state == RolloutState.COMPLETED else "idle"
+        return Verdict(
+            f"Passed ({tally}) during the stability window; the rollout is {state}",
+            tone,
+        )
+    if rollout.canary_state in ("holding", "window") and not rollout.is_final:
         if counts[INCONCLUSIVE] or counts[ERROR]:
             return Verdict(
                 f"Holding ({tally}): inconclusive, never promoted; an operator "

@@ -55,6 +55,11 @@ HOLDING, PROMOTED, DRY_RUN, RELEASED = "holding", "promoted", "dry-run", "releas
 # No canary, but an update in batches with a delay between them: measured
 # while the engine waits, rolled back on a failure before the next batch.
 BATCHES = "batches"
+# Neither (one replica, a global service, no delay between batches), with a
+# stability window long enough for a measurement: the tasks are measured
+# against the service before the rollout while the window runs, and the
+# rollout completes only once the analysis passed (PASSED).
+WINDOW, PASSED = "window", "passed"
 # seconds: the engine's wait after the canary batch, longer than any deadline
 HOLD = CANARY_HOLD
 
@@ -66,20 +71,37 @@ def template(service: Service) -> Template | None:
 def plan(service: Service, desired: dict[str, Any], old_tag: str) -> str:
     """What the analysis does for a write of `desired` over a service running
     `old_tag`: HOLDING (a canary step), BATCHES (measured between the
-    engine's batches), DRY_RUN, or "" (the update runs through unjudged)."""
+    engine's batches), WINDOW (measured during the stability window, which
+    covers the warm-up and one interval), DRY_RUN, or "" (the update runs
+    through unjudged: nowhere to measure before it is done)."""
     if template(service) is None or desired.get("tag") == old_tag:
         return ""
     if service.analysis_mode == AnalysisMode.DRY_RUN:
         return DRY_RUN
     replicas = desired.get("replicas") or 0
-    if desired.get("mode") != "replicated":
-        return ""
-    if 0 < service.canary < replicas:
+    replicated = desired.get("mode") == "replicated"
+    if replicated and 0 < service.canary < replicas:
         return HOLDING
     parallelism = desired.get("update_parallelism") or replicas
-    if service.canary == 0 and desired.get("update_delay") and parallelism < replicas:
+    if (
+        replicated
+        and service.canary == 0
+        and desired.get("update_delay")
+        and parallelism < replicas
+    ):
         return BATCHES
+    stable_for = desired.get("stable_for", service.stable_for)
+    if stable_for is None:  # the default window is the update monitor
+        stable_for = desired.get("update_monitor", service.update_monitor)
+    if (stable_for or 0) >= window_needs(service):
+        return WINDOW
     return ""
+
+
+def window_needs(service: Service) -> float:
+    """Seconds of stability window that hold a measurement: the warm-up after
+    the newest task started, and one analysis interval."""
+    return WARM_UP + service.analysis_interval
 
 
 def held(desired: dict[str, Any], canary: int) -> dict[str, Any]:
@@ -106,9 +128,10 @@ def step(rollout: Rollout, client: SwarmClient, now: datetime) -> tuple[str, str
     """
     service = rollout.service
     chosen = template(service)
-    if chosen is None or rollout.canary_state not in (HOLDING, DRY_RUN, BATCHES):
+    measured = (HOLDING, DRY_RUN, BATCHES, WINDOW)
+    if chosen is None or rollout.canary_state not in measured:
         return "", ""
-    if rollout.canary_state == HOLDING and rollout.promote_requested_at:
+    if rollout.canary_state in (HOLDING, WINDOW) and rollout.promote_requested_at:
         who = getattr(rollout.promote_requested_by, "username", "the command line")
         return PROMOTE, f"promoted by {who}: {rollout.promote_cause}"
     interval = service.analysis_interval
@@ -253,6 +276,14 @@ def promoted(rollout: Rollout, written: dict[str, Any], why: str) -> None:
     rollout.canary_state, rollout.applied_spec = PROMOTED, written
     remember_applied(rollout.service, written)
     event(rollout, "state", f"promoted at {timezone.now():%H:%M:%S}: {why}")
+
+
+def window_passed(rollout: Rollout, why: str) -> None:
+    """The stability window's analysis passed (or an operator promoted it):
+    the verdict may complete the rollout at its next look."""
+    Rollout.objects.filter(pk=rollout.pk).update(canary_state=PASSED)
+    rollout.canary_state = PASSED
+    event(rollout, "state", f"analysis done: {why}")
 
 
 # --- the end of a hold ----------------------------------------------------------

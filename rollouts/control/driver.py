@@ -323,6 +323,8 @@ def _write(rollout: Rollout, client: SwarmClient) -> datetime:
                 canary.BATCHES: "between batches (a failure rolls back before the "
                 "next one) the",
                 canary.DRY_RUN: "dry run: the update runs through while",
+                canary.WINDOW: "the rollout completes only once, during the "
+                "stability window, the",
             }[step]
             event(
                 rollout,
@@ -389,6 +391,13 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         return True
     if decision is None:
         return _canary_step(rollout, client)
+    if (
+        decision.state == RolloutState.COMPLETED
+        and not decision.rollback
+        and rollout.canary_state == canary.WINDOW
+    ):
+        # The stability window's analysis has not passed yet: "done" waits.
+        return _canary_step(rollout, client)
     if not decision.rollback:
         finish(rollout, decision.state, decision.reason)
         return True
@@ -401,7 +410,9 @@ def _canary_step(rollout: Rollout, client: SwarmClient) -> bool:
     out: promotion (our write, recorded as the applied spec) or the engine's
     rollback; True once the rollout is final."""
     action, why = canary.step(rollout, client, timezone.now())
-    if action == canary.PROMOTE:
+    if action == canary.PROMOTE and rollout.canary_state == canary.WINDOW:
+        canary.window_passed(rollout, why)  # nothing held: nothing to write
+    elif action == canary.PROMOTE:
         write_update(client, rollout.service.name, canary.normal_policy(rollout))
         canary.promoted(rollout, _read_back(rollout, client), why)
     elif action == canary.ROLL_BACK:

@@ -31,14 +31,17 @@ def _undo_hint(service: Service, target: Revision | None) -> str:
 
 def held_refusal(service: Service, live: SwarmService) -> str:
     """Why not to ask the engine for its rollback when its previous spec is a
-    canary's hold (the spec a promotion wrote over): the rollback would put
-    the hold back, with the new version. "" otherwise."""
+    canary's hold: the spec a promotion wrote over, or the canary the engine
+    rolled back (its rollback swaps the two specs). The rollback would put
+    that version back, held. "" otherwise."""
     if not is_held(live.previous_spec):
         return ""
+    previous = desired_from_spec(live.previous_spec)
     return (
-        f"the engine's previous spec of {service.name} is a canary's hold, "
-        "written before its promotion: a rollback would put the hold back with "
-        f"the new version; {_undo_hint(service, revision_undo_target(service=service))}"
+        f"the engine's previous spec of {service.name} is a canary's hold "
+        f"({_image(previous)} held after its canary batch): a rollback would put "
+        f"that version back, held; "
+        f"{_undo_hint(service, revision_undo_target(service=service))}"
     )
 
 

@@ -341,7 +341,8 @@ def rollout_promote(*, service: Service, user: User, cause: str) -> Rollout:
     """
     _need_cause(cause)
     active = rollout_active_for(service=service)
-    if active is None or active.canary_state != "holding":
+    # "window": the analysis of the stability window holds the completion.
+    if active is None or active.canary_state not in ("holding", "window"):
         raise ValidationError(
             {NON_FIELD_ERRORS: f"{service.name} has no held canary to promote"}
         )

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, QuerySet
 
 from rollouts.models import ACTIVE_STATES, Revision, Rollout, RolloutState, Service
+from rollouts.spec.specs import spec_diff
 
 
 def service_get(*, name: str, stack: str | None = None) -> Service:
@@ -44,23 +45,28 @@ def revision_latest(*, service: Service) -> Revision | None:
     return service.revisions.order_by("-number").first()
 
 
+def _ran(service: Service) -> QuerySet[Revision]:
+    """The revisions the swarm ran: one a rollout completed, or one that was
+    never rolled out (imported from the swarm, adopted)."""
+    rollouts = Rollout.objects.filter(revision=OuterRef("pk"))
+    completed = rollouts.filter(state=RolloutState.COMPLETED)
+    return service.revisions.filter(Exists(completed) | ~Exists(rollouts))
+
+
 def revision_current(*, service: Service) -> Revision | None:
     """The newest revision the swarm runs: one a rollout completed, or one that
     was never rolled out (imported from the swarm)."""
-    rollouts = Rollout.objects.filter(revision=OuterRef("pk"))
-    completed = rollouts.filter(state=RolloutState.COMPLETED)
-    return (
-        service.revisions.filter(Exists(completed) | ~Exists(rollouts))
-        .order_by("-number")
-        .first()
-    )
+    return _ran(service).order_by("-number").first()
 
 
 def revision_undo_target(*, service: Service) -> Revision | None:
     """Where `undo` (and a rollback) goes: the revision before the current one
     (the newest that completed), like `kubectl rollout undo`; when the latest
     change never completed (aborted, failed, paused, superseded), back to what
-    last completed. None when there is no such revision."""
+    last completed. A release that never ran (rolled back by the engine or by
+    its analysis) is never a target, and neither is a revision with the very
+    spec that runs (kubectl shares one revision between identical templates).
+    None when there is no such revision."""
     revisions = service.revisions.order_by("-number")
     current = revision_current(service=service)
     latest = revisions.first()
@@ -71,5 +77,10 @@ def revision_undo_target(*, service: Service) -> Revision | None:
         and not latest.rollouts.filter(state=RolloutState.ROLLED_BACK).exists()
     ):
         return current
-    older = revisions.filter(number__lt=current.number) if current else revisions[1:]
-    return older.first()
+    if current is None:
+        return None
+    earlier = _ran(service).filter(number__lt=current.number).order_by("-number")
+    for candidate in earlier:
+        if spec_diff(candidate.spec, current.spec):
+            return candidate
+    return None

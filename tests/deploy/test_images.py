@@ -2,6 +2,7 @@
 workshop's tags, least privilege, and everything baked in at build time."""
 
 import os
+from pathlib import Path
 
 import docker.errors
 import pytest
@@ -146,3 +147,66 @@ def test_a_controller_whose_heartbeat_stops_is_stopped_by_its_watch(docker_clien
     assert "watchdog: no heartbeat yet (/tmp/dockercoins-alive)" in logs
     assert "controller" in logs and "stopped" in logs
     assert result["StatusCode"] == 0  # it stopped cleanly on SIGTERM
+
+
+POSTGRES_IMAGE = os.environ.get("POSTGRES_IMAGE", "dockercoins-postgres:1.0")
+
+
+def _postgres_with(docker_client, volume: str, secret: Path):
+    container = docker_client.containers.run(
+        POSTGRES_IMAGE,
+        detach=True,
+        network_disabled=True,
+        volumes={
+            volume: {"bind": "/var/lib/postgresql/data", "mode": "rw"},
+            str(secret): {"bind": "/run/secrets/db_password", "mode": "ro"},
+        },
+    )
+    wait_until(
+        lambda: container.exec_run(
+            ["pg_isready", "-q", "-h", "127.0.0.1", "-U", "dockercoins"]
+        ).exit_code
+        == 0,
+        timeout=60,
+        message="PostgreSQL to accept connections",
+    )
+    return container
+
+
+def _logs_in(container, password: str) -> bool:
+    result = container.exec_run(
+        ["psql", "-h", "127.0.0.1", "-U", "dockercoins", "-d", "dockercoins",
+         "-tAc", "select 1"],
+        environment={"PGPASSWORD": password},
+    )
+    return result.exit_code == 0 and result.output.strip() == b"1"
+
+
+def test_a_kept_database_volume_takes_the_password_of_the_current_secret(
+    docker_client, tmp_path
+):
+    # `make up` from a new checkout generates a new deploy/.build/db_password
+    # while the volume dockercoins_pgdata is kept from the last one.
+    volume = docker_client.volumes.create(f"dc-test-pgdata-{os.getpid()}")
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_text("first-password\n")
+    second.write_text("it's-the-second\n")
+    for secret in (first, second):
+        secret.chmod(0o644)
+    try:
+        container = _postgres_with(docker_client, volume.name, first)
+        assert _logs_in(container, "first-password")
+        container.stop(timeout=10)
+        container.remove()
+
+        container = _postgres_with(docker_client, volume.name, second)
+        assert _logs_in(container, "it's-the-second")
+        assert not _logs_in(container, "first-password")
+        container.stop(timeout=10)
+        container.remove()
+    finally:
+        for leftover in docker_client.containers.list(
+            all=True, filters={"volume": volume.name}
+        ):
+            leftover.remove(force=True)
+        volume.remove(force=True)

@@ -542,3 +542,119 @@ def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):
     controller.next_sync = 0
     controller.handle_one()
     assert live_policy(engine) == (1, DAY_NS)
+
+
+# --- analysis during the stability window ---------------------------------------
+
+
+@pytest.fixture
+def in_window(worker, engine):
+    """1.0 -> 1.1 on one replica (no canary, no batches: the README stack's
+    hasher) with a 45 s stability window: every task replaced and running."""
+    worker.canary, worker.analysis_interval = 0, 10
+    worker.save()
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = requests.service_change(
+        service=worker,
+        user=None,
+        change_cause="one replica",
+        tag="1.1",
+        replicas=1,
+        stable_for="45s",
+    )
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.replace_tasks(svc, image="dockercoins:1.1")
+    engine.set_update(svc, "completed")
+    engine.tick(canary.WARM_UP + 60)
+    started_ago(rollout, canary.WARM_UP + 60)
+    return controller, rollout
+
+
+def test_one_replica_with_a_long_enough_window_is_measured_during_it(worker):
+    desired = {**worker.desired_spec(), "tag": "1.1", "replicas": 1}
+    needs = canary.window_needs(worker)
+    assert canary.plan(worker, {**desired, "stable_for": needs}, "1.0") == "window"
+    assert canary.plan(worker, {**desired, "stable_for": needs - 1}, "1.0") == ""
+
+
+def test_a_release_failing_its_window_analysis_is_rolled_back(
+    in_window, engine, monkeypatch
+):
+    controller, rollout = in_window
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.ROLLED_BACK, rollout.reason
+    assert rollout.reason.startswith("analysis failed: new tasks mine 0.33")
+    assert rollout.service.rollouts.filter(kind="rollback").exists()
+
+
+def test_a_release_completes_only_once_its_window_analysis_passed(
+    in_window, engine, monkeypatch
+):
+    controller, rollout = in_window
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count + 1):
+        controller.handle_one()
+        rollout.refresh_from_db()
+        if rollout.is_final:
+            break
+        next_interval(rollout)
+    assert rollout.state == RolloutState.COMPLETED, rollout.reason
+    assert rollout.canary_state == "passed"
+    phases = list(rollout.measurements.values_list("phase", flat=True))
+    assert phases == ["Successful"] * rollout.service.analysis_count
+
+
+def test_a_window_with_no_data_never_completes_and_says_why(in_window, monkeypatch):
+    controller, rollout = in_window
+    figures_are(monkeypatch, PrometheusError("Prometheus at x unreachable: refused"))
+    for _ in range(3):
+        controller.handle_one()
+        next_interval(rollout)
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.WATCHING
+    said = list(rollout.events.values_list("message", flat=True))
+    assert any("holding" in m and "inconclusive" in m for m in said), said
+
+
+def test_an_operator_promotes_a_window_held_on_no_data(
+    in_window, monkeypatch, admin_user
+):
+    controller, rollout = in_window
+    figures_are(monkeypatch, PrometheusError("Prometheus at x unreachable: refused"))
+    controller.handle_one()
+    requests.rollout_promote(service=rollout.service, user=admin_user, cause="ok")
+    controller.handle_one()
+    controller.handle_one()
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.COMPLETED, rollout.reason
+
+
+def test_after_a_canary_rolled_back_undo_never_offers_the_rejected_release(
+    held, engine, monkeypatch
+):
+    # Reported by the new-user trial: `rollout plan worker` offered an undo
+    # to the slow release the analysis had just rolled back.
+    from rollouts.records.selectors import revision_undo_target
+
+    controller, rollout = held
+    slow, old = VersionFigure("1.1", 0.33, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": slow, "1.0": old})
+    controller.handle_one()
+    svc = engine.service("dockercoins_worker")
+    engine.replace_tasks(svc)
+    engine.set_update(svc, "rollback_completed")
+    for _ in range(3):
+        controller.handle_one()
+    worker = Service.objects.get(name="dockercoins_worker")
+    assert worker.rollouts.get(kind="rollback").state == RolloutState.COMPLETED
+
+    target = revision_undo_target(service=worker)
+
+    # Revision 1 (1.0, the policy before the test declared its own), never
+    # revision 2 (1.1, rolled back).
+    assert (target.number, target.spec["tag"]) == (1, "1.0")

@@ -34,7 +34,7 @@ def held_refusal(service: Service, live: SwarmService) -> str:
     canary's hold: the spec a promotion wrote over, or the canary the engine
     rolled back (its rollback swaps the two specs). The rollback would put
     that version back, held. "" otherwise."""
-    if live.previous_spec is None or not is_held(live.previous_spec):
+    if not live.previous_spec or not is_held(live.previous_spec):
         return ""
     previous = desired_from_spec(live.previous_spec)
     return (

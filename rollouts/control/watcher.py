@@ -185,7 +185,12 @@ def _view(
         view.update_state = update.state
         view.update_message = update.message
     view.stuck = [_describe(view, t) for t in current if not t.running]
-    view.unplaced = [_describe(view, t) for t in current if t.unplaced]
+    # While an old task still stops, a new one may wait for what it holds (a
+    # host-mode port, its slot under max replicas per node, its reservation):
+    # the scheduler's reason then ends by itself, so it is not named yet.
+    view.unplaced = (
+        [] if view.stopping else [_describe(view, t) for t in current if t.unplaced]
+    )
     new_running = [
         t
         for t in running

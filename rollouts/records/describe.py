@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rollouts.models import Service
+    from rollouts.models import Rollout, Service
 
 ACTIVE_DESIRED = ("running", "ready")  # a task the engine means to keep
 
@@ -54,8 +54,16 @@ def unplaced_in_tasks(live_tasks: list[dict]) -> list[str]:
     """From a service's stored task table: "slot (the engine's reason)" for
     every current task still pending with a reason (the scheduler found no
     node that fits), e.g. `3 (no suitable node (max replicas per node limit
-    exceed))`."""
-    found = []
+    exceed))`. None while an old task still stops: a new task may be waiting
+    for what it holds (a host-mode port, a slot under max replicas per node),
+    and that reason ends by itself."""
+    found: list[str] = []
+    rows = [row for group in live_tasks or [] for row in group.get("tasks") or []]
+    if any(
+        row.get("desired_state") not in ACTIVE_DESIRED and row.get("state") == "running"
+        for row in rows
+    ):
+        return found
     for group in live_tasks or []:
         current = (group.get("tasks") or [{}])[0]
         if (
@@ -90,3 +98,35 @@ def describe_failures(records: list[dict[str, Any]]) -> str:
             text += f" ({len(rows)} times)"
         parts.append(text)
     return "; ".join(parts)
+
+
+# Rollout.canary_state while the analysis holds the rollout for a verdict
+# (rollouts.control.canary): the canary batch held, or the completion held
+# until the stability window's analysis passes.
+HELD_STATES = {
+    "holding": "holds its canary for analysis",
+    "window": "waits for the analysis of its stability window",
+}
+
+
+def held_line(rollout: "Rollout") -> str | None:
+    """Why an active rollout is held and who decides, for `rollout status`:
+    `#5 holds its canary for analysis: last measurement inconclusive (no
+    measurement: Prometheus … unreachable); `rollout promote worker --cause …`
+    or `rollout abort worker --cause …` decides`. None when it is not held."""
+    doing = HELD_STATES.get(rollout.canary_state)
+    if doing is None or rollout.is_final:
+        return None
+    last = rollout.measurements.order_by("-at", "-id").first()
+    if last is None:
+        verdict = "measuring, no measurement yet"
+    else:
+        verdict = f"last measurement {last.phase.lower()} ({last.message})"
+        if last.phase in ("Successful", "Failed"):
+            verdict += "; measuring again"
+    name = rollout.service.short_name
+    return (
+        f"{rollout.service.name}: rollout #{rollout.pk} is held, it {doing}: "
+        f"{verdict}; `rollout promote {name} --cause …` or `rollout abort {name} "
+        "--cause …` decides"
+    )

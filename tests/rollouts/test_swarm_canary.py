@@ -269,5 +269,3 @@ def test_it_rolls_back_a_hasher_that_answers_errors(stack, history, docker_clien
     assert "dockercoins:1.0" in error or ":1.0 (" in error
     assert_the_declared_update_policy(docker_client, stack, "hasher")
     print(f"TIMING flaky: {rollout.reason}")
-
-

@@ -81,3 +81,38 @@ def test_the_deadline_ends_it_as_failed_with_the_schedulers_reason(scaled, engin
         f"the scheduler cannot place 1 task(s): dockercoins_worker.3 pending ({WHY})"
         in (scaled.reason)
     )
+
+
+PORT = "no suitable node (host-mode port already in use on 1 node)"
+
+
+def test_a_task_waiting_for_the_old_one_to_free_its_port_is_not_called_unplaced(
+    worker, engine, monkeypatch
+):
+    # Reported by the new-user trial: every stop-first update of a one-task
+    # service with a host-mode port (hasher, rng, webui on a kernel without
+    # IPVS) said "cannot be placed" for the 5 s its old task took to stop.
+    rollout = services.service_change(
+        service=worker, user=None, change_cause="1.1", tag="1.1"
+    )
+    assert driver.rollout_claim(rollout=rollout, owner="controller-a")
+    driver.rollout_apply(rollout=rollout, client=engine.client())
+    svc = engine.service("dockercoins_worker")
+    old = next(t for t in engine.task_list if t["Slot"] == 1)
+    old["DesiredState"] = "shutdown"  # told to stop, still running
+    engine.add_task(svc, 1, "pending", err=PORT, image="dockercoins:1.1")
+    engine.task_list[-1]["NodeID"] = ""
+
+    step(rollout, engine)
+    monkeypatch.setattr(
+        "rollouts.management.commands.rollout.SwarmClient", engine.client
+    )
+    out = io.StringIO()
+    call_command("rollout", "status", stdout=out, stderr=io.StringIO())
+
+    assert not rollout.events.filter(kind="unplaced").exists()
+    assert "cannot be placed" not in out.getvalue()
+
+    old["Status"]["State"] = "shutdown"  # stopped: now the reason is real
+    step(rollout, engine)
+    assert rollout.events.filter(kind="unplaced").exists()

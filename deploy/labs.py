@@ -105,27 +105,59 @@ class LabStack(Stack):
     lab: Lab = field(default=None, repr=False)  # type: ignore[assignment]
 
     def tasks(self, short: str) -> list[dict]:
-        """[{"node", "state", "image", "desired"}] of the service's tasks."""
+        """[{"node", "state", "image", "desired", "id"}] of the service's tasks."""
         out = self.lab.docker(
             "service",
             "ps",
             "--no-trunc",
             "--format",
-            "{{.Node}}|{{.CurrentState}}|{{.Image}}|{{.DesiredState}}",
+            "{{.Node}}|{{.CurrentState}}|{{.Image}}|{{.DesiredState}}|{{.ID}}",
             self.service(short),
         )
         rows = []
         for line in out.splitlines():
-            node, state, image, desired = line.split("|")
+            node, state, image, desired, task_id = line.split("|")
             rows.append(
                 {
                     "node": node,
                     "state": state.split()[0].lower(),
                     "image": image.split("@")[0],
                     "desired": desired.lower(),
+                    "id": task_id,
                 }
             )
         return rows
+
+    def nodes_by_address(self, short: str) -> dict[tuple[str, str], str]:
+        """{(address on the stack's network, image tag): node} of every task
+        of the service the engine still lists: where the task behind a
+        Prometheus `instance` ran. The tag is in the key because a stopped
+        task's address may be given to a new task."""
+        ids = self.lab.docker(
+            "service", "ps", "--quiet", "--no-trunc", self.service(short)
+        ).split()
+        hostnames = dict(
+            line.split(" ", 1)
+            for line in self.lab.docker(
+                "node", "ls", "--format", "{{.ID}} {{.Hostname}}"
+            ).splitlines()
+        )
+        listed = self.lab.docker(
+            "inspect",
+            "--type",
+            "task",
+            "--format",
+            "{{.NodeID}}|{{.Spec.ContainerSpec.Image}}|"
+            "{{range .NetworksAttachments}}{{range .Addresses}}{{.}} {{end}}{{end}}",
+            *ids,
+        )
+        found = {}
+        for line in listed.splitlines():
+            node, image, addresses = line.split("|")
+            tag = image.split("@")[0].rsplit(":", 1)[1]
+            for address in addresses.split():
+                found[(address.split("/")[0], tag)] = hostnames.get(node, node)
+        return found
 
     def running_nodes(self, short: str) -> list[str]:
         return sorted(

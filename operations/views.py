@@ -145,7 +145,7 @@ class ServiceOperationApi(APIView):
         detail = "; ".join(error.messages)
         body: dict[str, Any] = {"detail": detail, "paused_update": True}
         if "resume" in self.InputSerializer().fields:
-            body["detail"] += ' (send "resume": true to resume it on purpose)'
+            body["detail"] += ' (send "resume": true)'
             body["resume_with"] = {"resume": True}
         return Response(body, status=status.HTTP_409_CONFLICT)
 

@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from webhooks import sender
@@ -65,11 +65,21 @@ def claim_due(busy: Collection[int] = ()) -> Delivery | None:
     per subscription at a time."""
     now = timezone.now()
     in_flight = Delivery.objects.filter(claimed_until__gt=now).values("subscription_id")
+    # One rollout's events reach a receiver in the order they happened: a
+    # delivery waits while an earlier one of the same rollout to the same
+    # subscription is still pending (retried); other rollouts go on.
+    earlier = Delivery.objects.filter(
+        subscription_id=OuterRef("subscription_id"),
+        rollout_id=OuterRef("rollout_id"),
+        state=DeliveryState.PENDING,
+        id__lt=OuterRef("id"),
+    )
     due = (
         Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .exclude(subscription_id__in=list(busy))
         .exclude(subscription_id__in=in_flight)
+        .exclude(Q(rollout__isnull=False) & Exists(earlier))
         .order_by("next_attempt_at", "id")
         .select_related("subscription")
         .first()

@@ -564,6 +564,11 @@ def rollout_release_hold(*, rollout: Rollout, owner: str, client: SwarmClient) -
     return True
 
 
+# seconds: how long a hold with no rollout of ours is left alone when its
+# service declares no progress deadline
+ORPHAN_AFTER = 600.0
+
+
 def release_orphaned_holds(*, client: SwarmClient, stack: str | None = None) -> int:
     """Take a canary's hold off services that no rollout of ours will end: the
     database was wiped or restored while a canary was held, so the hold (known
@@ -572,12 +577,16 @@ def release_orphaned_holds(*, client: SwarmClient, stack: str | None = None) -> 
     unjudged. The declared parallelism and delay are written over what runs
     (the policy before the hold, rollouts.engine.sync) and recorded as ours.
     Services with an active rollout, or an ended one whose release is due
-    (rollout_release_hold), are left to it. Returns how many were released.
-    Raises SwarmUnreachable."""
+    (rollout_release_hold), are left to it; so is a hold younger than the
+    service's progress deadline (by the engine's clock), which may be the
+    rollout of a command line with a database of its own (the test tiers
+    drive a stack that runs its own controller): its driver ends it by then.
+    Returns how many were released. Raises SwarmUnreachable."""
     services = Service.objects.filter(missing=False)
     if stack:
         services = services.filter(stack=stack)
     released = 0
+    engine_now: datetime | None = None
     for service in services:
         if not is_held(service.live_spec):
             continue
@@ -586,6 +595,11 @@ def release_orphaned_holds(*, client: SwarmClient, stack: str | None = None) -> 
             | Q(state__in=FINAL_STATES, canary_state=canary.HOLDING)
         )
         if pending.exists():
+            continue
+        engine_now = engine_now or client.engine_time()
+        deadline = timedelta(seconds=service.progress_deadline or ORPHAN_AFTER)
+        held_since = service.live_updated_at
+        if held_since is not None and engine_now - held_since < deadline:
             continue
         try:
             write_update(client, service.name, canary.declared_policy(service))

@@ -41,7 +41,11 @@ from typing import Any
 from rollouts.engine.objects import Task
 from rollouts.spec.drift import spec_differences
 from rollouts.spec.fields import DEFAULT_MONITOR
-from rollouts.spec.specs import parse_engine_time
+from rollouts.spec.specs import (  # noqa: F401  (re-exported: control names tasks so)
+    name_task_ids,
+    parse_engine_time,
+    task_name,
+)
 
 # Task states in which a task has ended without being asked to (the engine's
 # "shutdown" is the orchestrator's own doing: an update or a scale-down).
@@ -58,12 +62,6 @@ LIVE_STATES = (
     "running",
 )
 # Seconds: the engine's meaning of Monitor 0, declared with the field.
-
-
-def task_name(service_name: str, task: Task, nodes: dict[str, str]) -> str:
-    """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
-    where = task.slot or nodes.get(task.node_id, "?")
-    return f"{service_name}.{where}"
 
 
 def ended_task(task: Task, name: str) -> dict[str, Any]:
@@ -200,14 +198,6 @@ def outside_changes(
     if not applied:
         return []
     return spec_differences(applied, live)
-
-
-def name_task_ids(text: str, names: dict[str, str]) -> str:
-    """The engine's messages name tasks by ID; operators know slots."""
-    for task_id, name in names.items():
-        if task_id in text:
-            text = text.replace(task_id, name)
-    return text
 
 
 def explain_engine(state: str, message: str, failure_action: str) -> str:

@@ -29,6 +29,10 @@ DESIRED_FLAGS = {field.name: field.flag for field in FIELDS}
 OTHER_FLAGS = {
     "change_cause": "cause",
     "to_revision": "to-revision",
+}
+# The consents a request asks for (rollouts.records.requests): their refusal is
+# no fault of a flag the user typed, so it names the flag as the way on.
+CONSENT_FLAGS = {
     "recreate_confirmed": "confirm-recreate",
     "resume_confirmed": "resume",
 }
@@ -124,15 +128,25 @@ def describe_flags(desired: dict[str, Any]) -> str:
     )
 
 
-def one_line(error: ValidationError) -> str:
-    """A ValidationError as one line, naming the command-line flags at fault."""
+def one_line(error: ValidationError, arguments: dict[str, str] | None = None) -> str:
+    """A ValidationError as one line, naming what the user typed: the flag at
+    fault (`--update-delay: ...`), or the positional argument a subcommand
+    takes a field as (`arguments`, field name -> its name in the usage line:
+    {"replicas": "REPLICAS"} for `scale`), never a flag nobody typed. A missing
+    consent is the message and then the flag that gives it (`... confirm it
+    (--confirm-recreate)`)."""
     if not hasattr(error, "error_dict"):
         return "; ".join(error.messages)
+    arguments = arguments or {}
     parts = []
     for field, messages in error.message_dict.items():
         text = "; ".join(messages)
         if field == NON_FIELD_ERRORS:
             parts.append(text)
+        elif field in arguments:
+            parts.append(f"{arguments[field]}: {text}")
+        elif field in CONSENT_FLAGS:
+            parts.append(f"{text} (--{CONSENT_FLAGS[field]})")
         else:
             flag = DESIRED_FLAGS.get(field) or OTHER_FLAGS.get(field) or field
             parts.append(f"--{flag}: {text}")

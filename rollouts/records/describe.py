@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rollouts.models import Service
+    from rollouts.models import Rollout, Service
 
 ACTIVE_DESIRED = ("running", "ready")  # a task the engine means to keep
 
@@ -98,3 +98,35 @@ def describe_failures(records: list[dict[str, Any]]) -> str:
             text += f" ({len(rows)} times)"
         parts.append(text)
     return "; ".join(parts)
+
+
+# Rollout.canary_state while the analysis holds the rollout for a verdict
+# (rollouts.control.canary): the canary batch held, or the completion held
+# until the stability window's analysis passes.
+HELD_STATES = {
+    "holding": "holds its canary for analysis",
+    "window": "waits for the analysis of its stability window",
+}
+
+
+def held_line(rollout: "Rollout") -> str | None:
+    """Why an active rollout is held and who decides, for `rollout status`:
+    `#5 holds its canary for analysis: last measurement inconclusive (no
+    measurement: Prometheus … unreachable); `rollout promote worker --cause …`
+    or `rollout abort worker --cause …` decides`. None when it is not held."""
+    doing = HELD_STATES.get(rollout.canary_state)
+    if doing is None or rollout.is_final:
+        return None
+    last = rollout.measurements.order_by("-at", "-id").first()
+    if last is None:
+        verdict = "measuring, no measurement yet"
+    else:
+        verdict = f"last measurement {last.phase.lower()} ({last.message})"
+        if last.phase in ("Successful", "Failed"):
+            verdict += "; measuring again"
+    name = rollout.service.short_name
+    return (
+        f"{rollout.service.name}: rollout #{rollout.pk} is held, it {doing}: "
+        f"{verdict}; `rollout promote {name} --cause …` or `rollout abort {name} "
+        "--cause …` decides"
+    )

@@ -18,7 +18,14 @@ from rollouts.models import (
     RolloutState,
     Service,
 )
-from rollouts.spec.specs import desired_from_spec, group_tasks, meant_spec, unheld
+from rollouts.spec.specs import (
+    desired_from_spec,
+    group_tasks,
+    meant_spec,
+    name_task_ids,
+    task_name,
+    unheld,
+)
 
 if TYPE_CHECKING:  # the types only: records/ never imports the engine at run time
     from rollouts.engine.objects import SwarmService, Task
@@ -87,7 +94,11 @@ def record_live(
     service.live_running = svc.running_tasks
     service.live_desired = svc.desired_tasks or 0
     service.live_update_state = update.state if update else ""
-    service.live_update_message = update.message if update else ""
+    # Stored with tasks named by slot, as every face shows it (the status,
+    # the admin, the API, the paused-update refusal): never a raw task id.
+    labels = {t.id: f"{task_name(svc.name, t, nodes)} ({t.id[:12]})" for t in tasks}
+    message = update.message if update else ""
+    service.live_update_message = name_task_ids(message, labels, svc.name)
     service.live_tasks = group_tasks(tasks, nodes)
     service.live_spec = spec
     service.live_updated_at = svc.updated_at

@@ -39,7 +39,7 @@ from rollouts.records.selectors import (
 from rollouts.spec import drift
 from rollouts.spec.fields import SPEC_FIELDS
 from rollouts.spec.guards import normalize_monitors
-from rollouts.spec.specs import desired_from_spec, short_image, unheld
+from rollouts.spec.specs import desired_from_spec, short_image, spec_diff, unheld
 from rollouts.spec.validation import parse_values, validate_desired
 
 # settings.AUTH_USER_MODEL is Django's own; None: the command line without --user.
@@ -114,8 +114,8 @@ def refuse_resuming_a_paused_update(
         {
             "resume_confirmed": ValidationError(
                 f"{service.name} runs a paused failed update of {live} ({why}); "
-                "this change would resume it: roll back, undo, change the image, "
-                "or resume it on purpose",
+                "this change would resume it. Roll back, undo or change the image "
+                "to end it, or resume it on purpose",
                 code=PAUSED,
             )
         }
@@ -228,6 +228,7 @@ def service_undo(
     to_revision: int | None = None,
     change_cause: str = "",
     recreate_confirmed: bool = False,
+    resume_confirmed: bool = False,
 ) -> Rollout:
     """Queue a rollout of an earlier revision's spec, as a new revision.
 
@@ -239,8 +240,10 @@ def service_undo(
     if to_revision is None:
         target = revision_undo_target(service=service)
         if target is None:
+            # Not keyed `to_revision`: no revision was asked for, so no face
+            # may name a field or flag the operator did not give.
             raise ValidationError(
-                {"to_revision": f"{service.name} has no earlier revision to undo to"}
+                {NON_FIELD_ERRORS: f"{service.name} has no earlier revision to undo to"}
             )
     else:
         target = revisions.filter(number=to_revision).first()
@@ -254,11 +257,26 @@ def service_undo(
                     f"(revisions: {numbers or 'none'})"
                 }
             )
+    current = revision_current(service=service)
+    runs = desired_from_spec(service.live_spec) if service.live_spec else None
+    if (
+        current is not None
+        and not spec_diff(current.spec, target.spec)
+        and (runs is None or not spec_diff(runs, target.spec))
+    ):
+        raise ValidationError(
+            {
+                "to_revision": f"{service.name} already runs revision "
+                f"{target.number}'s spec ({target.spec['image']}:"
+                f"{target.spec['tag']}): an undo to it would change nothing"
+            }
+        )
     return service_change(
         service=service,
         user=user,
         change_cause=change_cause or f"undo to revision {target.number}",
         recreate_confirmed=recreate_confirmed,
+        resume_confirmed=resume_confirmed,
         follow_live=False,
         **{f: v for f, v in target.spec.items() if f in SPEC_FIELDS},
     )

@@ -204,13 +204,25 @@ def _policy_rows(
     ]
 
 
+# Not drift: the engine's ForceUpdate counter. Nobody sets it to a value on
+# purpose (`docker service update --force` and our rebuilt-tag apply bump it to
+# re-create the tasks on the same spec), and a service created again by a
+# re-deploy starts it at 0, so `force update: 2 -> 0` would say that somebody
+# changed what runs when nothing did. It still tells a rollout in flight that
+# somebody else wrote the service (outcome.outside_changes).
+NOT_DRIFT = ("force update",)
+
+
 def spec_differences(
-    ours: dict[str, Any], theirs: dict[str, Any]
+    ours: dict[str, Any], theirs: dict[str, Any], *, ignore: Iterable[str] = ()
 ) -> list[tuple[str, str, str]]:
     """[(label, ours, theirs)] for every decisive part of two engine Specs that
-    differs; values are short text ("-" for none), policies field by field."""
+    differs, but the labels in `ignore`; values are short text ("-" for none),
+    policies field by field."""
     rows: list[tuple[str, str, str]] = []
     for label, read in DECISIVE:
+        if label in ignore:
+            continue
         old, new = read(ours), read(theirs)
         if old == new:
             continue
@@ -232,7 +244,7 @@ def drift(
     the last write to the service, when the engine tells}."""
     if not applied or not live:
         return None
-    rows = spec_differences(applied, live)
+    rows = spec_differences(applied, live, ignore=NOT_DRIFT)
     if not rows:
         return None
     return {"differences": rows, "updated_at": updated_at}

@@ -241,6 +241,11 @@ class SpecField:
         parsed = _PARSERS[self.kind](value)
         if self.pattern is not None and not self.pattern.fullmatch(parsed):
             raise ParseError(f"{parsed!r} is not a valid {self.label} ({self.grammar})")
+        if self.choices is not None and parsed not in self.choices.values:
+            # Outside the grammar like "5x" for a duration: the command exits 2
+            # for it, as for every input it cannot read.
+            allowed = ", ".join(self.choices.values)
+            raise ParseError(f"{parsed!r} is not one of: {allowed}")
         return parsed
 
     def human(self, value: Any) -> str:

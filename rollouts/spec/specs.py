@@ -226,6 +226,28 @@ def short_image(image: str) -> str:
     return image.split("@", 1)[0]
 
 
+# A swarm task id: 25 lower-case letters and digits (swarmkit's identity.NewID).
+_TASK_ID = re.compile(r"\b[a-z0-9]{25}\b")
+
+
+def task_name(service_name: str, task: "Task", nodes: dict[str, str]) -> str:
+    """`dockercoins_worker.3`, or `dockercoins_rng.<node>` for a global service."""
+    where = task.slot or nodes.get(task.node_id, "?")
+    return f"{service_name}.{where}"
+
+
+def name_task_ids(text: str, names: dict[str, str], service_name: str = "") -> str:
+    """The engine's messages name tasks by id; operators know slots. `names`:
+    task id -> its label (`dockercoins_worker.2 (k3j4…)`); with `service_name`,
+    an id no longer listed becomes `<service>.? (<id[:12]>)` (slot unknown)."""
+    for task_id, name in names.items():
+        if task_id in text:
+            text = text.replace(task_id, name)
+    if service_name:
+        text = _TASK_ID.sub(lambda m: f"{service_name}.? ({m.group(0)[:12]})", text)
+    return text
+
+
 def task_row(task: "Task", nodes: dict[str, str]) -> dict[str, Any]:
     """One row of a service's stored task table (Service.live_tasks: JSON)."""
     return {
@@ -286,12 +308,18 @@ def spec_diff(
     return rows
 
 
-def expected_duration(live: dict, desired: dict, tasks: int) -> str:
+def expected_duration(
+    live: dict, desired: dict, tasks: int, *, rebuilt: bool = False
+) -> str:
     """A rough estimate of how long applying `desired` over `live` takes; `tasks`
-    is how many tasks a global service runs (ignored when replicated)."""
+    is how many tasks a global service runs (ignored when replicated).
+    `rebuilt`: the tag names another build than the tasks run, so the apply
+    forces an update (rollouts.control.identity) and every task is rolled out
+    like a new image, with the update policy."""
     if live["mode"] != desired["mode"]:
         return "re-creation: the service is removed, then created again (brief outage)"
-    if (live["image"], live["tag"]) == (desired["image"], desired["tag"]):
+    same_image = (live["image"], live["tag"]) == (desired["image"], desired["tag"])
+    if same_image and not rebuilt:
         return "a few seconds (no rolling update: tasks are only added or removed)"
     if desired["mode"] == "replicated":
         tasks = desired["replicas"]
@@ -301,8 +329,13 @@ def expected_duration(live: dict, desired: dict, tasks: int) -> str:
     batches = math.ceil(tasks / parallelism)
     delay, monitor = desired["update_delay"], desired["update_monitor"]
     total = (batches - 1) * delay + monitor + batches * 2
+    every = (
+        f"a rolling update of every task (the tag was rebuilt), {batches} batch(es)"
+        if rebuilt and same_image
+        else f"{batches} batch(es)"
+    )
     return (
-        f"about {human_duration(total)}: {batches} batch(es) of up to {parallelism} "
+        f"about {human_duration(total)}: {every} of up to {parallelism} "
         f"task(s), {human_duration(delay)} apart, {human_duration(monitor)} monitor "
         f"after the last, ~2s start-up per batch"
     )

@@ -175,8 +175,17 @@ def _postgres_with(docker_client, volume: str, secret: Path):
 
 def _logs_in(container, password: str) -> bool:
     result = container.exec_run(
-        ["psql", "-h", "127.0.0.1", "-U", "dockercoins", "-d", "dockercoins",
-         "-tAc", "select 1"],
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "dockercoins",
+            "-d",
+            "dockercoins",
+            "-tAc",
+            "select 1",
+        ],
         environment={"PGPASSWORD": password},
     )
     return result.exit_code == 0 and result.output.strip() == b"1"

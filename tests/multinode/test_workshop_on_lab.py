@@ -5,6 +5,7 @@ task, the new task the engine's updater waits for, an old slot the updater has
 not reached. The tests run in this order on one stack; each node-loss test
 brings its node back (Lab.node_lost) so the next one finds 3 Ready managers."""
 
+import contextlib
 import json
 import subprocess
 import threading
@@ -16,6 +17,14 @@ import pytest
 
 from deploy.labs import Lab, LabStack
 from deploy.polling import wait_until
+from deploy.swarmops.procs import StackError
+from tests.multinode.lab_canary import assert_compared_across_nodes, measurements
+from tests.rollouts.canary_support import (
+    ANALYSIS,
+    ANALYSIS_DEFAULTS,
+    assert_the_reason_names_the_analysis,
+    hash_rate_known,
+)
 
 pytestmark = pytest.mark.multinode
 
@@ -27,6 +36,13 @@ RATE_BOUND = 0.85 * NODES * 10
 # Nodes that may be lost: node-0 keeps the controller, its database and Redis.
 CANDIDATES = ("node-1", "node-2")
 SINGLETONS = ("controller", "redis", "webui", "postgres")
+# The update delay of the old-slots test: the test loses a node between two
+# slots, and the swarm must see it down before the updater takes the next one.
+# Measured on the lab (another stack beside it): the node seen down 12.1 and
+# 13.2 s after the test saw the slot run (its engine's heartbeats missed;
+# the stop itself took 7 and 13 s). 30 s left 17 s of margin and cost 10 s
+# per slot; 15 s left 2.
+SLOT_DELAY = 20
 # A task placed on a node that has not reported "running" yet.
 NOT_YET_RUNNING = ("assigned", "accepted", "preparing", "ready", "starting")
 
@@ -130,9 +146,75 @@ def test_prometheus_scrapes_every_worker_and_rng_on_every_node(lab_stack: LabSta
     assert lab_stack.running_nodes("prometheus") == ["node-0"]
 
 
+def _four_workers_on_every_node(lab_stack: LabStack) -> None:
+    rollout(lab_stack, "scale", "worker", "4", "--wait")
+    # Swarm's scheduler spreads a service's tasks over the nodes (and a
+    # scale-down takes from the nodes with the most): 2, 1 and 1.
+    wait_until(
+        lambda: len(lab_stack.running_nodes("worker")) == 4,
+        timeout=120,
+        message="4 running workers",
+    )
+    nodes = lab_stack.running_nodes("worker")
+    assert set(nodes) == {"node-0", "node-1", "node-2"}, nodes
+    hash_rate_known(lab_stack)
+
+
+def test_a_slow_canary_on_one_node_is_rolled_back_against_old_tasks_on_others(
+    lab_stack: LabStack,
+):
+    # Issue 14 on the lab: the canary lands on one node, and Prometheus (on
+    # node-0) finds the old tasks on every node through `tasks.worker`, so the
+    # analysis compares the versions across nodes as it does on one.
+    _four_workers_on_every_node(lab_stack)
+    done = lab_stack.manage(
+        "rollout", "apply", "worker", "--image-tag", "slow", *ANALYSIS,
+        "--cause", "slow on the lab", "--wait", timeout=420,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    reasons = [line for line in output.splitlines() if "analysis failed:" in line]
+    assert reasons, output
+    assert_the_reason_names_the_analysis(reasons[-1], "1.0")
+    failed = [m for m in measurements(lab_stack) if m["phase"] == "Failed"]
+    assert failed, output
+    nodes = assert_compared_across_nodes(lab_stack, failed[-1])
+    ran_slow = {t["node"] for t in lab_stack.tasks("worker") if _image_of(t) == "slow"}
+    assert ran_slow == set(nodes["slow"]), ran_slow
+    wait_until(
+        lambda: [_image_of(t) for t in lab_stack.tasks("worker")
+                 if t["desired"] == "running" and t["state"] == "running"]
+        == ["1.0"] * 4,
+        timeout=120,
+        message="4 workers on 1.0 again",
+    )  # fmt: skip
+    print(f"\nlab canary: measured on {nodes}: {reasons[-1]}")
+
+
+def test_a_good_canary_on_one_node_is_promoted_and_completes(lab_stack: LabStack):
+    hash_rate_known(lab_stack)
+    output = rollout(
+        lab_stack, "apply", "worker", "--image-tag", "1.1", *ANALYSIS,
+        "--cause", "1.1 on the lab", "--wait", timeout=420,
+    )  # fmt: skip
+    assert "promoted at" in output and "analysis passed" in output, output
+    passed = [m for m in measurements(lab_stack) if m["phase"] == "Successful"]
+    assert passed, output
+    nodes = assert_compared_across_nodes(lab_stack, passed[-1])
+    running = [t for t in lab_stack.tasks("worker")
+               if t["desired"] == "running" and t["state"] == "running"]  # fmt: skip
+    assert [_image_of(t) for t in running] == ["1.1"] * 4, running
+    print(f"\nlab canary: measured on {nodes}: promoted: {passed[-1]['message']}")
+
+
 def test_a_rolling_update_runs_across_nodes(lab: Lab, lab_stack: LabStack):
-    # Fewer workers: the update is about rng, and the machine is small.
-    rollout(lab_stack, "scale", "worker", "2", "--wait")
+    # Fewer workers: the update is about rng, and the machine is small. Back
+    # on 1.0 without the canary step and with the analysis' defaults: the
+    # node-loss tests below roll the workers to 1.1 in plain batches.
+    rollout(
+        lab_stack, "apply", "worker", "--image-tag", "1.0", "--replicas", "2",
+        "--canary", "0", *ANALYSIS_DEFAULTS, "--wait",
+    )  # fmt: skip
     output = rollout(lab_stack, "apply", "rng", "--image-tag", "1.1", "--wait")
     assert "completed" in output
     tasks = [t for t in lab_stack.tasks("rng") if t["desired"] == "running"]
@@ -308,17 +390,20 @@ def test_losing_the_node_of_the_updaters_new_task_ends_it_at_once(
     # (it waits for that task to run, without a timeout): the rollout must end
     # at once with the node, the old slots and the way out, not at its
     # progress deadline. Old slots must stay on nodes that stay up: workers
-    # may run on node-0 again.
+    # may run on node-0 again. One engine write puts them back on 1.0 too: a
+    # placement change replaces every task anyway, and `_spread_on_1_0` then
+    # finds them on 1.0 instead of replacing every one a second time.
+    worker = lab_stack.service("worker")
+    image = lab.docker(
+        "service", "inspect", "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}", worker,
+    ).strip().split("@")[0].rsplit(":", 1)[0]  # fmt: skip
     lab.docker(
-        "service",
-        "update",
-        "--quiet",
-        "--constraint-rm",
-        "node.hostname!=node-0",
-        lab_stack.service("worker"),
-        timeout=240,
-    )
-    rollout(lab_stack, "adopt", "worker", "--cause", "workers on node-0 again")
+        "service", "update", "--quiet", "--no-resolve-image",
+        "--constraint-rm", "node.hostname!=node-0", "--image", f"{image}:1.0",
+        worker, timeout=240,
+    )  # fmt: skip
+    rollout(lab_stack, "adopt", "worker", "--cause", "on node-0 again, on 1.0")
     _spread_on_1_0(lab_stack)
     apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "5s")
 
@@ -367,6 +452,31 @@ def test_losing_the_node_of_the_updaters_new_task_ends_it_at_once(
     assert took < 120, output  # at once, not the 10-minute deadline
 
 
+class _DownWatch:
+    """When the swarm's managers first call a node down, watched from now in
+    the background (the engine's stop takes seconds, and the node may be
+    seen down before it ends)."""
+
+    def __init__(self, lab: Lab, node: str) -> None:
+        self.at: float | None = None
+        self.thread = threading.Thread(target=self._watch, args=(lab, node))
+        self.thread.start()
+
+    def _watch(self, lab: Lab, node: str) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(StackError):  # a manager leaving the quorum
+                if lab.node_states().get(node) == "down":
+                    self.at = time.monotonic()
+                    return
+            time.sleep(0.25)
+
+    def seconds_after(self, start: float) -> float:
+        self.thread.join(timeout=130)
+        assert self.at is not None, "the swarm never saw the node down"
+        return self.at - start
+
+
 def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
     lab: Lab, lab_stack: LabStack
 ):
@@ -375,12 +485,14 @@ def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
     # updater skips those slots and goes on (rollouts/engine/nodes.py): the
     # rollout completes, with the loss in its events, and is never called
     # stuck (nor waits for the old task there to say it stopped: it never
-    # will). A long update delay lets the swarm see the node down before the
-    # updater takes its next slot.
+    # will). The update delay gives the test the time to lose the node and the
+    # swarm the time to see it down before the updater takes its next slot
+    # (the engine waits the delay after every slot, skipped ones too, so it
+    # is most of the test's time): SLOT_DELAY, with the margin measured.
     for node in CANDIDATES:  # as in the tests above; this one may run alone
         _keep_singletons_off(lab, lab_stack, node)
     _spread_on_1_0(lab_stack)
-    apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", "30s")
+    apply = Apply(lab_stack, "--image-tag", "1.1", "--update-delay", f"{SLOT_DELAY}s")
     seen = {"running": 0}
 
     def between_slots(tasks: list[dict]) -> str:
@@ -404,12 +516,25 @@ def test_losing_a_node_of_old_slots_not_reached_yet_lets_the_update_complete(
         between_slots,
         "the updater between slots, a node the test may lose holding old ones only",
     )
+    slot_ran = time.monotonic()
+    down = _DownWatch(lab, victim)
+    earlier = {t["id"] for t in lab_stack.tasks("worker")}
     with lab.node_lost(victim) as lost_at:
+        seen_down = down.seconds_after(slot_ran)
+        # The position under test: the updater never placed a new task on
+        # the lost node (it would wait for it for ever: the test above).
+        placed = [t for t in lab_stack.tasks("worker")
+                  if t["node"] == victim and t["id"] not in earlier]  # fmt: skip
         code, output, _ = apply.end()
         took = time.monotonic() - lost_at
         engine_state = _engine_update_state(lab, lab_stack)
         images = {_image_of(t) for t in lab_stack.tasks("worker")
                   if t["desired"] == "running" and t["state"] == "running"}  # fmt: skip
+    print(
+        f"\nold slot: {victim} stopped {lost_at - slot_ran:.1f}s and seen down "
+        f"{seen_down:.1f}s after the slot ran (update delay {SLOT_DELAY}s)"
+    )
+    assert not placed, f"the updater reached {victim} before it was down: {placed}"
     print(f"\nrecovery: node lost (old slot): verdict {took:.1f}s after the loss")
     assert code == 0, output
     assert "stuck" not in output, output

@@ -119,10 +119,13 @@ def test_a_paused_failed_update_is_not_resumed_behind_the_operators_back(
     refused = pipeline.post("worker/scale/", {"replicas": 3})
     assert refused.status_code == 409
     assert refused.json()["paused_update"] is True
-    assert "runs a paused failed update of dockercoins:bugged" in (
-        refused.json()["detail"]
+    assert (
+        "runs a paused failed update of dockercoins:bugged"
+        in (refused.json()["detail"])
     )
-    assert 'send "resume": true' in refused.json()["detail"]
+    assert refused.json()["detail"].endswith(
+        'resume it on purpose (send "resume": true)'
+    )
     assert refused.json()["resume_with"] == {"resume": True}
     assert not Rollout.objects.exists()
 
@@ -166,6 +169,8 @@ def test_a_mode_change_needs_confirm_recreate(pipeline, worker):
 def test_scale_undo_rollback_and_reapply_queue_rollouts(pipeline, worker):
     assert pipeline.post("worker/rollouts/", {"tag": "1.1", "change_cause": "up"})
     Rollout.objects.update(state=RolloutState.COMPLETED)
+    assert pipeline.post("worker/rollouts/", {"tag": "bugged", "change_cause": "b"})
+    Rollout.objects.update(state=RolloutState.COMPLETED)
 
     undo = pipeline.post("worker/undo/", {"to_revision": 1})
     assert undo.status_code == 202, undo.json()
@@ -183,7 +188,21 @@ def test_scale_undo_rollback_and_reapply_queue_rollouts(pipeline, worker):
 
     scale = pipeline.post("worker/scale/", {"replicas": 4})
     assert scale.status_code == 202
-    assert Rollout.objects.count() == 5
+    assert Rollout.objects.count() == 6
+
+
+def test_undo_to_the_revision_that_runs_is_a_400_not_a_completed_no_op(
+    pipeline, worker
+):
+    # Reported by the new-user trial: an undo that changed nothing "completed".
+    assert pipeline.post("worker/rollouts/", {"tag": "1.1", "change_cause": "up"})
+    Rollout.objects.update(state=RolloutState.COMPLETED)
+
+    response = pipeline.post("worker/undo/", {"to_revision": 1})
+
+    assert response.status_code == 400
+    assert "would change nothing" in response.json()["field_errors"]["to_revision"][0]
+    assert Rollout.objects.count() == 1
 
 
 def test_undo_to_a_revision_that_does_not_exist_is_a_400(pipeline, worker):

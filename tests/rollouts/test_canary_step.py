@@ -85,6 +85,33 @@ def next_interval(rollout):
     )
 
 
+def assert_the_follow_up_puts_1_0_back(controller, engine, rollout) -> None:
+    """The rollback that followed `rollout` completes on the engine: the
+    service's desired spec is what runs again, never with the hold."""
+    follow_up = rollout.service.rollouts.get(kind="rollback")
+    engine.replace_tasks(engine.service("dockercoins_worker"))
+    engine.set_update(engine.service("dockercoins_worker"), "completed")
+    for _ in range(5):
+        if controller.handle_one() is False:
+            break
+    follow_up.refresh_from_db()
+    assert follow_up.state == RolloutState.COMPLETED, follow_up.reason
+    worker = rollout.service
+    worker.refresh_from_db()
+    assert worker.tag == "1.0"  # what runs again
+    assert worker.update_delay != canary.HOLD
+
+
+def passes_the_analysis(controller, rollout, monkeypatch) -> None:
+    """The new version mines as well as the old: measured until the run
+    succeeds (and the canary is promoted)."""
+    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
+    figures_are(monkeypatch, {"1.1": good, "1.0": old})
+    for _ in range(rollout.service.analysis_count):
+        controller.handle_one()
+        next_interval(rollout)
+
+
 def test_it_holds_the_update_after_the_canary_batch_with_the_engines_delay(
     held, engine
 ):
@@ -111,11 +138,7 @@ def test_it_rolls_back_when_the_new_tasks_mine_slower(held, engine, monkeypatch)
 
 def test_it_promotes_with_a_write_of_its_own_and_completes(held, engine, monkeypatch):
     controller, rollout = held
-    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
-    figures_are(monkeypatch, {"1.1": good, "1.0": old})
-    for _ in range(rollout.service.analysis_count):
-        controller.handle_one()
-        next_interval(rollout)
+    passes_the_analysis(controller, rollout, monkeypatch)
     rollout.refresh_from_db()
     svc = engine.service("dockercoins_worker")
     assert rollout.canary_state == "promoted"
@@ -218,11 +241,7 @@ def assert_declared_and_no_drift(engine, rollout) -> None:
 
 def test_a_promoted_canary_leaves_the_declared_update_delay(held, engine, monkeypatch):
     controller, rollout = held
-    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
-    figures_are(monkeypatch, {"1.1": good, "1.0": old})
-    for _ in range(rollout.service.analysis_count):
-        controller.handle_one()
-        next_interval(rollout)
+    passes_the_analysis(controller, rollout, monkeypatch)
     assert_declared_and_no_drift(engine, rollout)
 
 
@@ -257,18 +276,7 @@ def test_an_aborted_canary_is_rolled_back_to_the_declared_update_delay(
     assert rollout.canary_state == "released"
     said = list(rollout.events.values_list("message", flat=True))
     assert any("hold released: the canary ended aborted" in m for m in said), said
-    follow_up = rollout.service.rollouts.get(kind="rollback")
-    engine.replace_tasks(engine.service("dockercoins_worker"))
-    engine.set_update(engine.service("dockercoins_worker"), "completed")
-    for _ in range(5):
-        if controller.handle_one() is False:
-            break
-    follow_up.refresh_from_db()
-    assert follow_up.state == RolloutState.COMPLETED, follow_up.reason
-    worker = rollout.service
-    worker.refresh_from_db()
-    assert worker.tag == "1.0"  # what runs again
-    assert worker.update_delay != canary.HOLD
+    assert_the_follow_up_puts_1_0_back(controller, engine, rollout)
     engine.replace_tasks(engine.service("dockercoins_worker"))
     controller.handle_one()
     assert_declared_and_no_drift(engine, rollout)
@@ -345,11 +353,7 @@ def test_a_promoted_canary_past_its_deadline_is_not_rolled_back_to_its_hold(
     # After the promotion the engine's previous spec is the held one: its
     # rollback would put the hold back, with the new version.
     controller, rollout = held
-    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
-    figures_are(monkeypatch, {"1.1": good, "1.0": old})
-    for _ in range(rollout.service.analysis_count):
-        controller.handle_one()
-        next_interval(rollout)
+    passes_the_analysis(controller, rollout, monkeypatch)
     rollout.refresh_from_db()
     assert rollout.canary_state == "promoted"
     worker = rollout.service
@@ -372,11 +376,7 @@ def test_new_tasks_failing_after_the_promotion_put_the_old_revision_back(
     # previous spec, which the promotion overwrote with the hold: the new
     # version, held for a day. Ours takes it over with the revision before.
     controller, rollout = held
-    good, old = VersionFigure("1.1", 3.2, 1, 6), VersionFigure("1.0", 3.3, 1, 6)
-    figures_are(monkeypatch, {"1.1": good, "1.0": old})
-    for _ in range(rollout.service.analysis_count):
-        controller.handle_one()
-        next_interval(rollout)
+    passes_the_analysis(controller, rollout, monkeypatch)
     rollout.refresh_from_db()
     assert rollout.canary_state == "promoted"
     svc = engine.service("dockercoins_worker")
@@ -393,39 +393,31 @@ def test_new_tasks_failing_after_the_promotion_put_the_old_revision_back(
     spec = engine.service("dockercoins_worker")["Spec"]
     assert spec["TaskTemplate"]["ContainerSpec"]["Image"].startswith("dockercoins:1.0")
     assert live_policy(engine)[1] != DAY_NS  # revision 1's own policy, no hold
-    follow_up = rollout.service.rollouts.get(kind="rollback")
-    engine.replace_tasks(engine.service("dockercoins_worker"))
-    engine.set_update(engine.service("dockercoins_worker"), "completed")
-    for _ in range(5):
-        if controller.handle_one() is False:
-            break
-    follow_up.refresh_from_db()
-    assert follow_up.state == RolloutState.COMPLETED, follow_up.reason
-    worker = rollout.service
-    worker.refresh_from_db()
-    assert worker.tag == "1.0"  # what runs again
-    assert worker.update_delay != canary.HOLD
+    assert_the_follow_up_puts_1_0_back(controller, engine, rollout)
 
 
 # --- analysis between ordinary batches ------------------------------------------
+
+
+def applied_without_a_canary(worker, engine, **change):
+    """1.0 -> 1.1 with no canary step and a 10 s analysis interval, written."""
+    worker.canary, worker.analysis_interval = 0, 10
+    worker.save()
+    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
+    rollout = requests.service_change(
+        service=worker, user=None, change_cause="no canary", tag="1.1", **change
+    )
+    controller.handle_one()
+    return controller, rollout
 
 
 @pytest.fixture
 def in_batches(worker, engine):
     """1.0 -> 1.1 with no canary, one task per batch, 60 s between batches:
     the first batch done, the engine waiting its delay."""
-    worker.canary, worker.analysis_interval = 0, 10
-    worker.save()
-    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
-    rollout = requests.service_change(
-        service=worker,
-        user=None,
-        change_cause="batches",
-        tag="1.1",
-        update_parallelism=1,
-        update_delay="60s",
+    controller, rollout = applied_without_a_canary(
+        worker, engine, update_parallelism=1, update_delay="60s"
     )
-    controller.handle_one()
     svc = engine.service("dockercoins_worker")
     engine.set_update(svc, "updating")
     canary_runs(engine, svc)
@@ -502,9 +494,7 @@ def test_a_hold_released_late_never_touches_a_later_rollout(held, engine, admin_
 # --- a database wiped while a canary is held --------------------------------------
 
 
-def test_a_service_imported_while_held_takes_the_policy_before_the_hold(
-    held, engine
-):
+def test_a_service_imported_while_held_takes_the_policy_before_the_hold(held, engine):
     controller, rollout = held
     Service.objects.all().delete()  # the database wiped mid-hold
 
@@ -529,6 +519,7 @@ def test_a_service_imported_held_with_no_previous_spec_takes_the_defaults(engine
 def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
     controller, rollout = held
     Service.objects.all().delete()  # the database wiped mid-hold
+    engine.tick(600 + 1)  # past the service's progress deadline
     controller.next_sync = 0
 
     controller.handle_one()
@@ -537,6 +528,16 @@ def test_a_controller_releases_a_hold_no_rollout_of_ours_will_end(held, engine):
     service_sync(client=engine.client())
     worker = Service.objects.get(name="dockercoins_worker")
     assert service_drift(worker) is None  # our write, not a change outside
+
+
+def test_a_hold_it_does_not_know_is_left_alone_until_its_deadline(held, engine):
+    # Another database's rollout (a command line's own, as the test tiers
+    # drive a stack whose controller runs too): its driver ends it in time.
+    controller, rollout = held
+    Service.objects.all().delete()
+    controller.next_sync = 0
+    controller.handle_one()
+    assert live_policy(engine) == (1, DAY_NS)
 
 
 def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):
@@ -553,18 +554,9 @@ def test_a_hold_with_its_rollout_still_running_is_left_to_it(held, engine):
 def in_window(worker, engine):
     """1.0 -> 1.1 on one replica (no canary, no batches: the README stack's
     hasher) with a 45 s stability window: every task replaced and running."""
-    worker.canary, worker.analysis_interval = 0, 10
-    worker.save()
-    controller = Controller(owner="a", client=engine.client(), sync_interval=3600)
-    rollout = requests.service_change(
-        service=worker,
-        user=None,
-        change_cause="one replica",
-        tag="1.1",
-        replicas=1,
-        stable_for="45s",
+    controller, rollout = applied_without_a_canary(
+        worker, engine, replicas=1, stable_for="45s"
     )
-    controller.handle_one()
     svc = engine.service("dockercoins_worker")
     engine.replace_tasks(svc, image="dockercoins:1.1")
     engine.set_update(svc, "completed")

@@ -83,7 +83,7 @@ def test_plan_exits_0_when_live_matches_desired(worker):
         (["--mode", "global", "--replicas", "3"], "--replicas: a global service"),
         (
             ["--mode", "global"],
-            "--confirm-recreate: changing dockercoins_worker from replicated",
+            "changing dockercoins_worker from replicated",
         ),
         (["--cause", ""], None),  # nothing to apply: not an error
     ],
@@ -153,7 +153,7 @@ def test_numbers_are_read_strictly_and_refused_in_one_line(
     "args, message",
     [
         (["apply", "worker", "--replicas", "-1"], "--replicas: must be a whole"),
-        (["scale", "worker", "-1"], "--replicas: must be a whole number"),
+        (["scale", "worker", "-1"], "REPLICAS: must be a whole number"),
         (["apply", "nope", "--replicas", "3"], "no service 'nope'"),
         (["scale", "nope", "3"], "no service 'nope'"),
         (["undo", "nope"], "no service 'nope'"),
@@ -332,7 +332,7 @@ def test_a_paused_failed_update_is_resumed_only_with_resume(worker, engine):
         rollout("scale", "worker", "3", "--cause", "more")
 
     assert str(refused.value).startswith(
-        "--resume: dockercoins_worker runs a paused failed update of "
+        "dockercoins_worker runs a paused failed update of "
         "dockercoins:bugged (update paused due to failure)"
     )
     assert not Rollout.objects.exists()
@@ -544,3 +544,25 @@ def test_canary_zero_turns_the_canary_step_off(worker, engine):
     rollout("apply", "worker", "--image-tag", "1.1", "--canary", "0")
     worker.refresh_from_db()
     assert worker.canary == 0
+
+
+def test_plan_with_drift_only_never_says_it_matches_and_exits_1(worker, engine):
+    # Outside: max replicas per node 5, our scale kept it, then outside reset it.
+    applied = dict(worker.applied_spec)
+    template = dict(applied["TaskTemplate"])
+    template["Placement"] = {"MaxReplicas": 5}
+    applied["TaskTemplate"] = template
+    Service.objects.filter(pk=worker.pk).update(applied_spec=applied)
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("rollout", "plan", "worker", stdout=out)
+
+    assert exited.value.code == 1
+    lines = out.getvalue().splitlines()
+    assert "  max replicas per node: 5 -> -" in lines
+    assert not [line for line in lines if "matches" in line]
+    assert lines[-2].startswith(
+        "dockercoins_worker: applying changes nothing (the desired spec is what "
+        "runs), but what runs differs from what we last applied"
+    )

@@ -90,3 +90,25 @@ def test_plan_shows_a_rebuilt_tag_as_a_change(worker, engine, monkeypatch):
     assert "  image build: dockercoins:1.0 (000000000000) -> dockercoins:1.0 (" in (
         out.getvalue()
     )
+
+
+def test_plan_of_a_rebuilt_tag_estimates_a_rolling_update_of_every_task(
+    worker, engine, monkeypatch
+):
+    running_the_old_build(engine)
+    service_sync(client=engine.client())
+    monkeypatch.setattr(
+        "rollouts.management.commands.rollout.SwarmClient", engine.client
+    )
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit):
+        call_command("rollout", "plan", "worker", stdout=out)
+
+    text = out.getvalue()
+    assert "no rolling update" not in text
+    assert (
+        "expected duration: about 9s: a rolling update of every task (the tag was "
+        "rebuilt), 2 batch(es) of up to 1 task(s), 0s apart, 5s monitor after the "
+        "last, ~2s start-up per batch"
+    ) in text

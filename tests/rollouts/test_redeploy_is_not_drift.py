@@ -145,3 +145,19 @@ def test_a_redeploy_undoing_the_workshops_changes_is_one_plain_line_per_field(
     shown = "\n".join(lines) + describe_drift(service_drift(redeployed))
     for raw in ("{", "[", "net1", "net2", "sec1", "sec2", "SecretID", "Target"):
         assert raw not in shown, raw
+
+
+def test_it_never_shows_the_engines_force_update_counter_as_drift(engine):
+    worker = engine.service("dockercoins_worker")
+    worker["Spec"]["TaskTemplate"]["ForceUpdate"] = 2  # two forced rollouts
+    service_sync(client=engine.client())
+    redeploy(engine, "dockercoins_worker")  # created again: the counter is 0
+    service_sync(client=engine.client())
+
+    service = Service.objects.get(name="dockercoins_worker")
+
+    assert not [line for line in drift_lines(service_drift(service)) if "force" in line]
+    # A write in flight still sees it: someone else forced the service.
+    live = engine.service("dockercoins_worker")["Spec"]
+    forced = {**live, "TaskTemplate": {**live["TaskTemplate"], "ForceUpdate": 3}}
+    assert ("force update", "0", "3") in spec_differences(live, forced)

@@ -71,6 +71,10 @@ def _whole_number(text: str) -> int:
 
 MAX_SYNC_INTERVAL = 3600.0  # seconds
 
+# The fields a subcommand takes as positional arguments, by the name its usage
+# line gives them: an error about one names that, not the field's --flag.
+POSITIONAL_FIELDS = {"scale": {"replicas": "REPLICAS"}}
+
 
 def _service_name(text: str) -> str:
     try:
@@ -144,7 +148,7 @@ class Command(BaseCommand):
         sub = parser.add_subparsers(dest="subcommand", required=True, metavar="COMMAND")
         sub.add_parser("sync", parents=[common], help="import the stack's services")
         plan = sub.add_parser("plan", parents=[common], help="live vs desired spec")
-        plan.add_argument("service", type=_service_name)
+        plan.add_argument("service", type=_service_name, metavar="SERVICE")
         apply = sub.add_parser(
             "apply", parents=[common, change], help="apply desired changes now"
         )
@@ -152,39 +156,41 @@ class Command(BaseCommand):
         add_desired_flags(apply)
         sub.add_parser("status", parents=[common], help="services and rollouts")
         history = sub.add_parser("history", parents=[common], help="revisions")
-        history.add_argument("service", type=_service_name)
+        history.add_argument("service", type=_service_name, metavar="SERVICE")
         undo = sub.add_parser("undo", parents=[common, change], help="undo a change")
-        undo.add_argument("service", type=_service_name)
+        undo.add_argument("service", type=_service_name, metavar="SERVICE")
         undo.add_argument("--to-revision", type=_whole_number)
         rollback = sub.add_parser(
             "rollback", parents=[common, change], help="the engine's rollback"
         )
-        rollback.add_argument("service", type=_service_name)
+        rollback.add_argument("service", type=_service_name, metavar="SERVICE")
         scale = sub.add_parser("scale", parents=[common, change], help="set replicas")
-        scale.add_argument("service", type=_service_name)
-        scale.add_argument("replicas", type=flag_type(BY_NAME["replicas"]))
+        scale.add_argument("service", type=_service_name, metavar="SERVICE")
+        scale.add_argument(
+            "replicas", type=flag_type(BY_NAME["replicas"]), metavar="REPLICAS"
+        )
         abort = sub.add_parser(
             "abort", parents=[common], help="stop following a rollout in flight"
         )
-        abort.add_argument("service", type=_service_name)
+        abort.add_argument("service", type=_service_name, metavar="SERVICE")
         abort.add_argument("--cause", required=True, help="why (recorded)")
         abort.add_argument("--user", help="attribute the abort to this Django user")
         promote = sub.add_parser(
             "promote", parents=[common], help="let a held canary's update go on"
         )
-        promote.add_argument("service")
+        promote.add_argument("service", type=_service_name, metavar="SERVICE")
         promote.add_argument("--cause", required=True, help="why (recorded)")
         promote.add_argument("--user", help="attribute it to this Django user")
         adopt = sub.add_parser(
             "adopt", parents=[common], help="take what runs as the desired spec"
         )
-        adopt.add_argument("service", type=_service_name)
+        adopt.add_argument("service", type=_service_name, metavar="SERVICE")
         adopt.add_argument("--cause", default="", help="why (recorded)")
         adopt.add_argument("--user", help="attribute it to this Django user")
         reapply = sub.add_parser(
             "reapply", parents=[common, change], help="re-apply ours over drift"
         )
-        reapply.add_argument("service", type=_service_name)
+        reapply.add_argument("service", type=_service_name, metavar="SERVICE")
         controller = sub.add_parser(
             "controller", parents=[common], help="apply and watch rollouts, forever"
         )
@@ -208,7 +214,8 @@ class Command(BaseCommand):
         try:
             getattr(self, f"do_{options['subcommand']}")()
         except ValidationError as error:
-            raise CommandError(one_line(error)) from None
+            positional = POSITIONAL_FIELDS.get(options["subcommand"])
+            raise CommandError(one_line(error, positional)) from None
         except (Service.DoesNotExist, SwarmError, ImproperlyConfigured) as error:
             raise CommandError(str(error)) from None
         except DatabaseError as error:
@@ -329,19 +336,28 @@ class Command(BaseCommand):
             raise CommandError(f"service {service.name} no longer exists in the swarm")
         live = desired_from_spec(service.live_spec)
         desired = service.desired_spec()
-        rows = spec_diff(live, desired) + self._rebuilt_rows(service, desired)
+        rebuilt = self._rebuilt_rows(service, desired)
+        rows = spec_diff(live, desired) + rebuilt
         drifted = self._say_drift(service)  # last applied vs live
+        if not rows and drifted:
+            # Exit 1 as documented for drift: say why, never "matches".
+            self.say(
+                f"{service.name}: applying changes nothing (the desired spec is "
+                "what runs), but what runs differs from what we last applied "
+                "(the drift above): `rollout adopt` or `rollout reapply` settles it"
+            )
+            self._say_rollback(service)
+            raise SystemExit(1)
         if not rows:
             self.say(f"{service.name}: the live spec matches the desired spec")
             self._say_rollback(service)
-            if drifted:
-                raise SystemExit(1)
             return
         self.say(f"{service.name}: {len(rows)} difference(s), live -> desired")
         for label, old, new in rows:
             self.say(f"  {label}: {old} -> {new}")
         tasks = service.live_desired
-        self.say(f"expected duration: {expected_duration(live, desired, tasks)}")
+        took = expected_duration(live, desired, tasks, rebuilt=bool(rebuilt))
+        self.say(f"expected duration: {took}")
         active = selectors.rollout_active_for(service=service)
         if active is not None:
             self.say(f"rollout #{active.pk} is {active.state}")
@@ -414,6 +430,12 @@ class Command(BaseCommand):
                 f"node: {'; '.join(unplaced[:5])}"
             )
 
+    def _say_held(self, service: Service) -> None:
+        active = selectors.rollout_active_for(service=service)
+        held = describe.held_line(active) if active is not None else None
+        if held:
+            self.say(held)
+
     def do_abort(self) -> None:
         rollout = requests.rollout_abort(
             service=self.service(), user=self.user(), cause=self.options["cause"]
@@ -440,7 +462,10 @@ class Command(BaseCommand):
     def do_reapply(self) -> None:
         self.request(
             lambda service, user: requests.service_reapply(
-                service=service, user=user, change_cause=self.cause("")
+                service=service,
+                user=user,
+                change_cause=self.cause(""),
+                resume_confirmed=self.options["resume"],
             )
         )
 
@@ -472,6 +497,7 @@ class Command(BaseCommand):
             self._say_drift(service)
             self._say_recent_ends(service)
             self._say_unplaced(service)
+            self._say_held(service)
         self._say_nodes(selectors.service_list(stack=self.stack))
 
     def _say_nodes(self, service_rows: Iterable[Service]) -> None:
@@ -580,6 +606,7 @@ class Command(BaseCommand):
                 to_revision=self.options["to_revision"],
                 change_cause=self.options["cause"],
                 recreate_confirmed=self.options["confirm_recreate"],
+                resume_confirmed=self.options["resume"],
             )
         )
 

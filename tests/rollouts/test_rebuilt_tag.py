@@ -76,16 +76,21 @@ def test_tasks_left_on_the_old_build_are_never_done(worker, engine):
     assert "`rollout apply worker --image-tag 1.0` forces it" in rollout.reason
 
 
-def test_plan_shows_a_rebuilt_tag_as_a_change(worker, engine, monkeypatch):
+def plan_of_the_old_build(engine, monkeypatch) -> io.StringIO:
+    """`rollout plan worker` while the tasks run the tag's earlier build."""
     running_the_old_build(engine)
     service_sync(client=engine.client())
     monkeypatch.setattr(
         "rollouts.management.commands.rollout.SwarmClient", engine.client
     )
     out = io.StringIO()
-
     with pytest.raises(SystemExit):
         call_command("rollout", "plan", "worker", stdout=out)
+    return out
+
+
+def test_plan_shows_a_rebuilt_tag_as_a_change(worker, engine, monkeypatch):
+    out = plan_of_the_old_build(engine, monkeypatch)
 
     assert "  image build: dockercoins:1.0 (000000000000) -> dockercoins:1.0 (" in (
         out.getvalue()
@@ -95,15 +100,7 @@ def test_plan_shows_a_rebuilt_tag_as_a_change(worker, engine, monkeypatch):
 def test_plan_of_a_rebuilt_tag_estimates_a_rolling_update_of_every_task(
     worker, engine, monkeypatch
 ):
-    running_the_old_build(engine)
-    service_sync(client=engine.client())
-    monkeypatch.setattr(
-        "rollouts.management.commands.rollout.SwarmClient", engine.client
-    )
-    out = io.StringIO()
-
-    with pytest.raises(SystemExit):
-        call_command("rollout", "plan", "worker", stdout=out)
+    out = plan_of_the_old_build(engine, monkeypatch)
 
     text = out.getvalue()
     assert "no rolling update" not in text

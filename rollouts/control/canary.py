@@ -278,6 +278,21 @@ def promoted(rollout: Rollout, written: dict[str, Any], why: str) -> None:
     event(rollout, "state", f"promoted at {timezone.now():%H:%M:%S}: {why}")
 
 
+def window_overdue(rollout: Rollout, now: datetime) -> str:
+    """Why the stability window's analysis ends at the progress deadline (the
+    tasks all run the new version, and it never concluded), or "" before it."""
+    service = rollout.service
+    started = rollout.started_at or rollout.requested_at
+    if (now - started).total_seconds() <= service.progress_deadline:
+        return ""
+    last = rollout.measurements.order_by("-at").first()
+    said = f" ({last.phase.lower()}: {last.message})" if last else " (no measurement)"
+    return (
+        f"progress deadline of {human_duration(service.progress_deadline)} passed "
+        f"with the analysis of the stability window undecided{said}"
+    )
+
+
 def window_passed(rollout: Rollout, why: str) -> None:
     """The stability window's analysis passed (or an operator promoted it):
     the verdict may complete the rollout at its next look."""

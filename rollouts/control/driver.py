@@ -45,6 +45,7 @@ from rollouts.models import (
 )
 from rollouts.records.history import event, finish, remember_applied
 from rollouts.records.selectors import revision_undo_target
+from rollouts.spec.choices import DeadlineAction
 from rollouts.spec.specs import (
     apply_desired,
     desired_from_spec,
@@ -396,8 +397,23 @@ def rollout_watch_step(*, rollout: Rollout, client: SwarmClient) -> bool:
         and not decision.rollback
         and rollout.canary_state == canary.WINDOW
     ):
-        # The stability window's analysis has not passed yet: "done" waits.
-        return _canary_step(rollout, client)
+        # The stability window's analysis has not passed yet: "done" waits,
+        # until the progress deadline (the engine's update is over, so the
+        # verdict's own deadline is never reached).
+        if _canary_step(rollout, client):
+            return True
+        if rollout.canary_state != canary.WINDOW:
+            return False  # passed: completed at the next look
+        late = canary.window_overdue(rollout, timezone.now())
+        if not late:
+            return False
+        if rollout.service.deadline_action == DeadlineAction.ROLLBACK:
+            _deadline_rollback(rollout, late, client)
+        elif rollout.service.deadline_action == DeadlineAction.PAUSE:
+            finish(rollout, RolloutState.PAUSED, late)
+        else:
+            finish(rollout, RolloutState.FAILED, late)
+        return True
     if not decision.rollback:
         finish(rollout, decision.state, decision.reason)
         return True

@@ -44,6 +44,22 @@ def hash_rate_known(stack: Stack, workers: int = 4) -> None:
     )
 
 
+def hasher_history_known(stack: Stack) -> None:
+    """Wait until Prometheus holds an analysis interval of the hasher's answers
+    (the baseline before a rollout; a Prometheus restarted just before has
+    none, and the analysis would hold on no data)."""
+    query = (
+        "max(count_over_time(dockercoins_http_request_duration_seconds_count"
+        f'{{job="hasher",method="POST"}}[{INTERVAL}s]))'
+    )
+    wait_until(
+        lambda: (prometheus_value(stack, query) or 0) >= 3,
+        timeout=120,
+        interval=2,
+        message="an interval of the hasher's answers in Prometheus",
+    )
+
+
 def assert_the_reason_names_the_analysis(reason: str, old_version: str) -> None:
     """A rolled-back canary says the metric, the new value, the baseline (its
     version), the limit and the slots: `analysis failed: new tasks mine 0.90

@@ -652,3 +652,20 @@ def test_after_a_canary_rolled_back_undo_never_offers_the_rejected_release(
     # Revision 1 (1.0, the policy before the test declared its own), never
     # revision 2 (1.1, rolled back).
     assert (target.number, target.spec["tag"]) == (1, "1.0")
+
+
+def test_a_window_with_no_data_ends_at_the_progress_deadline(in_window, monkeypatch):
+    # The engine's update is over, so only the analysis holds the verdict: it
+    # must not hold past the deadline (found on the real stack: a Prometheus
+    # restarted just before had no baseline, and the rollout waited forever).
+    controller, rollout = in_window
+    figures_are(monkeypatch, PrometheusError("Prometheus at x unreachable: refused"))
+    controller.handle_one()
+    started_ago(rollout, rollout.service.progress_deadline + 1)
+
+    controller.handle_one()
+
+    rollout.refresh_from_db()
+    assert rollout.state == RolloutState.FAILED, rollout.reason
+    assert rollout.reason.startswith("progress deadline of 10m passed with the analysis")
+    assert "unreachable" in rollout.reason

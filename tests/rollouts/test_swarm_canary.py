@@ -33,6 +33,7 @@ from tests.rollouts.canary_support import (
     INTERVAL,
     assert_the_reason_names_the_analysis,
     hash_rate_known,
+    hasher_history_known,
     prometheus_value,
 )
 from tests.rollouts.swarm_support import (
@@ -257,6 +258,7 @@ def test_it_rolls_back_a_hasher_that_answers_errors(stack, history, docker_clien
     # task per node): no canary and no batches are possible, so the analysis
     # runs during a stability window long enough for a measurement, against
     # the hasher before the rollout, and "done" waits for it.
+    hasher_history_known(stack)  # the test before restarted Prometheus
     error = refused(
         "apply", "hasher", "--image-tag", "flaky", *ANALYSIS[2:], "--canary", "0",
         "--stable-for", f"{10 + INTERVAL + 5}s", "--cause", "flaky", "--wait",

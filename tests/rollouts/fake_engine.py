@@ -15,6 +15,7 @@ import docker
 import requests
 
 from rollouts.engine.client import STACK_LABEL, SwarmClient
+from rollouts.spec.specs import parse_image
 
 NODE = {"ID": "node1", "Description": {"Hostname": "node-0"}}
 _ids = itertools.count(1)
@@ -252,6 +253,10 @@ class FakeEngine:
 
     def inspect_image(self, reference: str) -> dict:
         self._check()
+        if parse_image(reference) is None:  # as the engine answers it
+            raise docker.errors.APIError(
+                "400 Client Error", explanation="invalid reference format"
+            )
         for image in self.image_list:
             if reference in image["RepoTags"]:
                 return copy.deepcopy(image)

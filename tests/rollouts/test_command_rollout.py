@@ -252,6 +252,14 @@ def test_an_apply_naming_its_tag_looks_up_that_tag_not_the_whole_inventory(
     assert (revision.spec["tag"], revision.image_id) == ("1.2", image["Id"])
 
 
+def test_a_malformed_image_is_refused_in_the_validations_words(worker, engine):
+    # The one-tag lookup must not ask the engine first: its answer is
+    # "invalid reference format" (CI found it on the real stack).
+    with pytest.raises(CommandError, match="is not a valid image reference"):
+        rollout("apply", "worker", "--image", "no such/image!")
+    assert engine.writes == []
+
+
 def test_an_apply_of_a_tag_the_engine_lacks_names_the_tags_it_has(worker, engine):
     with pytest.raises(CommandError) as refused:
         rollout("apply", "worker", "--image-tag", "9.9")

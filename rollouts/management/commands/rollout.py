@@ -53,6 +53,7 @@ from rollouts.spec.fields import (
 from rollouts.spec.specs import (
     desired_from_spec,
     expected_duration,
+    parse_image,
     short_image,
     spec_diff,
 )
@@ -252,7 +253,10 @@ class Command(BaseCommand):
         except Service.DoesNotExist:
             return None
         image = desired.get("image") or service.image
-        return [f"{image}:{desired.get('tag') or service.tag}"]
+        reference = f"{image}:{desired.get('tag') or service.tag}"
+        if parse_image(reference) is None:
+            return None  # the validation's own words refuse it, not the engine's
+        return [reference]
 
     def synced(self, name: str | None = None) -> Service:
         """The service `name` (default: the SERVICE argument) as it runs now:

@@ -149,10 +149,10 @@ def test_a_rolling_update_replaces_two_tasks_every_five_seconds(stack, docker):
     assert first_pair[1] - first_pair[0] < 2, out
     assert second_pair[1] - second_pair[0] < 2, out
     # ...and the second pair only 5 s after the first pair runs: in our events
-    # (each change is seen up to a second late)...
+    # (each change is seen up to 2 s late on a loaded machine: CI saw 3.47 s)...
     first_ids = [task for task, at in created.items() if at in first_pair]
     first_running = max(running[task] for task in first_ids)
-    assert second_pair[0] - first_running >= 3.5, out
+    assert second_pair[0] - first_running >= 3.0, out
     # ...and to the nanosecond in the engine's own task timestamps.
     tasks = [
         t
